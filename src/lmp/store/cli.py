@@ -1,0 +1,62 @@
+"""`lmp store info` and `lmp store verify`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lmp.store.reader import FeatureStore
+
+
+@dataclass
+class StoreInfoConfig:
+    positional = ("store",)
+    store: Path = Path("runs/demo/store")
+    """Store directory."""
+    json: bool = False
+    """Print machine-readable JSON instead of a table."""
+
+
+@dataclass
+class StoreVerifyConfig:
+    positional = ("store",)
+    store: Path = Path("runs/demo/store")
+    """Store directory."""
+
+
+def info(cfg: StoreInfoConfig) -> int:
+    store = FeatureStore(cfg.store)
+    summary = store.summary()
+    movies = [
+        {"id": r.id, "shots": r.num_shots, "duration_s": round(r.duration, 2)}
+        for r in (store.record(i) for i in store.ids)
+    ]
+    if cfg.json:
+        print(json.dumps({**summary, "movie_list": movies}, indent=2))
+        return 0
+    print(f"store {summary['root']}: {summary['movies']} movies, {summary['shots']} shots, {summary['hours']} h")
+    for m, e in summary["encoders"].items():
+        print(f"  {m:<7} {e['name']} ({e['dim']}-d)")
+    print(f"  {'movie':<24} {'shots':>7} {'duration_s':>11}")
+    for row in movies:
+        print(f"  {row['id']:<24} {row['shots']:>7} {row['duration_s']:>11}")
+    return 0
+
+
+def verify(cfg: StoreVerifyConfig) -> int:
+    from tqdm import tqdm
+
+    store = FeatureStore(cfg.store)
+    broken = {}
+    for mid in tqdm(store.ids, desc="verify", unit="movie", disable=len(store) < 50):
+        if problems := store.verify_movie(mid):
+            broken[mid] = problems
+    if not broken:
+        print(f"store {cfg.store}: {len(store)} movies OK")
+        return 0
+    for mid, problems in broken.items():
+        for p in problems:
+            print(p)
+    print(f"store {cfg.store}: {len(broken)} of {len(store)} movies broken: {', '.join(broken)}")
+    return 1

@@ -1,0 +1,217 @@
+"""Writing movies into a store: validated, atomic per movie, safe with concurrent writers and readers."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lmp.errors import StoreError
+from lmp.modality import MODALITIES, mask_key
+from lmp.store.format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    MOVIES_DIR,
+    STORE_FILE,
+    TIMES_FIELD,
+    EncoderSpec,
+    FileInfo,
+    MovieRecord,
+    check_movie_id,
+)
+
+
+@dataclass
+class MovieFeatures:
+    """A movie's shot-level features, ready to write. Arrays are converted to the store dtypes."""
+
+    id: str
+    times: np.ndarray
+    """float [S, 2]: shot start/end in seconds."""
+    features: dict[str, np.ndarray]
+    """modality -> float [S, D]."""
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    """modality -> bool [S], True = present. A modality without a mask is present in every shot."""
+    duration: float | None = None
+    """Movie length in seconds; defaults to the end of the last shot."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Free-form JSON-able metadata (source path, content hash, ingest config hash, ...)."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_store_json(root: Path) -> dict[str, Any]:
+    path = root / STORE_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StoreError(f"{root}: not a feature store (no {STORE_FILE})") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise StoreError(f"{path}: unreadable ({e})") from None
+    if data.get("format") != FORMAT_NAME:
+        raise StoreError(f"{path}: not an lmp store (format={data.get('format')!r})")
+    if int(data.get("version", -1)) > FORMAT_VERSION:
+        raise StoreError(f"{path}: store version {data['version']} is newer than this lmp supports ({FORMAT_VERSION})")
+    return data
+
+
+def _describe(encoders: Mapping[str, EncoderSpec]) -> str:
+    return ", ".join(f"{m}={e.name}({e.dim})" for m, e in encoders.items())
+
+
+class StoreWriter:
+    """Creates a store on first use and appends movies to it.
+
+    Several writers (processes or machines sharing a filesystem) may write the same store at once:
+    each movie is staged in a private directory, renamed into place, and only then announced by one
+    manifest line appended under an exclusive file lock.
+    """
+
+    def __init__(self, root: str | os.PathLike, encoders: Mapping[str, EncoderSpec]):
+        self.root = Path(root)
+        unknown = [m for m in encoders if m not in MODALITIES]
+        if unknown:
+            raise StoreError(f"{self.root}: unknown modality {unknown}; choose from {list(MODALITIES)}")
+        self.encoders = {m: encoders[m] for m in MODALITIES if m in encoders}
+        if not self.encoders:
+            raise StoreError(f"{self.root}: a store needs at least one modality")
+        (self.root / MOVIES_DIR).mkdir(parents=True, exist_ok=True)
+        self._init_store_json()
+
+    def _init_store_json(self) -> None:
+        path = self.root / STORE_FILE
+        header = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "encoders": {m: e.to_json() for m, e in self.encoders.items()},
+        }
+        if not path.exists():
+            # O_EXCL-like: write to a temp file, then link it; the first writer wins, others compare.
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".store.", suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                json.dump(header, f, indent=2)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        existing = read_store_json(self.root)
+        have = {m: EncoderSpec.from_json(e) for m, e in existing["encoders"].items()}
+        if have != self.encoders:
+            raise StoreError(
+                f"{self.root}: store was built with [{_describe(have)}] but this writer has "
+                f"[{_describe(self.encoders)}]; use a new store directory for different encoders"
+            )
+
+    def _validate(self, movie: MovieFeatures) -> tuple[dict[str, np.ndarray], float]:
+        mid = check_movie_id(movie.id)
+        times = np.asarray(movie.times, dtype=np.float64)
+        if times.ndim != 2 or times.shape[1] != 2 or times.shape[0] == 0:
+            raise StoreError(f"movie {mid}: times must have shape [S>0, 2], got {list(times.shape)}")
+        if not np.isfinite(times).all() or (times < 0).any():
+            raise StoreError(f"movie {mid}: times must be finite and non-negative")
+        if (times[:, 1] < times[:, 0]).any():
+            raise StoreError(f"movie {mid}: a shot ends before it starts (times[:,1] < times[:,0])")
+        if (np.diff(times[:, 0]) < 0).any():
+            raise StoreError(f"movie {mid}: shots must be sorted by start time")
+        num_shots = times.shape[0]
+        arrays: dict[str, np.ndarray] = {TIMES_FIELD: times}
+        extra = sorted(set(movie.features) - set(self.encoders))
+        if extra:
+            raise StoreError(f"movie {mid}: modality {extra} is not in this store ({_describe(self.encoders)})")
+        for m, spec in self.encoders.items():
+            if m not in movie.features:
+                raise StoreError(
+                    f"movie {mid}: missing '{m}' features; pass zeros with an all-False mask for an absent modality"
+                )
+            x = np.asarray(movie.features[m])
+            if x.shape != (num_shots, spec.dim):
+                raise StoreError(f"movie {mid}: '{m}' has shape {list(x.shape)}, expected [{num_shots}, {spec.dim}]")
+            x16 = x.astype(np.float16)
+            if not np.isfinite(x16).all():
+                raise StoreError(f"movie {mid}: '{m}' has NaN/inf values (or values beyond float16 range)")
+            mask = movie.masks.get(m)
+            mask = np.ones(num_shots, dtype=bool) if mask is None else np.asarray(mask)
+            if mask.shape != (num_shots,) or mask.dtype != np.bool_:
+                raise StoreError(f"movie {mid}: '{mask_key(m)}' must be bool [{num_shots}], got {mask.dtype} {list(mask.shape)}")
+            arrays[m] = x16
+            arrays[mask_key(m)] = mask
+        extra_masks = sorted(set(movie.masks) - set(self.encoders))
+        if extra_masks:
+            raise StoreError(f"movie {mid}: mask for unknown modality {extra_masks}")
+        duration = float(movie.duration) if movie.duration is not None else float(times[-1, 1])
+        if not np.isfinite(duration) or duration < 0:
+            raise StoreError(f"movie {mid}: invalid duration {movie.duration!r}")
+        return arrays, duration
+
+    def write(self, movie: MovieFeatures) -> MovieRecord:
+        """Validate and write one movie atomically; returns its manifest record."""
+        arrays, duration = self._validate(movie)
+        try:
+            json.dumps(movie.meta)
+        except TypeError as e:
+            raise StoreError(f"movie {movie.id}: meta is not JSON-serialisable ({e})") from None
+        movies = self.root / MOVIES_DIR
+        stage = movies / f".tmp-{movie.id}-{uuid.uuid4().hex[:8]}"
+        stage.mkdir()
+        try:
+            files = {}
+            for name, arr in arrays.items():
+                path = stage / f"{name}.npy"
+                with open(path, "wb") as f:
+                    np.save(f, np.ascontiguousarray(arr))
+                    f.flush()
+                    os.fsync(f.fileno())
+                files[name] = FileInfo(sha256_file(path), path.stat().st_size, tuple(arr.shape), str(arr.dtype))
+            final = movies / movie.id
+            trash = None
+            if final.exists():
+                trash = movies / f".old-{movie.id}-{uuid.uuid4().hex[:8]}"
+                os.rename(final, trash)
+            os.rename(stage, final)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        record = MovieRecord(
+            id=movie.id,
+            duration=duration,
+            num_shots=int(arrays[TIMES_FIELD].shape[0]),
+            encoders=dict(self.encoders),
+            files=files,
+            meta=dict(movie.meta),
+        )
+        self._append_manifest(record)
+        if trash is not None:
+            # Readers that already mapped the old files keep them alive until they close them.
+            shutil.rmtree(trash, ignore_errors=True)
+        return record
+
+    def _append_manifest(self, record: MovieRecord) -> None:
+        line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"
+        with open(self.root / MANIFEST_FILE, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
