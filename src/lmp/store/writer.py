@@ -145,7 +145,8 @@ class StoreWriter:
             x = np.asarray(movie.features[m])
             if x.shape != (num_shots, spec.dim):
                 raise StoreError(f"movie {mid}: '{m}' has shape {list(x.shape)}, expected [{num_shots}, {spec.dim}]")
-            x16 = x.astype(np.float16)
+            with np.errstate(over="ignore"):  # overflow is reported below as an error naming the field
+                x16 = x.astype(np.float16)
             if not np.isfinite(x16).all():
                 raise StoreError(f"movie {mid}: '{m}' has NaN/inf values (or values beyond float16 range)")
             mask = movie.masks.get(m)

@@ -1,0 +1,177 @@
+"""Feature store: round trip, windows, concurrent growth, and clear errors on damage."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+
+from lmp.errors import StoreError
+from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
+
+ENCODERS = {"visual": EncoderSpec("vis-test", 8), "audio": EncoderSpec("aud-test", 4), "text": EncoderSpec("txt-test", 6)}
+
+
+def make_movie(movie_id: str, num_shots: int, seed: int = 0) -> MovieFeatures:
+    rng = np.random.default_rng(seed)
+    starts = np.cumsum(rng.uniform(0.5, 4.0, num_shots))
+    times = np.stack([starts, starts + rng.uniform(0.4, 0.5, num_shots)], axis=1)
+    feats = {m: rng.standard_normal((num_shots, e.dim)).astype(np.float32) for m, e in ENCODERS.items()}
+    masks = {"text": rng.random(num_shots) < 0.5}
+    return MovieFeatures(movie_id, times, feats, masks, meta={"source": f"{movie_id}.mp4"})
+
+
+@pytest.fixture
+def store_dir(tmp_path):
+    writer = StoreWriter(tmp_path / "store", ENCODERS)
+    for i, n in enumerate([5, 12, 1]):
+        writer.write(make_movie(f"movie-{i}", n, seed=i))
+    return tmp_path / "store"
+
+
+def test_round_trip_and_windows(store_dir):
+    store = FeatureStore(store_dir)
+    assert store.ids == ["movie-0", "movie-1", "movie-2"]
+    assert store.dims == {"visual": 8, "audio": 4, "text": 6}
+    src = make_movie("movie-1", 12, seed=1)
+    window = store.read("movie-1", 3, 9)
+    assert window["visual"].dtype == np.float16 and window["visual"].shape == (6, 8)
+    np.testing.assert_array_equal(window["visual"], src.features["visual"][3:9].astype(np.float16))
+    np.testing.assert_array_equal(window["text_mask"], src.masks["text"][3:9])
+    assert window["audio_mask"].all()  # no mask given = present in every shot
+    np.testing.assert_allclose(window["times"], src.times[3:9])
+    assert store.record("movie-1").meta == {"source": "movie-1.mp4"}
+    assert store.verify() == {}
+
+
+def test_rewrite_replaces_movie(store_dir):
+    writer = StoreWriter(store_dir, ENCODERS)
+    writer.write(make_movie("movie-0", 7, seed=99))
+    store = FeatureStore(store_dir)
+    assert len(store) == 3 and store.num_shots("movie-0") == 7
+    assert not [p for p in (store_dir / "movies").iterdir() if p.name.startswith(".")]
+
+
+def test_store_grows_while_reading(store_dir):
+    store = FeatureStore(store_dir)
+    StoreWriter(store_dir, ENCODERS).write(make_movie("late", 4))
+    assert "late" not in store
+    assert store.refresh() == 1 and "late" in store
+    # A half-appended manifest line (writer mid-append) is not read until complete.
+    with open(store_dir / "manifest.jsonl", "a") as f:
+        f.write('{"id": "partial"')
+    assert store.refresh() == 0 and "partial" not in store
+
+
+def _write_many(args):
+    root, start = args
+    writer = StoreWriter(root, ENCODERS)
+    for i in range(start, start + 5):
+        writer.write(make_movie(f"p{i}", 3, seed=i))
+
+
+def test_concurrent_writers(tmp_path):
+    root = tmp_path / "store"
+    with mp.get_context("fork").Pool(2) as pool:
+        pool.map(_write_many, [(root, 0), (root, 5)])
+    store = FeatureStore(root)
+    assert sorted(store.ids) == sorted(f"p{i}" for i in range(10))
+    assert store.verify() == {}
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:-10]), "movie-1: field 'visual'"),
+        (lambda p: p.unlink(), "movie-1: field 'visual' is missing"),
+        (lambda p: p.write_bytes(b"garbage"), "movie-1: field 'visual'"),
+    ],
+    ids=["truncated", "missing", "garbage"],
+)
+def test_damaged_field_is_named(store_dir, damage, expected):
+    damage(store_dir / "movies" / "movie-1" / "visual.npy")
+    store = FeatureStore(store_dir)
+    problems = store.verify()
+    assert list(problems) == ["movie-1"] and expected in problems["movie-1"][0]
+    with pytest.raises(StoreError, match=expected.split(":")[0]):
+        store.read("movie-1", 0, 2)
+    store.read("movie-0", 0, 2)  # the other movies still read
+
+
+def test_flipped_bytes_fail_checksum(store_dir):
+    path = store_dir / "movies" / "movie-0" / "audio.npy"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert FeatureStore(store_dir).verify() == {"movie-0": ["movie movie-0: field 'audio' checksum mismatch"]}
+
+
+def test_shape_mismatch_named(store_dir):
+    path = store_dir / "movies" / "movie-0" / "visual.npy"
+    np.save(path, np.zeros((5, 3), np.float16))
+    with pytest.raises(StoreError, match=r"movie-0: field 'visual' has float16\[5, 3\]"):
+        FeatureStore(store_dir).read("movie-0")
+
+
+def test_corrupt_manifest_and_missing_store(store_dir, tmp_path):
+    with pytest.raises(StoreError, match="not a feature store"):
+        FeatureStore(tmp_path / "nowhere")
+    with open(store_dir / "manifest.jsonl", "a") as f:
+        f.write("{not json}\n")
+    with pytest.raises(StoreError, match="corrupt manifest"):
+        FeatureStore(store_dir)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda m: m.features.__setitem__("visual", np.zeros((3, 8))), r"'visual' has shape \[3, 8\]"),
+        (lambda m: m.features.pop("audio"), "missing 'audio' features"),
+        (lambda m: m.features["visual"].__setitem__((0, 0), np.nan), "NaN/inf"),
+        (lambda m: m.features["visual"].__setitem__((0, 0), 1e6), "float16 range"),
+        (lambda m: m.times.__setitem__((0, 1), -1.0), "times"),
+        (lambda m: m.masks.__setitem__("text", np.ones(5)), "must be bool"),
+        (lambda m: setattr(m, "id", "../evil"), "invalid movie id"),
+    ],
+)
+def test_writer_rejects_bad_movies(tmp_path, mutate, message):
+    writer = StoreWriter(tmp_path / "s", ENCODERS)
+    movie = make_movie("ok", 5)
+    mutate(movie)
+    with pytest.raises(StoreError, match=message):
+        writer.write(movie)
+    assert not (tmp_path / "s" / "manifest.jsonl").exists()
+    assert not list((tmp_path / "s" / "movies").iterdir())  # nothing half-written
+
+
+def test_encoder_mismatch_refused(store_dir):
+    with pytest.raises(StoreError, match="store was built with"):
+        StoreWriter(store_dir, {**ENCODERS, "visual": EncoderSpec("clip", 512)})
+
+
+def test_store_cli(store_dir, capsys):
+    from lmp.cli import main
+
+    assert main(["store", "info", str(store_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["movies"] == 3 and info["shots"] == 18 and info["encoders"]["text"] == {"name": "txt-test", "dim": 6}
+    assert main(["store", "info", str(store_dir)]) == 0
+    assert "movie-1" in capsys.readouterr().out
+    assert main(["store", "verify", str(store_dir)]) == 0
+    (store_dir / "movies" / "movie-2" / "times.npy").write_bytes(b"x")
+    assert main(["store", "verify", str(store_dir)]) == 1
+    assert "movie-2" in capsys.readouterr().out
+    assert main(["store", "info", str(store_dir / "nope")]) == 1
+    assert "not a feature store" in capsys.readouterr().err
+
+
+def test_subset_view(store_dir, tmp_path):
+    from lmp.store.subset import subset_store
+
+    view = subset_store(store_dir, ["movie-1", "movie-2"], tmp_path / "view")
+    assert view.ids == ["movie-1", "movie-2"] and view.verify() == {}
+    np.testing.assert_array_equal(view.read("movie-1")["visual"], FeatureStore(store_dir).read("movie-1")["visual"])
+    with pytest.raises(StoreError, match="not in the store"):
+        subset_store(store_dir, ["nope"], tmp_path / "view2")
