@@ -21,6 +21,8 @@ $(VENV)/.core: $(VENV)/.torch pyproject.toml
 
 $(VENV)/.dev: $(VENV)/.core
 	$(PIP) install -e ".[dev,ingest]"
+	# Their pinned dependency trees do not build on current Python; lmp loads only their weights.
+	$(PIP) install --no-deps "resemblyzer==0.1.4" "aisfx==0.1.2"
 	touch $@
 
 venv: $(VENV)/.dev

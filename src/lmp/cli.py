@@ -69,6 +69,9 @@ def _leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, Any, str]]
         default_obj = cls()
     except TypeError:
         pass
+    if hasattr(cls, "presets"):
+        # `preset` is not a field: lmp.config.from_dict applies it first, then the other keys on top.
+        out.append((f"{prefix}preset", str, None, f"Named preset applied first: {', '.join(cls.presets())}."))
     for f in dataclasses.fields(cls):
         if not f.init:
             continue

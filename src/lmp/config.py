@@ -99,7 +99,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return value
     if origin in (list, tuple):
         if isinstance(value, str):
-            value = [v for v in value.split(",") if v]
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, (int, float)):
+            value = [value]  # `--seeds 0` means a one-element list
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         item = args[0] if args else Any

@@ -1,0 +1,196 @@
+"""`lmp ingest PATH... --store DIR`: movie files (+ subtitles) -> feature store + previews + run report.
+
+Scale: `--workers K` runs K processes here; under torchrun (RANK/WORLD_SIZE) or SLURM
+(SLURM_PROCID/SLURM_NTASKS) each rank takes every WORLD_SIZE-th movie of the sorted list, so the
+same command on N machines splits the work. Movies already in the store with the same content hash
+and feature config are skipped, so re-running an interrupted command resumes it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import traceback
+from pathlib import Path
+
+from lmp.errors import LMPError
+from lmp.ingest.config import VIDEO_EXTS, IngestConfig
+from lmp.ingest.pipeline import MovieResult
+
+__all__ = ["IngestConfig", "discover", "ingest", "movie_id_for", "shard"]
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Movie files under the given files/folders, sorted and de-duplicated. A path given explicitly is
+    kept even with an unusual extension (or when missing: it then fails with a clear per-movie error)."""
+    found: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found += [f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTS]
+        else:
+            found.append(p)
+    seen: set[Path] = set()
+    out = []
+    for f in sorted(found, key=lambda f: str(f)):
+        key = f.resolve() if f.exists() else f
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def movie_id_for(path: Path) -> str:
+    """Store id from the file name: characters outside [A-Za-z0-9_.-] become '_'."""
+    mid = re.sub(r"[^A-Za-z0-9_.\-]", "_", path.stem).lstrip(".") or "movie"
+    return mid[:200]
+
+
+def shard() -> tuple[int, int]:
+    """(rank, world_size) from torchrun's RANK/WORLD_SIZE or SLURM's SLURM_PROCID/SLURM_NTASKS."""
+    for r, w in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS")):
+        if r in os.environ and w in os.environ:
+            rank, world = int(os.environ[r]), int(os.environ[w])
+            if not 0 <= rank < world:
+                raise LMPError(f"{r}={rank} is outside [0, {w}={world})")
+            return rank, world
+    return 0, 1
+
+
+class Worker:
+    """Encoders, detector and store writer of one process; ingests movies one after another."""
+
+    def __init__(self, cfg: IngestConfig, threads: int):
+        import torch
+
+        from lmp.ingest.pipeline import MoviePipeline, build_encoders
+        from lmp.ingest.shots import get_detector
+        from lmp.store import EncoderSpec, StoreWriter
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = cfg
+        encoders = build_encoders(cfg)
+        device = cfg.resolved_device()
+        self.pipeline = MoviePipeline(cfg, encoders, device=device)
+        self.detector = get_detector(cfg.resolved_detector(), fps=25.0, threshold=cfg.detector_threshold,
+                                     device=device, min_shot_seconds=cfg.min_shot_seconds)
+        specs = {m: EncoderSpec(getattr(e, "name", cfg.encoder_names()[m]), int(e.dim)) for m, e in encoders.items()}
+        self.writer = StoreWriter(cfg.store, specs)
+        self.reader = None
+
+    def _already_done(self, movie_id: str, sha: str) -> bool:
+        from lmp.store import FeatureStore
+
+        if self.reader is None:
+            self.reader = FeatureStore(self.cfg.store)
+        self.reader.refresh()
+        if movie_id not in self.reader:
+            return False
+        meta = self.reader.record(movie_id).meta
+        return meta.get("content_sha256") == sha and meta.get("ingest_hash") == self.cfg.feature_hash()
+
+    def process(self, path: Path, movie_id: str) -> MovieResult:
+        from lmp.ingest.pipeline import ingest_movie, sha256_of
+
+        start = time.perf_counter()
+        try:
+            if not path.is_file():
+                raise LMPError(f"{path}: no such file")
+            sha = sha256_of(path)
+            if not self.cfg.overwrite and self._already_done(movie_id, sha):
+                return MovieResult(path=str(path), id=movie_id, status="skipped")
+            return ingest_movie(path, movie_id, self.cfg, self.pipeline, self.detector, self.writer, sha)
+        except LMPError as e:
+            return MovieResult(path=str(path), id=movie_id, status="error", error=str(e),
+                               wall_seconds=time.perf_counter() - start)
+        except Exception as e:  # noqa: BLE001 - one bad movie must not stop the batch
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            return MovieResult(
+                path=str(path), id=movie_id, status="error",
+                error=f"{path}: unexpected {type(e).__name__}: {e} (at {Path(where.filename).name}:{where.lineno})",
+                wall_seconds=time.perf_counter() - start,
+            )
+
+
+_WORKER: Worker | None = None  # one per pool process, built by _init_worker
+
+
+def _init_worker(cfg_dict: dict, threads: int) -> None:
+    global _WORKER
+    from lmp.config import from_dict
+
+    _WORKER = Worker(from_dict(IngestConfig, cfg_dict), threads)
+
+
+def _work(job: tuple[str, str]) -> MovieResult:
+    assert _WORKER is not None
+    return _WORKER.process(Path(job[0]), job[1])
+
+
+def run_jobs(cfg: IngestConfig, jobs: list[tuple[Path, str]]) -> list[MovieResult]:
+    """Ingest (path, id) jobs with cfg.workers processes; results in job order."""
+    from tqdm import tqdm
+
+    if not jobs:
+        return []
+    workers = min(cfg.workers, len(jobs))
+    threads = cfg.threads or max(1, (os.cpu_count() or 1) // workers)
+    bar = tqdm(total=len(jobs), desc="ingest", unit="movie", disable=len(jobs) < 2)
+    results: dict[str, MovieResult] = {}
+    if workers == 1:
+        worker = Worker(cfg, threads)
+        for path, mid in jobs:
+            results[mid] = worker.process(path, mid)
+            bar.update()
+    else:
+        import multiprocessing as mp
+
+        from lmp.config import to_dict
+
+        # spawn, not fork: torch and the decoder threads are not fork-safe.
+        with mp.get_context("spawn").Pool(workers, _init_worker, (to_dict(cfg), threads)) as pool:
+            for res in pool.imap_unordered(_work, [(str(p), m) for p, m in jobs]):
+                results[res.id] = res
+                bar.update()
+    bar.close()
+    return [results[m] for _, m in jobs]
+
+
+def ingest(cfg: IngestConfig) -> int:
+    """Ingest movies into cfg.store; returns 1 if any movie failed (after trying all of them)."""
+    from lmp.ingest.report import default_report_path, write_report
+
+    started = time.time()
+    if not cfg.paths:
+        raise LMPError("lmp ingest: give at least one movie file or folder (lmp ingest PATH... --store DIR)")
+    movies = discover(cfg.paths)
+    if not movies:
+        raise LMPError(f"no movie files ({', '.join(VIDEO_EXTS)}) under {', '.join(map(str, cfg.paths))}")
+    if cfg.subtitles is not None and cfg.subtitles.is_file() and len(movies) > 1:
+        raise LMPError(f"--subtitles {cfg.subtitles} is one file but {len(movies)} movies were given; pass a folder")
+    rank, world = shard()
+    owner: dict[str, Path] = {}
+    jobs: list[tuple[Path, str]] = []
+    duplicates: list[MovieResult] = []
+    for path in movies:
+        mid = movie_id_for(path)
+        if mid in owner:
+            duplicates.append(MovieResult(path=str(path), id=mid, status="error",
+                                          error=f"{path}: movie id {mid!r} is already used by {owner[mid]}; rename one"))
+            continue
+        owner[mid] = path
+        jobs.append((path, mid))
+    mine = jobs[rank::world]
+    results = run_jobs(cfg, mine) + [d for i, d in enumerate(duplicates) if i % world == rank]
+    report_path = cfg.report or default_report_path(cfg.store, rank, world)
+    if world > 1 and cfg.report is not None:
+        report_path = report_path.with_name(f"{report_path.stem}-rank{rank}{report_path.suffix}")
+    report = write_report(report_path, cfg, results, started, rank, world)
+    s = report["summary"]
+    speed = f", {s['speed_x_realtime']}x real time" if s["speed_x_realtime"] else ""
+    print(f"ingest: {s['ok']} ok, {s['skipped']} skipped, {s['error']} failed{speed}; report {report_path}")
+    for r in results:
+        if r.status == "error":
+            print(f"  FAILED {r.error}")
+    return 1 if s["error"] else 0

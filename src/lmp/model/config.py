@@ -1,0 +1,106 @@
+"""ModelConfig: the shape of the LMP backbone, with named presets (tiny / base / large).
+
+    ModelConfig(preset="base", input_dims={"visual": 1280, "audio": 256, "text": 384})
+    ModelConfig.from_name("tiny", input_dims=...)        # same thing
+    {"preset": "base", "dropout": 0.0}                    # YAML / lmp.config.from_dict form
+
+`input_dims` normally comes from the feature store (store.json encoders) and is filled in by the trainer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import InitVar, dataclass, field
+from typing import Any
+
+from lmp.config import ConfigError
+from lmp.modality import MODALITIES, check_modalities
+
+_PRESETS: dict[str, dict[str, Any]] = {
+    # A few thousand parameters: unit tests and smoke runs on CPU.
+    "tiny": {"width": 32, "heads": 2, "layers": 1, "cross_layers": 1, "mlp_ratio": 2.0, "dropout": 0.0},
+    # The paper-scale backbone: 3 x 4 unimodal + 4 cross-modal = 16 blocks at d=512.
+    "base": {"width": 512, "heads": 8, "layers": 4, "cross_layers": 4, "mlp_ratio": 4.0, "dropout": 0.1},
+    "large": {"width": 768, "heads": 12, "layers": 6, "cross_layers": 6, "mlp_ratio": 4.0, "dropout": 0.1},
+}
+
+
+@dataclass
+class ModelConfig:
+    """Backbone shape. Defaults are the `base` preset."""
+
+    input_dims: dict[str, int] = field(default_factory=dict)
+    """Frozen feature width D per modality, e.g. {visual: 1280}; set from the feature store when empty."""
+    modalities: tuple[str, ...] = MODALITIES
+    """Modalities the model encodes (drop one for a modality ablation)."""
+    width: int = 512
+    """Token width d of every encoder."""
+    heads: int = 8
+    """Attention heads per block (width must be divisible by it)."""
+    layers: int = 4
+    """Transformer blocks in each per-modality (unimodal) encoder."""
+    cross_layers: int = 4
+    """Transformer blocks in the cross-modal encoder."""
+    mlp_ratio: float = 4.0
+    """Hidden width of each block's MLP, as a multiple of width."""
+    dropout: float = 0.1
+    """Dropout on attention weights, residual branches and embeddings."""
+    max_shots: int = 8192
+    """Longest window (in shots) the model accepts; position embeddings are sinusoidal, so this is a guard."""
+    preset: InitVar[str | None] = None
+    """Named preset (tiny, base, large) applied to every field still at its default."""
+
+    def __post_init__(self, preset: str | None) -> None:
+        if preset is not None:
+            self._apply_preset(preset)
+        self.modalities = check_modalities(self.modalities, "model.modalities")
+        self.input_dims = {str(m): int(d) for m, d in self.input_dims.items()}
+        bad = {m: d for m, d in self.input_dims.items() if d <= 0}
+        if bad:
+            raise ValueError(f"model.input_dims: widths must be positive, got {bad}")
+        for name in ("width", "heads", "layers", "cross_layers", "max_shots"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.width % self.heads:
+            raise ValueError(f"model.width: {self.width} is not divisible by model.heads={self.heads}")
+        if (self.width // self.heads) % 2:
+            raise ValueError(f"model.width: head width {self.width // self.heads} must be even")
+        if self.width % 2:
+            raise ValueError(f"model.width: must be even (sinusoidal positions), got {self.width}")
+        if self.mlp_ratio <= 0:
+            raise ValueError(f"model.mlp_ratio: must be > 0, got {self.mlp_ratio}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout: must be in [0, 1), got {self.dropout}")
+
+    def _apply_preset(self, name: str) -> None:
+        presets = self.presets()
+        if name not in presets:
+            raise ValueError(f"model.preset: unknown preset {name!r}; choose from {sorted(presets)}")
+        defaults = {
+            f.name: f.default for f in dataclasses.fields(self) if f.default is not dataclasses.MISSING
+        }
+        for key, value in presets[name].items():
+            # Explicit arguments win over the preset; we can only tell them apart from untouched defaults.
+            if getattr(self, key) == defaults[key]:
+                setattr(self, key, value)
+
+    @classmethod
+    def presets(cls) -> dict[str, dict[str, Any]]:
+        """Named shapes: tiny (tests), base (d=512, 8 heads, 4+4 layers), large (d=768, 12 heads, 6+6)."""
+        return {name: dict(values) for name, values in _PRESETS.items()}
+
+    @classmethod
+    def from_name(cls, name: str, **overrides: Any) -> ModelConfig:
+        """A preset with some fields replaced, e.g. from_name("tiny", input_dims={...})."""
+        if name not in _PRESETS:
+            raise ValueError(f"model.preset: unknown preset {name!r}; choose from {sorted(_PRESETS)}")
+        return cls(**{**_PRESETS[name], **overrides})
+
+    def dim(self, modality: str) -> int:
+        """Input width of one modality; a clear error when the store did not provide it."""
+        if modality not in self.input_dims:
+            raise ConfigError(
+                f"model.input_dims: no feature width for modality {modality!r} "
+                f"(have {sorted(self.input_dims)}); set it from the feature store's encoders"
+            )
+        return self.input_dims[modality]

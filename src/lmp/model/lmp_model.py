@@ -1,0 +1,230 @@
+"""LMPModel: per-modality shot encoders (transferable) + one cross-modal encoder with a [CLS] token.
+
+Dimension legend:
+    b  batch (windows)      s  shots per window      m  modalities in use      d  width
+    D_m  frozen feature width of modality m
+
+    features[m] [b, s, D_m] --LN+Linear--> [b, s, d]   (missing shot -> learned [MISSING_m],
+                                                        masked shot  -> learned [MASK_m])
+                + sinusoid(shot index) + time MLP_m(start, duration)
+      --unimodal encoder m (over the window's shots)--> unimodal[m] [b, s, d]
+    [CLS] ++ (unimodal[m] or learned [HIDDEN_m] + shot embedding) + modality embedding_m, for each m
+      --cross-modal encoder over 1 + m*s tokens--> cls [b, d], fused[m] [b, s, d]
+
+Masks: True = present/valid. Padded shots (shot_mask False) are never attended to, and their outputs
+are zero, so nothing written in a padded slot can change a real shot's output. Heads live outside
+the backbone (lmp.objectives, lmp.tasks).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lmp.errors import LMPError
+from lmp.modality import mask_key
+from lmp.model.checkpoint import CheckpointError, load_config, load_weights, save_checkpoint
+from lmp.model.config import ModelConfig
+from lmp.model.embeddings import TimeEmbedding, sinusoidal
+from lmp.model.layers import Encoder
+
+
+class BatchError(LMPError):
+    """A batch given to the model lacks a key or has inconsistent shapes."""
+
+
+def _token(width: int) -> nn.Parameter:
+    return nn.Parameter(torch.zeros(width))
+
+
+class ModalityInput(nn.Module):
+    """Everything modality-specific before the encoders: projection, time embedding, special tokens."""
+
+    def __init__(self, in_dim: int, width: int) -> None:
+        super().__init__()
+        # Frozen encoders differ wildly in scale (CLIP vs speaker embeddings); LN first puts them on par.
+        self.norm = nn.LayerNorm(in_dim)
+        self.proj = nn.Linear(in_dim, width)
+        self.time = TimeEmbedding(width)
+        # Stands in for a shot that lacks this modality (e.g. no dialogue): absence is information.
+        self.missing_token = _token(width)
+        # Replaces a shot's input for intra-modal masked shot modelling.
+        self.mask_token = _token(width)
+        # Replaces a shot's unimodal output at the cross-modal input for cross-modal masked modelling.
+        self.hidden_token = _token(width)
+        # Tells the cross-modal encoder which modality a token belongs to.
+        self.modality_embed = _token(width)
+
+
+class LMPModel(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.width
+        self.modalities = cfg.modalities
+        self.inputs = nn.ModuleDict({m: ModalityInput(cfg.dim(m), d) for m in cfg.modalities})
+        self.unimodal = nn.ModuleDict(
+            {m: Encoder(d, cfg.heads, cfg.layers, cfg.mlp_ratio, cfg.dropout) for m in cfg.modalities}
+        )
+        self.cross = Encoder(d, cfg.heads, cfg.cross_layers, cfg.mlp_ratio, cfg.dropout)
+        self.cls_token = _token(d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.apply(self._init_weights)
+        for inp in self.inputs.values():
+            for tok in (inp.missing_token, inp.mask_token, inp.hidden_token, inp.modality_embed):
+                nn.init.trunc_normal_(tok, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    @property
+    def width(self) -> int:
+        return self.cfg.width
+
+    def forward_features(
+        self,
+        batch: dict[str, torch.Tensor],
+        masked: dict[str, torch.Tensor] | None = None,
+        hidden: dict[str, torch.Tensor] | None = None,
+    ) -> dict:
+        """Encode a batch of windows (see docs/design.md for the batch keys).
+
+        masked[m] bool [b, s]: shots whose modality-m input is replaced by [MASK_m] (masked shot modelling).
+        hidden[m] bool [b, s]: shots whose modality-m token is replaced by [HIDDEN_m] at the cross-modal
+        input (cross-modal masked modelling). Hidden shots are also [MASK_m]ed at the unimodal input:
+        otherwise their neighbours' unimodal tokens, which attended to them, would leak them to the
+        cross-modal encoder. Both are optional and only used by the pretraining objectives.
+
+        Returns {"unimodal": {m: [b, s, d]}, "fused": {m: [b, s, d]}, "fused_shot": [b, s, d],
+        "cls": [b, d], "shot_mask": [b, s]}; outputs at padded shots are zero.
+        """
+        shot_mask = self._shot_mask(batch)
+        b, s = shot_mask.shape
+        d = self.cfg.width
+        times = batch.get("times")
+        times = torch.zeros(b, s, 2, device=shot_mask.device) if times is None else times
+        times = torch.where(shot_mask[..., None], times, 0)
+        index = self._shot_index(batch, shot_mask)
+        position = sinusoidal(index, d)  # [b, s, d], shared by all modalities
+
+        unimodal: dict[str, torch.Tensor] = {}
+        presents: list[torch.Tensor] = []
+        cross_tokens = [self.cls_token.expand(b, 1, d)]
+        for m in self.modalities:
+            inp = self.inputs[m]
+            present = self._present(batch, m, shot_mask)
+            # Sanitise absent/padded features first: a NaN there would survive a 0 attention weight.
+            x = torch.where(present[..., None], batch[m], 0).to(inp.proj.weight.dtype)
+            tok = inp.proj(inp.norm(x))
+            tok = torch.where(present[..., None], tok, inp.missing_token)
+            corrupt = self._corrupted(m, masked, hidden, shot_mask)
+            if corrupt is not None:
+                tok = torch.where(corrupt[..., None], inp.mask_token, tok)
+            shot_embed = position.to(tok.dtype) + inp.time(times)  # [b, s, d]
+            u = self.unimodal[m](self.drop(tok + shot_embed), shot_mask)
+            unimodal[m] = torch.where(shot_mask[..., None], u, 0)
+            if hidden is not None and m in hidden:
+                # The hidden token still needs to know where its shot is: give it the shot embedding.
+                u = torch.where(hidden[m][..., None], inp.hidden_token + shot_embed, u)
+            cross_tokens.append(u + inp.modality_embed)
+            presents.append(present)
+
+        n_mod = len(self.modalities)
+        seq = torch.cat(cross_tokens, dim=1)  # [b, 1 + m*s, d]: [CLS], then each modality's s shots
+        valid = torch.cat([shot_mask.new_ones(b, 1), shot_mask.repeat(1, n_mod)], dim=1)  # [b, 1 + m*s]
+        out = self.cross(seq, valid)
+        fused_all = torch.where(
+            shot_mask[:, None, :, None], out[:, 1:].reshape(b, n_mod, s, d), 0
+        )  # [b, m, s, d]
+        fused = {m: fused_all[:, i] for i, m in enumerate(self.modalities)}
+
+        # Mean over the modalities a shot has; a shot with none (possible without visual) averages all.
+        weights = torch.stack(presents, dim=1).to(fused_all.dtype)  # [b, m, s]
+        weights = torch.where(weights.sum(1, keepdim=True) > 0, weights, torch.ones_like(weights))
+        fused_shot = (fused_all * weights[..., None]).sum(1) / weights.sum(1)[..., None]  # [b, s, d]
+        return {
+            "unimodal": unimodal,
+            "fused": fused,
+            "fused_shot": fused_shot,
+            "cls": out[:, 0],
+            "shot_mask": shot_mask,
+        }
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict:
+        return self.forward_features(batch)
+
+    # -- batch access ---------------------------------------------------------------------------------
+
+    def _shot_mask(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        missing = [m for m in self.modalities if m not in batch]
+        if missing:
+            raise BatchError(
+                f"batch has no features for modality {missing} (keys: {sorted(batch)}); "
+                f"the model encodes {list(self.modalities)}"
+            )
+        first = batch[self.modalities[0]]
+        if "shot_mask" in batch:
+            shot_mask = batch["shot_mask"].bool()
+        else:
+            shot_mask = torch.ones(first.shape[:2], dtype=torch.bool, device=first.device)
+        b, s = shot_mask.shape
+        if s > self.cfg.max_shots:
+            raise BatchError(f"batch: a window of {s} shots exceeds model.max_shots={self.cfg.max_shots}")
+        for m in self.modalities:
+            x = batch[m]
+            if x.dim() != 3 or tuple(x.shape[:2]) != (b, s) or x.shape[2] != self.cfg.dim(m):
+                raise BatchError(
+                    f"batch[{m!r}]: expected shape [{b}, {s}, {self.cfg.dim(m)}], got {list(x.shape)}"
+                )
+        return shot_mask
+
+    @staticmethod
+    def _corrupted(
+        m: str, masked: dict | None, hidden: dict | None, shot_mask: torch.Tensor
+    ) -> torch.Tensor | None:
+        parts = [x[m] for x in (masked, hidden) if x is not None and m in x]
+        if not parts:
+            return None
+        return torch.stack(parts).any(dim=0) & shot_mask
+
+    @staticmethod
+    def _present(batch: dict[str, torch.Tensor], m: str, shot_mask: torch.Tensor) -> torch.Tensor:
+        key = mask_key(m)
+        return shot_mask if key not in batch else batch[key].bool() & shot_mask
+
+    @staticmethod
+    def _shot_index(batch: dict[str, torch.Tensor], shot_mask: torch.Tensor) -> torch.Tensor:
+        """Shot index within the window, [b, s]: from absolute `positions` when given (keeps gaps)."""
+        if "positions" in batch:
+            positions = batch["positions"]
+            index = positions - positions[:, :1]
+            return torch.where(shot_mask, index, 0)
+        b, s = shot_mask.shape
+        return torch.arange(s, device=shot_mask.device).expand(b, s)
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write `model.safetensors` + `config.json` into `directory` (created if needed)."""
+        return save_checkpoint(self.state_dict(), self.cfg, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> LMPModel:
+        """Rebuild a model from a checkpoint directory written by save_pretrained (or the trainer)."""
+        model = cls(load_config(directory))
+        state = load_weights(directory, device)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(
+                f"checkpoint {directory}: weights do not match config.json "
+                f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+            )
+        return model.to(device)

@@ -1,0 +1,89 @@
+"""Inter-modal shot alignment: the unimodal encoders' contextualised embeddings of the same shot in two
+modalities are positives; every other shot of the same window and of the batch (all ranks) is a negative.
+
+Dimension legend: b batch, s shots, q query slots per window, p projection width, N = world*b*s keys.
+
+A shot is a pair (a, b) only if it has both modalities and neither was corrupted by masked shot
+modelling or cross-modal hiding (a corrupted shot's embedding is a guess, not an observation). Any
+uncorrupted shot that has modality b is a candidate key for a query from a, even if it lacks a.
+
+Our choices: one projection head per modality into a single joint space shared by all pairs (as in
+ImageBind), one learnable temperature for the objective, each pair scored in both directions, and
+queries drawn per window (`queries_per_window`, the Pretrainer samples them) while keys are always
+every shot: the [queries, keys] logits are what costs memory on 30k-shot batches, and hard negatives
+come from the keys.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lmp.objectives.contrastive import LogitScale, info_nce, l2norm
+from lmp.objectives.feature_prediction import present
+from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, global_offset
+from lmp.objectives.heads import ProjectionHead
+from lmp.objectives.masking import ShotSample
+
+
+def pair_name(a: str, b: str) -> str:
+    return f"{a}-{b}"
+
+
+def usable_shots(batch: dict[str, torch.Tensor], m: str, corrupted: dict[str, torch.Tensor]) -> torch.Tensor:
+    """bool [b, s]: shots whose modality-m embedding is an observation (present, not corrupted)."""
+    return present(batch, m) & ~corrupted[m]
+
+
+class ShotAlignment(nn.Module):
+    def __init__(
+        self,
+        pairs: tuple[tuple[str, str], ...],
+        width: int,
+        proj_dim: int,
+        temperature: float,
+        learn_temperature: bool,
+    ) -> None:
+        super().__init__()
+        self.pairs = pairs
+        modalities = sorted({m for pair in pairs for m in pair})
+        self.heads = nn.ModuleDict({m: ProjectionHead(width, proj_dim) for m in modalities})
+        self.scale = LogitScale(temperature, learn_temperature)
+
+    def forward(
+        self,
+        batch: dict[str, torch.Tensor],
+        unimodal: dict[str, torch.Tensor],
+        corrupted: dict[str, torch.Tensor],
+        queries: dict[str, ShotSample],
+    ) -> dict[str, torch.Tensor]:
+        """unimodal[m] [b, s, d]; corrupted[m] bool [b, s]; queries["a-b"]: the pair's query shots.
+
+        Returns {"a-b": loss}, the mean of the a->b and b->a directions.
+        """
+        scale = self.scale()
+        emb, keys, ok, key_ok = {}, {}, {}, {}
+        for m in self.heads:
+            b, s, d = unimodal[m].shape
+            emb[m] = l2norm(self.heads[m](unimodal[m].reshape(b * s, d)))  # [b*s, p]
+            keys[m] = all_gather_with_grad(emb[m])  # [N, p]
+            ok[m] = usable_shots(batch, m, corrupted).reshape(b * s)  # [b*s]
+            key_ok[m] = all_gather_no_grad(ok[m])  # [N]
+
+        out = {}
+        for a, b_ in self.pairs:
+            sample = queries[pair_name(a, b_)]
+            n_win, q = sample.index.shape
+            s = unimodal[a].shape[1]
+            local = torch.arange(n_win, device=sample.index.device)[:, None] * s + sample.index  # [b, q]
+            local = local.reshape(n_win * q)
+            target = global_offset(n_win * s) + local  # the same shot's gathered index, in either modality
+            # Samples come from the usable pairs already; re-checking keeps hand-made samples honest.
+            valid = sample.valid.reshape(n_win * q) & ok[a][local] & ok[b_][local]
+            losses = []
+            for qm, km in ((a, b_), (b_, a)):
+                losses.append(
+                    global_mean(*info_nce(emb[qm][local], keys[km], scale, target, key_ok[km], valid))
+                )
+            out[pair_name(a, b_)] = 0.5 * (losses[0] + losses[1])
+        return out

@@ -1,0 +1,89 @@
+"""The InfoNCE core shared by every objective, and its learnable temperature.
+
+Dimension legend: n local queries, N gathered keys (all ranks).
+
+Every objective reduces to: each valid query has one positive key among N candidates, and the loss is
+-log softmax(l)[positive] over the candidates, with l = scale * cos(query, key): that is `info_nce`.
+`multi_positive_nce` allows several positives per query (windows of the same movie):
+-log( sum_pos exp(l) / sum_candidates exp(l) ), the MIL-NCE form.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Stands in for -inf: finite, so that a row with no candidate gives finite (then discarded) values and
+# a zero gradient, instead of NaN from (-inf) - (-inf).
+_NEG = -1e9
+
+
+class LogitScale(nn.Module):
+    """CLIP-style 1/temperature, learned in log space and clamped to <= 100 (temperature >= 0.01)."""
+
+    def __init__(self, temperature: float, learnable: bool) -> None:
+        super().__init__()
+        init = torch.tensor(math.log(1.0 / temperature))
+        if learnable:
+            self.log_scale = nn.Parameter(init)
+        else:
+            self.register_buffer("log_scale", init)
+
+    def forward(self) -> torch.Tensor:
+        return self.log_scale.clamp(max=math.log(100.0)).exp()
+
+
+def info_nce(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    scale: torch.Tensor,
+    target: torch.Tensor,
+    key_valid: torch.Tensor,
+    query_valid: torch.Tensor,
+    distinct: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Single-positive InfoNCE of unit queries [n, c] against unit keys [N, c] -> (loss sum, count).
+
+    target long [n]: each query's positive key. key_valid bool [N]: candidate keys. query_valid bool [n].
+    distinct bool [n, N] (optional): False marks keys that are copies of the query's target (the target
+    included); they leave the denominator and the target is added back once.
+
+    A query counts if it is valid and its target is a valid key. Returns the loss summed over counted
+    queries and their number (a tensor: no host sync), for the caller to normalise globally. Written for
+    memory traffic, since [n, N] is ~10^9 on a 30k-shot batch: the key mask is a bias fused into the
+    matmul, and the only full-size float32 tensor is the one log-sum-exp keeps for backward.
+    """
+    bias = torch.zeros(keys.shape[0], device=keys.device).masked_fill(~key_valid, _NEG)  # [N]
+    logits = torch.addmm(bias, queries * scale, keys.T).float()  # [n, N]
+    positive = logits.gather(1, target[:, None]).squeeze(1)  # [n]
+    if distinct is None:
+        log_all = torch.logsumexp(logits, dim=1)
+    else:
+        log_all = torch.logaddexp(torch.logsumexp(logits.masked_fill(~distinct, _NEG), dim=1), positive)
+    counted = query_valid & key_valid[target]
+    loss = torch.where(counted, log_all - positive, torch.zeros_like(positive))
+    return loss.sum(), counted.sum()
+
+
+def multi_positive_nce(
+    logits: torch.Tensor, positive: torch.Tensor, candidates: torch.Tensor, query_valid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits [n, N], positive bool [n, N], candidates bool [N] or [n, N], query_valid [n] -> (sum, count).
+
+    A query counts if it is valid and has at least one positive among its candidates.
+    """
+    logits = logits.float().masked_fill(~candidates, _NEG)
+    positive = positive & candidates
+    counted = query_valid & positive.any(dim=1)
+    log_all = torch.logsumexp(logits, dim=1)
+    log_pos = torch.logsumexp(logits.masked_fill(~positive, _NEG), dim=1)
+    loss = torch.where(counted, log_all - log_pos, torch.zeros_like(log_all))
+    return loss.sum(), counted.sum()
+
+
+def l2norm(x: torch.Tensor) -> torch.Tensor:
+    # Computed in float32: normalising bf16 vectors loses the precision contrastive logits need.
+    return F.normalize(x.float(), dim=-1, eps=1e-6)

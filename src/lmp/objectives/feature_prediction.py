@@ -1,0 +1,87 @@
+"""Predicting corrupted shots' frozen features: intra-modal masked shot modelling and cross-modal
+masked modelling share this loss and differ only in what is corrupted and which tokens predict.
+
+Dimension legend: b batch, s shots, k query slots per window, D_m frozen feature width, N = world*b*s keys.
+
+For modality m, each corrupted shot's token goes through a head to R^{D_m} and is scored by cosine
+similarity against the frozen features of EVERY shot of modality m in the batch (all ranks): the
+shot's own feature is the positive, the other shots of its window (hard negatives from the same movie)
+and of the other windows are negatives. No target-side parameters, so nothing can collapse.
+
+Our choice: keys whose frozen feature is identical to the target's (a subtitle line spanning two shots,
+a repeated title card) are left out of that query's candidates: they are neither a negative the model
+cannot tell apart nor a second positive. Identity is tested on a fixed random projection of the
+features (a fingerprint), which costs O(N) instead of an [n, N, D] similarity product.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lmp.modality import mask_key
+from lmp.objectives.contrastive import LogitScale, info_nce, l2norm
+from lmp.objectives.gather import all_gather_no_grad, global_mean, global_offset
+from lmp.objectives.heads import ProjectionHead
+from lmp.objectives.masking import ShotSample
+
+
+def present(batch: dict[str, torch.Tensor], m: str) -> torch.Tensor:
+    """bool [b, s]: real shot that has modality m."""
+    shot_mask = batch["shot_mask"].bool()
+    key = mask_key(m)
+    return shot_mask & batch[key].bool() if key in batch else shot_mask
+
+
+class FeaturePrediction(nn.Module):
+    """Per-modality prediction heads + one temperature; returns {modality: loss} for the sampled shots."""
+
+    def __init__(
+        self,
+        modalities: tuple[str, ...],
+        width: int,
+        input_dims: dict[str, int],
+        temperature: float,
+        learn_temperature: bool,
+    ) -> None:
+        super().__init__()
+        self.modalities = modalities
+        self.heads = nn.ModuleDict({m: ProjectionHead(width, input_dims[m]) for m in modalities})
+        self.scale = LogitScale(temperature, learn_temperature)
+        # Fixed (not learned, not saved, independent of the global RNG) directions for fingerprints.
+        g = torch.Generator().manual_seed(0)
+        for m in modalities:
+            self.register_buffer(f"_probe_{m}", torch.randn(input_dims[m], generator=g), persistent=False)
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], tokens: dict[str, torch.Tensor], samples: dict[str, ShotSample]
+    ) -> dict[str, torch.Tensor]:
+        """tokens[m] [b, s, d]: the encoder outputs that predict; samples[m]: the corrupted shots."""
+        scale = self.scale()
+        out = {}
+        for m in self.modalities:
+            sample = samples[m]
+            b, s = sample.mask.shape
+            d = tokens[m].shape[-1]
+            k = sample.index.shape[1]
+            # Only the k query slots per window go through the head: [b, s, d] -> [b, k, d] -> [b*k, d].
+            picked = tokens[m].gather(1, sample.index[..., None].expand(b, k, d)).reshape(b * k, d)
+            queries = l2norm(self.heads[m](picked))  # [b*k, D_m]
+
+            valid = present(batch, m)
+            # Zero absent/padded features: a NaN there would poison the gradient through 0 * NaN.
+            feats = torch.where(valid[..., None], batch[m].detach(), 0)
+            keys = all_gather_no_grad(l2norm(feats.reshape(b * s, -1)))  # [N, D_m]
+            key_valid = all_gather_no_grad(valid.reshape(b * s))  # [N]
+
+            # Gathered key index of each query's own shot: rank offset + window * s + shot.
+            target = global_offset(b * s) + torch.arange(b, device=keys.device)[:, None] * s + sample.index
+            target = target.reshape(b * k)
+            with torch.autocast(keys.device.type, enabled=False):  # equal features, equal fp32 fingerprints
+                fingerprint = keys @ getattr(self, f"_probe_{m}")  # [N]
+            distinct = fingerprint[target][:, None] != fingerprint[None, :]  # [b*k, N]; False at the target
+            loss_sum, count = info_nce(
+                queries, keys, scale, target, key_valid, sample.valid.reshape(b * k), distinct
+            )
+            out[m] = global_mean(loss_sum, count)
+        return out

@@ -1,0 +1,157 @@
+"""Pretrainer: the backbone plus every enabled objective, from ONE backbone pass per batch.
+
+    pre = Pretrainer(model, ObjectivesConfig())
+    terms = pre(batch)        # {"loss": weighted sum, "masked_shot": ..., "masked_shot/visual": ..., ...}
+
+One pass serves all objectives: the corruptions of masked shot modelling ([MASK] at the unimodal
+input) and cross-modal masked modelling ([MASK] at the unimodal input + [HIDDEN] at the cross-modal
+input) are sampled on disjoint shots and applied together; alignment uses only uncorrupted shots, and
+the movie contrast sees the corrupted windows (the corruption acts as augmentation).
+
+Terms: "loss" (what is optimised), one term per enabled objective (the mean over its modalities or
+pairs), and "<objective>/<modality or pair>" for each part. Under DDP each value is this rank's share
+of the global mean (see lmp.objectives.gather); their mean over ranks is the full-batch value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from lmp.config import ConfigError
+from lmp.model import LMPModel
+from lmp.objectives.align import ShotAlignment, pair_name, usable_shots
+from lmp.objectives.config import ObjectivesConfig
+from lmp.objectives.feature_prediction import FeaturePrediction, present
+from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
+from lmp.objectives.movie import MovieContrast
+
+
+@dataclass
+class Samples:
+    """All randomness of one step: which shots are masked, hidden, and used as alignment queries."""
+
+    masked: dict[str, ShotSample] = field(default_factory=dict)
+    """Per modality: shots [MASK]ed at the unimodal input (masked shot modelling)."""
+    hidden: dict[str, ShotSample] = field(default_factory=dict)
+    """Per modality: shots hidden from the cross-modal encoder (cross-modal masked modelling)."""
+    align: dict[str, ShotSample] = field(default_factory=dict)
+    """Per pair 'a-b': the query shots of inter-modal alignment."""
+
+    def corrupted(self, m: str, like: torch.Tensor) -> torch.Tensor:
+        """bool [b, s]: shots whose modality m is masked or hidden."""
+        out = torch.zeros_like(like, dtype=torch.bool)
+        for group in (self.masked, self.hidden):
+            if m in group:
+                out = out | group[m].mask
+        return out
+
+    def rows(self, rows: slice) -> Samples:
+        """The samples of some windows (a rank's share of a batch)."""
+
+        def pick(group: dict[str, ShotSample]) -> dict[str, ShotSample]:
+            return {k: v.rows(rows) for k, v in group.items()}
+
+        return Samples(masked=pick(self.masked), hidden=pick(self.hidden), align=pick(self.align))
+
+
+class Pretrainer(nn.Module):
+    def __init__(self, model: LMPModel, cfg: ObjectivesConfig) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        mcfg = model.cfg
+        usable = tuple(m for m in mcfg.modalities if m in cfg.modalities)
+        d = mcfg.width
+
+        # An objective whose modalities were all ablated away is off, like one with weight 0.
+        msm, xmm, al, mv = cfg.masked_shot, cfg.cross_masked, cfg.align, cfg.movie
+        self.msm_modalities = tuple(m for m in usable if m in msm.modalities) if msm.weight > 0 else ()
+        self.masked_shot = (
+            FeaturePrediction(self.msm_modalities, d, mcfg.input_dims, msm.temperature, msm.learn_temperature)
+            if self.msm_modalities
+            else None
+        )
+        self.xmm_modalities = tuple(m for m in usable if m in xmm.modalities) if xmm.weight > 0 else ()
+        self.cross_masked = (
+            FeaturePrediction(self.xmm_modalities, d, mcfg.input_dims, xmm.temperature, xmm.learn_temperature)
+            if self.xmm_modalities
+            else None
+        )
+        self.pairs = tuple(tuple(p.split("-")) for p in al.pairs if set(p.split("-")) <= set(usable))
+        self.align = (
+            ShotAlignment(self.pairs, d, cfg.proj_dim, al.temperature, al.learn_temperature)
+            if al.weight > 0 and self.pairs
+            else None
+        )
+        self.movie = (
+            MovieContrast(d, cfg.proj_dim, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
+        )
+        if not self.enabled:
+            raise ConfigError(
+                "objectives: every objective is switched off (weight 0, or no usable modality for "
+                f"model.modalities={list(mcfg.modalities)} and objectives.modalities={list(cfg.modalities)})"
+            )
+
+    @property
+    def enabled(self) -> dict[str, float]:
+        """{objective: weight} of the objectives that run."""
+        weights = {
+            "masked_shot": (self.masked_shot, self.cfg.masked_shot.weight),
+            "align": (self.align, self.cfg.align.weight),
+            "cross_masked": (self.cross_masked, self.cfg.cross_masked.weight),
+            "movie": (self.movie, self.cfg.movie.weight),
+        }
+        return {name: w for name, (module, w) in weights.items() if module is not None}
+
+    def sample(self, batch: dict[str, torch.Tensor]) -> Samples:
+        """Draw this step's corruptions and queries from torch's RNG (masked and hidden are disjoint)."""
+        out = Samples()
+        for m in self.model.modalities:
+            eligible = present(batch, m)
+            if m in self.msm_modalities:
+                out.masked[m] = sample_ratio(eligible, self.cfg.masked_shot.mask_ratio)
+                eligible = eligible & ~out.masked[m].mask
+            if m in self.xmm_modalities:
+                out.hidden[m] = sample_ratio(eligible, self.cfg.cross_masked.hide_ratio)
+        if self.align is not None:
+            like = batch["shot_mask"]
+            corrupted = {m: out.corrupted(m, like) for m in self.model.modalities}
+            for a, b in self.pairs:
+                both = usable_shots(batch, a, corrupted) & usable_shots(batch, b, corrupted)
+                out.align[pair_name(a, b)] = sample_count(both, self.cfg.align.queries_per_window)
+        return out
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.loss_terms(batch, self.sample(batch))
+
+    def loss_terms(self, batch: dict[str, torch.Tensor], samples: Samples) -> dict[str, torch.Tensor]:
+        """The terms for given samples (forward draws them; tests and DDP checks fix them)."""
+        out = self.model.forward_features(
+            batch,
+            masked={m: x.mask for m, x in samples.masked.items()},
+            hidden={m: x.mask for m, x in samples.hidden.items()},
+        )
+        parts: dict[str, dict[str, torch.Tensor]] = {}
+        if self.masked_shot is not None:
+            parts["masked_shot"] = self.masked_shot(batch, out["unimodal"], samples.masked)
+        if self.cross_masked is not None:
+            parts["cross_masked"] = self.cross_masked(batch, out["fused"], samples.hidden)
+        if self.align is not None:
+            corrupted = {m: samples.corrupted(m, out["shot_mask"]) for m in self.model.modalities}
+            parts["align"] = self.align(batch, out["unimodal"], corrupted, samples.align)
+        if self.movie is not None:
+            parts["movie"] = {"movie": self.movie(batch, out["cls"])}
+
+        terms: dict[str, torch.Tensor] = {}
+        loss = out["cls"].new_zeros((), dtype=torch.float32)
+        for name, weight in self.enabled.items():
+            values = parts[name]
+            terms[name] = torch.stack(list(values.values())).mean()
+            if name != "movie":  # the movie term has no parts
+                terms.update({f"{name}/{part}": v for part, v in values.items()})
+            loss = loss + weight * terms[name]
+        terms["loss"] = loss
+        return terms

@@ -1,0 +1,88 @@
+"""StudyConfig: the shared settings of `lmp study data|span|ablate|all`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmp.modality import check_modalities
+
+
+@dataclass
+class StudyConfig:
+    """Pretrain small LMP models on a MovieWorld corpus and probe them; every run is cached under `out`."""
+
+    out: Path = Path("runs/study")
+    """Study directory: pretrain/<arm>/ (cached runs), <study>/results.{md,csv,json}, <study>/*.png."""
+    corpus: Path = Path("")
+    """An existing MovieWorld corpus (store/ + labels/ + corpus.json); empty = synthesise one into OUT/movieworld."""
+    synth_preset: str = "default"
+    """MovieWorld preset used when `corpus` is empty."""
+    seed: int = 0
+    """Seed of the corpus and of every pretraining run."""
+    steps: int = 300
+    """Pretraining optimizer steps of every arm."""
+    width: int = 64
+    """Model width d (4 heads, 2 unimodal + 2 cross-modal layers)."""
+    window: int = 128
+    """Default pretraining window (shots); the span study varies it."""
+    shots_per_batch: int = 1024
+    """Shots per optimizer step; the batch is shots_per_batch // window windows, so every span sees the same data volume."""
+    eval_window: int = 128
+    """Window of the frozen encoder when representing clips for the probes (same for every arm)."""
+    tasks: tuple[str, ...] = ("relationship", "way_speaking", "scene", "director", "writer", "genre")
+    """MovieWorld clip tasks (classification) probed by every study."""
+    long_range_tasks: tuple[str, ...] = ("relationship", "writer")
+    """Tasks whose evidence is spread over minutes (claim 2 is judged on them); see docs/movieworld.md."""
+    multimodal_tasks: tuple[str, ...] = ("way_speaking", "writer", "relationship", "genre")
+    """Tasks carried by audio or dialogue (claim 3 is judged on them); see docs/movieworld.md."""
+    representation: str = "cls"
+    """Representation probed: cls, fused, unimodal:<modality>."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Probe seeds; with label fractions each seed also draws its own labelled subset."""
+    label_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 1.0)
+    """Fractions of the train labels used by the data-efficiency study."""
+    low_fraction: float = 0.1
+    """Claim 1 is judged on label fractions at or below this."""
+    pretrain_fractions: tuple[float, ...] = (0.1, 0.3, 1.0)
+    """Fractions of the train-split movies used for pretraining (data-amount curve)."""
+    spans: tuple[int, ...] = (8, 32, 128, 512)
+    """Pretraining window lengths of the span study."""
+    modality_sets: tuple[str, ...] = ("visual", "visual+audio", "visual+text", "visual+audio+text")
+    """Modality subsets of the modality ablation ('+'-joined)."""
+    objectives: tuple[str, ...] = ("masked_shot", "align", "cross_masked", "movie")
+    """Objectives removed one at a time by the objective ablation."""
+    device: str = "auto"
+    """auto | cpu | cuda."""
+
+    def __post_init__(self) -> None:
+        self.out, self.corpus = Path(self.out), Path(self.corpus)
+        if self.steps < 1 or self.width < 8 or self.window < 2 or self.eval_window < 2:
+            raise ValueError("steps >= 1, width >= 8, window >= 2 and eval_window >= 2 are required")
+        if not self.seeds or not self.tasks:
+            raise ValueError("seeds and tasks must not be empty")
+        for name in ("label_fractions", "pretrain_fractions"):
+            if not all(0 < f <= 1 for f in getattr(self, name)):
+                raise ValueError(f"{name}: every fraction must be in (0, 1], got {getattr(self, name)}")
+        if any(s < 2 or self.shots_per_batch // s < 2 for s in self.spans):
+            raise ValueError(f"spans: each span must be >= 2 and leave >= 2 windows per batch of {self.shots_per_batch} shots")
+        for ms in self.modality_sets:
+            check_modalities(ms.split("+"), f"modality_sets ({ms!r})")
+        known = {"masked_shot", "align", "cross_masked", "movie"}
+        if set(self.objectives) - known:
+            raise ValueError(f"objectives: unknown {sorted(set(self.objectives) - known)}; choose from {sorted(known)}")
+
+    @classmethod
+    def presets(cls) -> dict[str, dict[str, Any]]:
+        return {
+            # Seconds: a smoke run of every code path (tests).
+            "smoke": {
+                "synth_preset": "tiny", "steps": 4, "width": 16, "window": 16, "shots_per_batch": 64,
+                "eval_window": 32, "tasks": ("scene", "relationship", "writer"), "seeds": (0,),
+                "label_fractions": (0.5, 1.0), "low_fraction": 0.5, "pretrain_fractions": (0.5, 1.0),
+                "spans": (8, 16), "modality_sets": ("visual", "visual+audio+text"), "objectives": ("movie",),
+            },  # fmt: skip
+            # `make study`: all three studies on the default MovieWorld within an hour on 2 CPU cores.
+            "default": {},
+        }

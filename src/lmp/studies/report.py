@@ -1,0 +1,106 @@
+"""Writing a study's results: Markdown + CSV tables, a JSON record with provenance, and a plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from lmp.config import atomic_write_text, save_config
+
+
+def cell(stats: dict[str, float]) -> str:
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def claim_line(number: int, text: str, holds: bool, evidence: str) -> str:
+    return f"**Claim {number} ({text}): {'HOLDS' if holds else 'DOES NOT HOLD'}.** {evidence}\n"
+
+
+def write_study(
+    out: Path,
+    name: str,
+    title: str,
+    sections: list[str],
+    records: list[dict[str, Any]],
+    claims: list[dict[str, Any]],
+    cfg: Any,
+    corpus,
+) -> None:
+    """OUT/<name>/results.md, results.csv (one row per arm x setting x task), results.json, configs."""
+    from lmp.provenance import provenance
+
+    out.mkdir(parents=True, exist_ok=True)
+    prov = provenance({"movieworld": corpus.store.root}, list(cfg.seeds))
+    save_config(cfg, out / "study_config.yaml")
+    atomic_write_text(out / "pretrain_configs.json", json.dumps(corpus.pretrain_configs, indent=2))
+    md = [f"# {title}\n", *sections, "\n## Reproducibility\n",
+          f"git `{prov['git_sha']}`, store manifest sha256 `{prov['stores']['movieworld']['manifest_sha256'][:16]}…`, "
+          f"probe seeds {list(cfg.seeds)}, pretraining seed {cfg.seed}; resolved configs in `study_config.yaml` "
+          "and `pretrain_configs.json`.\n"]  # fmt: skip
+    atomic_write_text(out / "results.md", "\n".join(md))
+    buf = io.StringIO()
+    fields = ["study", "curve", "setting", "arm", "task", "metric", "mean", "std", "values"]
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    for r in records:
+        writer.writerow({**{k: r.get(k, "") for k in fields}, "study": name, "values": " ".join(f"{v:.4f}" for v in r["values"])})
+    atomic_write_text(out / "results.csv", buf.getvalue())
+    atomic_write_text(out / "results.json", json.dumps({"records": records, "claims": claims, "provenance": prov}, indent=2))
+
+
+def line_plot(path: Path, panels: list[dict[str, Any]], title: str) -> None:
+    """panels: [{"title", "xlabel", "ylabel", "logx", "series": {label: (xs, means, stds)}}]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for label, (xs, means, stds) in panel["series"].items():
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label)
+        if panel.get("logx"):
+            ax.set_xscale("log", base=panel.get("base", 10))
+            xs = sorted({x for xs_, _, _ in panel["series"].values() for x in xs_})
+            ax.set_xticks(xs, [f"{x:g}" for x in xs])
+            ax.minorticks_off()
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_xlabel(panel["xlabel"])
+        ax.set_ylabel(panel["ylabel"])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def bar_plot(path: Path, groups: list[str], series: dict[str, tuple[list[float], list[float]]], title: str, ylabel: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    x = np.arange(len(groups))
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(groups) + 2), 3.8))
+    for i, (label, (means, stds)) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=label)
+    ax.set_xticks(x, groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=11)
+    ax.legend(fontsize=8, frameon=False, ncols=min(4, len(series)))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

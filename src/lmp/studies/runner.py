@@ -1,0 +1,145 @@
+"""The pieces every study shares: the corpus, cached pretraining arms, frozen representations, probes.
+
+An *arm* is one pretraining configuration (e.g. "span-32", "no-align"). Its run lives in
+OUT/pretrain/<arm>/ and is reused when its model exists (and resumed when it was interrupted), so
+the three studies share the default arm and a rerun costs only the probes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lmp.config import from_dict, to_dict
+from lmp.store import FeatureStore
+from lmp.studies.config import StudyConfig
+from lmp.tasks.labels import Task, read_task
+
+RANDOM_INIT = "random init"
+RAW = "raw features"
+
+
+@dataclass
+class Corpus:
+    root: Path
+    store: FeatureStore
+    tasks: dict[str, Task]
+    train_movies: list[str]
+    pretrain_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Resolved pretraining config of every arm used, saved with the results."""
+
+
+def load_corpus(cfg: StudyConfig) -> Corpus:
+    from lmp.synth import SynthConfig, generate
+
+    root = cfg.corpus if str(cfg.corpus) not in ("", ".") else cfg.out / "movieworld"
+    if not (root / "corpus.json").exists():
+        print(f"synthesising MovieWorld ({cfg.synth_preset}) into {root}")
+        generate(from_dict(SynthConfig, {"preset": cfg.synth_preset, "out": str(root), "seed": cfg.seed}))
+    store = FeatureStore(root / "store")
+    tasks = {name: read_task(root / "labels" / name).restrict(store) for name in cfg.tasks}
+    train = json.loads((root / "corpus.json").read_text())["splits"]["train"]
+    return Corpus(root, store, tasks, train)
+
+
+def pretrain_arm(cfg: StudyConfig, corpus: Corpus, arm: str, overrides: dict[str, Any], movie_fraction: float = 1.0):
+    """Pretrain (or reuse) one arm on the train-split movies; returns its final model directory."""
+    from lmp.store.subset import subset_store
+    from lmp.train import PretrainConfig, pretrain
+
+    run = cfg.out / "pretrain" / arm
+    window = overrides.get("data", {}).get("window", cfg.window)
+    values = {
+        "preset": "tiny",
+        "out": str(run),
+        "model": {"width": cfg.width, "heads": 4, "layers": 2, "cross_layers": 2, "dropout": 0.0},
+        "data": {"window": window, "min_gap": max(1, window // 4), "batch_size": 2 * max(1, cfg.shots_per_batch // window // 2)},
+        "optim": {"steps": cfg.steps, "warmup": max(1, cfg.steps // 20), "lr": 1e-3},
+        "run": {"seed": cfg.seed, "resume": "auto", "ckpt_every": max(1, cfg.steps // 3), "device": cfg.device},
+    }
+    for section, update in overrides.items():
+        values[section] = {**values.get(section, {}), **update} if isinstance(update, dict) else update
+    ids = corpus.train_movies
+    if movie_fraction < 1.0:
+        rng = np.random.default_rng(cfg.seed)
+        ids = sorted(rng.choice(ids, size=max(2, math.ceil(movie_fraction * len(ids))), replace=False).tolist())
+    store = subset_store(corpus.store.root, ids, cfg.out / "pretrain-stores" / arm)
+    values["store"] = str(store.root)
+    pcfg = from_dict(PretrainConfig, values)
+    corpus.pretrain_configs[arm] = to_dict(pcfg)
+    if (run / "model" / "model.safetensors").exists():
+        return run / "model"
+    print(f"pretraining arm '{arm}' on {len(store)} movies")
+    return pretrain(pcfg)
+
+
+def load_arm_model(model_dir: Path, corpus: Corpus, cfg: StudyConfig, random_init: bool = False):
+    """The arm's pretrained model, or (random_init) the same architecture with seeded random weights."""
+    from lmp.tasks.features import load_model
+
+    return load_model(model_dir, corpus.store, random_init=random_init, seed=cfg.seed, device=cfg.device)
+
+
+def representations(corpus: Corpus, model, cfg: StudyConfig) -> dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """task -> split -> (x [n, d], y) for one frozen model (None = raw features)."""
+    from lmp.tasks.features import Representer
+
+    rep = Representer(corpus.store, model, "raw" if model is None else cfg.representation, window=cfg.eval_window, progress=False)
+    with torch.no_grad():
+        return {name: rep.task(task) for name, task in corpus.tasks.items()}
+
+
+def stratified_subset(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Indices of `fraction` of the examples of each class (at least one per class), seeded."""
+    if fraction >= 1.0:
+        return torch.arange(len(y))
+    gen = np.random.default_rng(seed)
+    keep = []
+    for c in torch.unique(y).tolist():
+        idx = torch.nonzero(y == c).flatten().numpy()
+        keep.extend(gen.choice(idx, size=max(1, math.ceil(fraction * len(idx))), replace=False).tolist())
+    return torch.tensor(sorted(keep))
+
+
+def probe(
+    reps: dict[str, tuple[torch.Tensor, torch.Tensor]], task: Task, cfg: StudyConfig, fraction: float = 1.0
+) -> dict[str, float]:
+    """Linear probe over seeds (each seed draws its own label subset); test metric mean, std and values."""
+    from lmp.tasks.probe import linear_probe
+
+    values = []
+    for seed in cfg.seeds:
+        (xtr, ytr), (xva, yva), (xte, yte) = reps["train"], reps["val"], reps["test"]
+        idx = stratified_subset(ytr, fraction, seed)
+        result = linear_probe(
+            xtr[idx], ytr[idx], xva, yva, xte, yte, task.spec.type, metric=task.spec.metric,
+            num_classes=task.spec.num_classes, seed=seed,
+        )  # fmt: skip
+        values.append(float(result["test"][task.spec.metric]))
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+
+
+def evaluate_arm(corpus: Corpus, cfg: StudyConfig, model, fractions=(1.0,)) -> dict[str, dict[float, dict[str, Any]]]:
+    """task -> label fraction -> probe stats, for one frozen model (None = raw features)."""
+    reps = representations(corpus, model, cfg)
+    return {name: {f: probe(reps[name], corpus.tasks[name], cfg, f) for f in fractions} for name in corpus.tasks}
+
+
+def task_average(results: dict[str, dict[str, Any]], tasks) -> dict[str, float]:
+    """Mean over tasks of the per-task mean; the spread is the mean over tasks of the per-seed std."""
+    chosen = [results[t] for t in tasks if t in results]
+    return {
+        "mean": float(np.mean([r["mean"] for r in chosen])),
+        "std": float(np.mean([r["std"] for r in chosen])),
+        "values": [r["mean"] for r in chosen],
+    }
+
+
+def base_arm(cfg: StudyConfig) -> str:
+    return f"base-w{cfg.window}"

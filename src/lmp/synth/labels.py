@@ -1,0 +1,155 @@
+"""MovieWorld's tasks in lmp's label format (docs/design.md "Label files"): task.json + {train,val,test}.csv.
+
+Clip tasks label each clip (video_id, start_shot, end_shot); the 9 LVU-shaped ones plus multi-label
+genre. Shot and boundary tasks label every shot / every boundary between consecutive shots.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lmp.config import atomic_write_text
+from lmp.synth.story import Movie
+from lmp.synth.world import (
+    CUT_TYPES,
+    DECADES,
+    DIRECTORS,
+    GENRES,
+    RELATIONSHIPS,
+    SCENES,
+    SHOT_SIZES,
+    SPEAKING_STYLES,
+    WRITERS,
+)
+
+# LVU's regression targets are centred with these constants (chaoyuaw/lvu); we use the same transforms.
+LIKE_RATIO_OFFSET = 9.138220535629456
+VIEW_COUNT_OFFSET = 11.76425435683139
+SPLITS = ("train", "val", "test")
+HEADERS = {
+    "clip": "video_id,start_shot,end_shot,label",
+    "shot": "video_id,shot,label",
+    "boundary": "video_id,shot,label",
+}
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    name: str
+    level: str
+    type: str
+    classes: tuple[str, ...]
+    metric: str
+
+    def to_json(self) -> dict:
+        out = {"name": self.name, "level": self.level, "type": self.type, "metric": self.metric}
+        if self.classes:
+            out["classes"] = list(self.classes)
+        return out
+
+
+TASKS: dict[str, TaskDef] = {
+    t.name: t
+    for t in (
+        TaskDef("relationship", "clip", "classification", RELATIONSHIPS, "accuracy"),
+        TaskDef("way_speaking", "clip", "classification", SPEAKING_STYLES, "accuracy"),
+        TaskDef("scene", "clip", "classification", SCENES, "accuracy"),
+        TaskDef("director", "clip", "classification", DIRECTORS, "accuracy"),
+        TaskDef("genre", "clip", "classification", GENRES, "accuracy"),
+        TaskDef("writer", "clip", "classification", WRITERS, "accuracy"),
+        TaskDef("year", "clip", "classification", DECADES, "accuracy"),
+        TaskDef("like_ratio", "clip", "regression", (), "mse"),
+        TaskDef("view_count", "clip", "regression", (), "mse"),
+        TaskDef("genre_multilabel", "clip", "multilabel", GENRES, "mAP"),
+        TaskDef("shot_size", "shot", "classification", SHOT_SIZES, "accuracy"),
+        # Binary: classes[1] is the positive class scored by AP.
+        TaskDef("scene_boundary", "boundary", "classification", ("same_scene", "new_scene"), "AP"),
+        TaskDef("cut_type", "boundary", "multilabel", CUT_TYPES, "mAP"),
+    )
+}
+LVU_TASKS = (
+    "relationship",
+    "way_speaking",
+    "scene",
+    "director",
+    "genre",
+    "writer",
+    "year",
+    "like_ratio",
+    "view_count",
+)
+
+
+def cut_types(movie: Movie) -> np.ndarray:
+    """bool [S - 1, len(CUT_TYPES)]: the kinds of each cut between shot i and i + 1 (none, one or several)."""
+    d, sp, on, size = movie.dialogue, movie.speaker, movie.onscreen.any(axis=1), movie.size
+    return np.stack(
+        [
+            d[:-1] & d[1:] & (sp[:-1] != sp[1:]),  # speaker_change
+            movie.l_cut[1:],  # l_cut: the voice carries over the cut
+            d[:-1] & ~d[1:] & on[1:],  # reaction: a listener after a line
+            on[:-1] & ~on[1:],  # cut_away: to an insert / establishing shot
+            size[1:] - size[:-1] >= 2,  # emphasis: a jump to a much tighter frame
+        ],
+        axis=1,
+    )
+
+
+def _noisy(labels: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator) -> np.ndarray:
+    flip = rng.random(labels.shape[0]) < rate
+    return np.where(flip, rng.integers(num_classes, size=labels.shape[0]), labels)
+
+
+def movie_rows(movie: Movie, label_noise: float, rng: np.random.Generator) -> dict[str, list[str]]:
+    """CSV lines (without header) of every task for one movie."""
+    clips = np.flatnonzero(movie.seg_is_clip)
+    starts, ends = movie.seg_bounds[clips], movie.seg_bounds[clips + 1]
+    n = clips.shape[0]
+    classes = {
+        "relationship": movie.relationship[clips],
+        "way_speaking": movie.seg_style[clips],
+        "scene": movie.seg_place[clips],
+        "director": np.full(n, movie.director),
+        "genre": np.full(n, movie.genre),
+        "writer": np.full(n, movie.writer),
+        "year": np.full(n, movie.decade),
+    }
+    labels: dict[str, list[str]] = {}
+    for name, ids in classes.items():
+        names = TASKS[name].classes
+        labels[name] = [names[i] for i in _noisy(ids, len(names), label_noise, rng)]
+    labels["like_ratio"] = [f"{10 * v - LIKE_RATIO_OFFSET:.4f}" for v in movie.seg_like[clips]]
+    labels["view_count"] = [f"{v - VIEW_COUNT_OFFSET:.4f}" for v in movie.seg_log_views[clips]]
+    labels["genre_multilabel"] = ["|".join(g for g, on in zip(GENRES, movie.genres) if on)] * n
+    rows = {
+        name: [f"{movie.id},{a},{b},{lab}" for a, b, lab in zip(starts, ends, labs)]
+        for name, labs in labels.items()
+    }
+
+    rows["shot_size"] = [f"{movie.id},{i},{SHOT_SIZES[k]}" for i, k in enumerate(movie.size)]
+    new_scene = movie.scene[1:] != movie.scene[:-1]
+    boundary = TASKS["scene_boundary"].classes
+    rows["scene_boundary"] = [f"{movie.id},{i},{boundary[int(b)]}" for i, b in enumerate(new_scene)]
+    cuts = cut_types(movie)
+    rows["cut_type"] = [
+        f"{movie.id},{i},{'|'.join(c for c, on in zip(CUT_TYPES, row) if on)}" for i, row in enumerate(cuts)
+    ]
+    return rows
+
+
+def write_tasks(root: Path, rows: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, int]]:
+    """Write root/<task>/{task.json, train.csv, val.csv, test.csv}; rows[task][split] are CSV lines.
+    Returns the row count per task and split."""
+    counts = {}
+    for name, task in TASKS.items():
+        d = root / name
+        atomic_write_text(d / "task.json", json.dumps(task.to_json(), indent=2) + "\n")
+        for split in SPLITS:
+            lines = rows[name][split]
+            atomic_write_text(d / f"{split}.csv", "\n".join([HEADERS[task.level], *lines]) + "\n")
+        counts[name] = {split: len(rows[name][split]) for split in SPLITS}
+    return counts

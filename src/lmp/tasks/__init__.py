@@ -1,0 +1,10 @@
+"""Transfer: LVU and lmp-format tasks (clip, shot, boundary), probes, fine-tuning, embeddings export.
+
+    from lmp.tasks.features import task_representations   # a labels dir -> {split: (x, y)}
+    from lmp.tasks.probe import linear_probe                # plain tensors -> {"val", "test", ...}
+
+Modules: labels (lmp's label format), lvu (official LVU 1.0 files), metrics, heads (losses, scoring),
+features (representations from a model over a store), probe (linear / attentive), finetune,
+evaluate (one task, one protocol, several seeds), report (tables), embed (export), cli
+(`lmp lvu|probe|embed`). See docs/transfer.md and docs/labels.md.
+"""

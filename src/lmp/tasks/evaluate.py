@@ -1,0 +1,153 @@
+"""One task under one protocol, over several seeds: the function `lmp lvu` and `lmp probe` share.
+
+    summary = evaluate_task(task, store, model, protocol="linear", representation="cls", seeds=(0, 1, 2))
+    summary["test"]["accuracy"] -> {"mean", "std", "values"}
+
+Representations for the probes are computed once (they do not depend on the seed); the seed changes
+the head's initialisation and mini-batch order (and, for fine-tuning, the whole training run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from lmp.tasks.features import Representer
+from lmp.tasks.finetune import finetune
+from lmp.tasks.labels import Task
+from lmp.tasks.probe import attentive_probe, linear_probe, over_seeds
+
+PROTOCOLS = ("linear", "attentive", "finetune")
+
+
+@dataclass
+class ProbeOptions:
+    """Probe and fine-tuning hyper-parameters (the model-selection grid is searched on val)."""
+
+    linear_steps: int = 300
+    """Full-batch AdamW steps of the linear probe."""
+    linear_lr: float = 1e-2
+    """Learning rate of the linear probe (inputs are standardised)."""
+    linear_weight_decays: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+    """Weight decays tried by the linear probe; val picks one."""
+    attentive_steps: int = 300
+    """Mini-batch steps of the attentive probe."""
+    attentive_lr: float = 1e-3
+    """Learning rate of the attentive probe."""
+    attentive_weight_decays: tuple[float, ...] = (1e-3, 1e-1)
+    """Weight decays tried by the attentive probe; val picks one."""
+    finetune_epochs: int = 10
+    """Fine-tuning epochs (val picks the best epoch)."""
+    finetune_lr: float = 1e-4
+    """Backbone learning rate when fine-tuning."""
+    finetune_head_lr: float = 1e-3
+    """Head learning rate when fine-tuning."""
+    finetune_weight_decay: float = 0.05
+    """AdamW weight decay when fine-tuning."""
+    batch_size: int = 8
+    """Clips per fine-tuning step."""
+
+    def __post_init__(self) -> None:
+        for name in ("linear_steps", "attentive_steps", "finetune_epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("linear_lr", "attentive_lr", "finetune_lr", "finetune_head_lr"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if not self.linear_weight_decays or not self.attentive_weight_decays:
+            raise ValueError("linear_weight_decays / attentive_weight_decays: need at least one value")
+
+
+def _boundary_meta(task: Task) -> dict[str, dict[str, list]] | None:
+    if task.spec.level != "boundary":
+        return None
+    return {s: {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} for s, rows in task.splits.items()}
+
+
+def _tokens(rep: Representer, task: Task, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token sequences for the attentive probe: a clip's shots (at most 64: longer clips are averaged
+    in groups); a shot alone; a boundary's two shots."""
+    rows = task.splits[split]
+    if task.spec.level == "clip":
+        _, (tok, mask) = rep.clips(rows, tokens=True)
+        return tok, mask
+    x = rep.shots(rows, boundary=task.spec.level == "boundary")
+    if task.spec.level == "boundary":
+        d = x.shape[1] // 3
+        tok = torch.stack([x[:, :d], x[:, d : 2 * d]], dim=1)  # [n, 2, d]
+    else:
+        tok = x[:, None]  # [n, 1, d]
+    return tok, torch.ones(tok.shape[:2], dtype=torch.bool)
+
+
+def evaluate_task(
+    task: Task,
+    store,
+    model,
+    *,
+    protocol: str = "linear",
+    representation: str = "cls",
+    seeds: Sequence[int] = (0, 1, 2),
+    window: int = 128,
+    options: ProbeOptions | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Mean ± std over seeds of val and test metrics for a task restricted to `store`."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r} is not one of {list(PROTOCOLS)}")
+    empty = [s for s in ("train", "val", "test") if not task.splits.get(s)]
+    if empty:
+        from lmp.tasks.labels import LabelError
+
+        raise LabelError(f"{task.source}: no {'/'.join(empty)} example with a video in the store ({task.missing_summary()})")
+    o = options or ProbeOptions()
+    spec = task.spec
+    common = {"metric": spec.metric, "num_classes": spec.num_classes}
+    if protocol == "finetune":
+
+        def run(seed: int) -> dict[str, Any]:
+            return finetune(
+                model, store, task, representation=representation, window=window, epochs=o.finetune_epochs,
+                lr=o.finetune_lr, head_lr=o.finetune_head_lr, weight_decay=o.finetune_weight_decay,
+                batch_size=o.batch_size, seed=seed, progress=progress,
+            )  # fmt: skip
+
+    else:
+        rep = Representer(store, model, representation, window=window, progress=progress)
+        y = {s: task.targets(s) for s in ("train", "val", "test")}
+        if protocol == "linear":
+            x = rep.task(task)
+            meta = _boundary_meta(task)
+
+            def run(seed: int) -> dict[str, Any]:
+                return linear_probe(
+                    x["train"][0], y["train"], x["val"][0], y["val"], x["test"][0], y["test"], spec.type,
+                    weight_decays=o.linear_weight_decays, steps=o.linear_steps, lr=o.linear_lr, seed=seed,
+                    meta=meta, **common,
+                )  # fmt: skip
+
+        else:
+            tok = {s: _tokens(rep, task, s) for s in ("train", "val", "test")}
+            meta = _boundary_meta(task)
+
+            def run(seed: int) -> dict[str, Any]:
+                return attentive_probe(
+                    (*tok["train"], y["train"]), (*tok["val"], y["val"]), (*tok["test"], y["test"]), spec.type,
+                    weight_decays=o.attentive_weight_decays, steps=o.attentive_steps, lr=o.attentive_lr,
+                    seed=seed, meta=meta, **common,
+                )  # fmt: skip
+
+    summary = over_seeds(run, seeds)
+    summary.update(
+        task=spec.name,
+        level=spec.level,
+        type=spec.type,
+        protocol=protocol,
+        representation=representation,
+        counts={s: len(rows) for s, rows in task.splits.items()},
+        missing={s: {k: v for k, v in m.items() if k != "missing_ids"} for s, m in task.missing.items()},
+    )
+    return summary

@@ -1,0 +1,389 @@
+"""Representations for transfer: run an LMP backbone over a feature store and pool what a task needs.
+
+Dimension legend: n examples, S shots of a movie, w window (shots per forward pass), d model width,
+L tokens of a clip (attentive probe), D_m frozen feature width.
+
+Representations (`representation=`), our choice of names:
+
+    cls             cross-modal [CLS] (clip level); for shot/boundary tasks it falls back to `fused`
+    fused           per-shot mean of the fused tokens over present modalities (out["fused_shot"]);
+                    clip level: its mean over the clip's shots
+    unimodal:<m>    one unimodal encoder alone (ablation); clip level: mean over shots that have m
+    raw             no model: the frozen store features, each modality averaged over the shots that
+                    have it and the modalities concatenated (a no-pretraining baseline)
+
+Long clips (more shots than `window`): the clip is cut into ceil(n / window) near-equal consecutive
+chunks, each encoded on its own; chunk [CLS] vectors are averaged weighted by chunk length, shot tokens
+are concatenated. Shot and boundary tasks: a movie is encoded with windows of `window` shots every
+window // 2 shots, and each shot takes its output from the window whose centre is nearest to it, so
+every shot sees context on both sides (except at the movie's ends). A boundary between shots i and
+i + 1 is represented by [h_i, h_{i+1}, |h_i - h_{i+1}|].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lmp.errors import LMPError
+from lmp.modality import MODALITIES, mask_key
+from lmp.store.format import TIMES_FIELD
+from lmp.store.reader import FeatureStore
+from lmp.tasks.labels import Example, Task
+
+
+class RepresentationError(LMPError):
+    """An unknown representation, or one the model/store cannot provide."""
+
+
+def check_representation(name: str) -> str:
+    kind, _, modality = name.partition(":")
+    if name in ("cls", "fused", "raw") or (kind == "unimodal" and modality in MODALITIES):
+        return name
+    options = ["cls", "fused", "raw"] + [f"unimodal:{m}" for m in MODALITIES]
+    raise RepresentationError(f"representation {name!r} is unknown; choose from {options}")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_model(
+    checkpoint: str | os.PathLike | None,
+    store: FeatureStore,
+    *,
+    random_init: bool = False,
+    preset: str = "tiny",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+):
+    """An LMPModel in eval mode: the checkpoint's weights, or randomly initialised (seeded).
+
+    checkpoint=None builds `preset` with the store's feature widths; random_init=True keeps the
+    checkpoint's architecture but not its weights (the "random init" baseline of a pretrained model).
+    """
+    from lmp.model import LMPModel, ModelConfig
+    from lmp.model.checkpoint import load_config
+
+    if checkpoint is not None and not random_init:
+        model = LMPModel.from_pretrained(checkpoint)
+    else:
+        if checkpoint is not None:
+            cfg = load_config(checkpoint)
+        else:
+            dims = store.dims
+            cfg = ModelConfig.from_name(preset, input_dims=dims, modalities=tuple(dims))
+        torch.manual_seed(seed)
+        model = LMPModel(cfg)
+    missing = [m for m in model.modalities if m not in store.modalities]
+    if missing:
+        raise RepresentationError(
+            f"model encodes {list(model.modalities)} but store {store.root} has only {list(store.modalities)}"
+        )
+    wrong = {m: (model.cfg.dim(m), store.dims[m]) for m in model.modalities if model.cfg.dim(m) != store.dims[m]}
+    if wrong:
+        raise RepresentationError(f"model input widths differ from store {store.root}: {wrong} (model, store)")
+    return model.to(resolve_device(str(device))).eval()
+
+
+def make_batch(
+    store: FeatureStore,
+    windows: Sequence[tuple[str, int, int]],
+    modalities: Sequence[str],
+    device: torch.device | str = "cpu",
+) -> dict[str, torch.Tensor]:
+    """Windows (video_id, start, stop) -> the model batch of docs/design.md, padded to the longest."""
+    reads = [store.read(v, a, b, tuple(modalities)) for v, a, b in windows]
+    b, s = len(windows), max(r[TIMES_FIELD].shape[0] for r in reads)
+    batch = {
+        "shot_mask": torch.zeros(b, s, dtype=torch.bool),
+        "times": torch.zeros(b, s, 2),
+        "positions": torch.zeros(b, s, dtype=torch.long),
+        "movie": torch.arange(b),
+    }
+    for m in modalities:
+        batch[m] = torch.zeros(b, s, store.dims[m])
+        batch[mask_key(m)] = torch.zeros(b, s, dtype=torch.bool)
+    for i, ((_, start, _), r) in enumerate(zip(windows, reads)):
+        n = r[TIMES_FIELD].shape[0]
+        batch["shot_mask"][i, :n] = True
+        times = torch.from_numpy(r[TIMES_FIELD].astype(np.float32))
+        # Times relative to the window start, as in pretraining.
+        batch["times"][i, :n] = times - times[0, 0]
+        batch["positions"][i, :n] = torch.arange(start, start + n)
+        for m in modalities:
+            batch[m][i, :n] = torch.from_numpy(r[m].astype(np.float32))
+            batch[mask_key(m)][i, :n] = torch.from_numpy(r[mask_key(m)])
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def chunks(start: int, stop: int, window: int) -> list[tuple[int, int]]:
+    """[start, stop) cut into ceil(n / window) near-equal consecutive chunks of at most `window` shots."""
+    n = stop - start
+    k = max(1, math.ceil(n / window))
+    bounds = [start + round(i * n / k) for i in range(k + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def shot_tokens(out: dict, representation: str) -> torch.Tensor:
+    """Per-shot tokens [b, s, d] of a forward_features output for a representation."""
+    if representation.startswith("unimodal:"):
+        m = representation.split(":", 1)[1]
+        if m not in out["unimodal"]:
+            raise RepresentationError(f"representation {representation}: the model has no {m} encoder")
+        return out["unimodal"][m]
+    return out["fused_shot"]
+
+
+def token_weights(batch: dict[str, torch.Tensor], representation: str) -> torch.Tensor:
+    """Which shots count when pooling a clip, float [b, s]: shots that have the modality (unimodal),
+    else every real shot; a clip without the modality at all falls back to every real shot."""
+    shot_mask = batch["shot_mask"].float()
+    if representation.startswith("unimodal:"):
+        present = batch[mask_key(representation.split(":", 1)[1])].float() * shot_mask
+        return torch.where(present.sum(1, keepdim=True) > 0, present, shot_mask)
+    return shot_mask
+
+
+def _pool_groups(seq: torch.Tensor, groups: int) -> torch.Tensor:
+    """[L, d] -> [groups, d]: means of `groups` consecutive near-equal runs (L > groups, so none is empty)."""
+    n = len(seq)
+    return torch.stack([seq[round(i * n / groups) : round((i + 1) * n / groups)].mean(0) for i in range(groups)])
+
+
+class Representer:
+    """Computes clip, shot and boundary representations of a store with one model (or none, for `raw`)."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        model=None,
+        representation: str = "cls",
+        *,
+        window: int = 128,
+        batch_size: int = 16,
+        progress: bool = True,
+    ):
+        self.store = store
+        self.representation = check_representation(representation)
+        # `raw` reads the store only, even when a model is around (e.g. a table with cls and raw rows).
+        self.model = None if representation == "raw" else model
+        if representation != "raw" and model is None:
+            raise RepresentationError(f"representation {representation!r} needs a model (only 'raw' does not)")
+        if window < 1:
+            raise ValueError(f"window: must be >= 1, got {window}")
+        self.window = window if self.model is None else min(window, model.cfg.max_shots)
+        self.batch_size = batch_size
+        self.progress = progress
+        self.modalities = tuple(model.modalities) if self.model is not None else store.modalities
+        self.device = next(model.parameters()).device if self.model is not None else torch.device("cpu")
+
+    # -- raw features (no model) ------------------------------------------------------------------
+    def _raw(self, video_id: str, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frozen features of shots [start, stop): tokens [S, sum D_m] and the clip vector [sum D_m]."""
+        r = self.store.read(video_id, start, stop, self.modalities)
+        parts, tokens = [], []
+        for m in self.modalities:
+            x = torch.from_numpy(r[m].astype(np.float32))
+            present = torch.from_numpy(r[mask_key(m)]).float()
+            w = present if present.sum() > 0 else torch.ones_like(present)
+            parts.append((x * w[:, None]).sum(0) / w.sum())
+            tokens.append(x * present[:, None])
+        return torch.cat(tokens, 1), torch.cat(parts)
+
+    # -- clip level -------------------------------------------------------------------------------
+    def _span(self, e: Example) -> tuple[int, int]:
+        stop = self.store.num_shots(e.video_id) if e.end is None else e.end
+        return e.start or 0, stop
+
+    def encode_clips(self, examples: Sequence[Example], tokens: bool = False):
+        """Differentiable clip vectors [n, d] (one forward pass over all chunks of these clips); with
+        tokens=True also a list of each clip's shot tokens [L_i, d]. Used by `clips` and fine-tuning."""
+        owners, windows = [], []
+        for i, e in enumerate(examples):
+            for a, b in chunks(*self._span(e), self.window):
+                owners.append(i)
+                windows.append((e.video_id, a, b))
+        batch = make_batch(self.store, windows, self.modalities, self.device)
+        out = self.model.forward_features(batch)
+        tok = shot_tokens(out, self.representation)  # [chunks, s, d]
+        lengths = batch["shot_mask"].sum(1).float()  # [chunks]
+        if self.representation == "cls":
+            # Chunk [CLS] vectors weighted by chunk length.
+            parts, weights = out["cls"] * lengths[:, None], lengths
+        else:
+            weight = token_weights(batch, self.representation)  # [chunks, s]
+            parts, weights = (tok * weight[..., None]).sum(1), weight.sum(1)
+        owner = torch.tensor(owners, device=parts.device)
+        sums = torch.zeros(len(examples), parts.shape[1], device=parts.device).index_add(0, owner, parts)
+        counts = torch.zeros(len(examples), device=parts.device).index_add(0, owner, weights)
+        vectors = sums / counts[:, None]
+        if not tokens:
+            return vectors
+        seqs: list[list[torch.Tensor]] = [[] for _ in examples]
+        for k, i in enumerate(owners):
+            seqs[i].append(tok[k, : int(lengths[k])])
+        return vectors, [torch.cat(s) for s in seqs]
+
+    @torch.no_grad()
+    def clips(self, examples: Sequence[Example], tokens: bool = False, max_tokens: int = 64):
+        """Clip vectors [n, d]; with tokens=True also (tokens [n, L, d], mask [n, L]) of each clip's shots,
+        a clip longer than `max_tokens` shots averaged in consecutive near-equal groups down to L =
+        max_tokens (bounds the attentive probe's memory: n · L · d floats)."""
+        from tqdm import tqdm
+
+        vectors: list[torch.Tensor] = []
+        seqs: list[torch.Tensor] = []
+        if self.model is None:
+            for e in examples:
+                seq, vec = self._raw(e.video_id, *self._span(e))
+                vectors.append(vec)
+                seqs.append(seq)
+            return self._finish(vectors, seqs, tokens, max_tokens)
+        steps = range(0, len(examples), self.batch_size)
+        for j in tqdm(steps, desc="encode clips", unit="batch", disable=not self.progress or len(steps) < 5):
+            group = examples[j : j + self.batch_size]
+            if tokens:
+                vec, seq = self.encode_clips(group, tokens=True)
+                seqs.extend(t.cpu() for t in seq)
+            else:
+                vec = self.encode_clips(group)
+            vectors.extend(vec.cpu())
+        return self._finish(vectors, seqs, tokens, max_tokens)
+
+    @staticmethod
+    def _finish(vectors: list[torch.Tensor], seqs: list[torch.Tensor], tokens: bool, max_tokens: int):
+        x = torch.stack(vectors) if vectors else torch.zeros(0, 0)
+        if not tokens:
+            return x
+        seqs = [s if len(s) <= max_tokens else _pool_groups(s, max_tokens) for s in seqs]
+        length = max((len(s) for s in seqs), default=1)
+        padded = torch.zeros(len(seqs), length, x.shape[1])
+        mask = torch.zeros(len(seqs), length, dtype=torch.bool)
+        for i, s in enumerate(seqs):
+            padded[i, : len(s)] = s
+            mask[i, : len(s)] = True
+        return x, (padded, mask)
+
+    # -- shot level -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def movie_tokens(self, video_id: str, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Per-shot outputs of a whole movie, name -> [S, d], for `names` among "fused" and
+        "unimodal:<m>" (default: this representer's). Windows of `window` shots every window // 2;
+        each shot takes its output from the window whose centre is nearest."""
+        names = list(names or [self.representation])
+        num = self.store.num_shots(video_id)
+        w = min(self.window, num)
+        stride = max(1, w // 2)
+        starts = list(range(0, num - w + 1, stride))
+        if starts[-1] != num - w:
+            starts.append(num - w)
+        centres = torch.tensor([s + w / 2 for s in starts])
+        owner = (torch.arange(num)[:, None] + 0.5 - centres[None]).abs().argmin(1)  # [S] window per shot
+        result: dict[str, torch.Tensor] = {}
+        for j in range(0, len(starts), self.batch_size):
+            group = starts[j : j + self.batch_size]
+            batch = make_batch(self.store, [(video_id, s, s + w) for s in group], self.modalities, self.device)
+            out = self.model.forward_features(batch)
+            for name in names:
+                tok = shot_tokens(out, name).cpu()  # [b, w, d]
+                dest = result.setdefault(name, torch.zeros(num, tok.shape[-1]))
+                for k, s in enumerate(group):
+                    mine = (owner[s : s + w] == j + k).nonzero().squeeze(1)
+                    dest[s + mine] = tok[k, mine]
+        return result
+
+    def movie_shots(self, video_id: str) -> torch.Tensor:
+        """Per-shot representations of a whole movie, [S, d] (frozen features [S, sum D_m] for raw)."""
+        if self.model is None:
+            return self._raw(video_id, 0, self.store.num_shots(video_id))[0]
+        name = "fused" if self.representation == "cls" else self.representation
+        return self.movie_tokens(video_id, [name])[name]
+
+    def encode_shots(self, examples: Sequence[Example], boundary: bool = False) -> torch.Tensor:
+        """Differentiable shot [n, d] or boundary [n, 3d] vectors for fine-tuning: each example gets its
+        own window of up to `window` shots centred on its shot (on the boundary's two shots)."""
+        windows, where = [], []
+        for e in examples:
+            num = self.store.num_shots(e.video_id)
+            w = min(self.window, num)
+            start = min(max(0, e.start + (1 if boundary else 0) - w // 2), num - w)
+            windows.append((e.video_id, start, start + w))
+            where.append(e.start - start)
+        batch = make_batch(self.store, windows, self.modalities, self.device)
+        tok = shot_tokens(self.model.forward_features(batch), self.representation)  # [n, s, d]
+        idx = torch.tensor(where, device=tok.device)
+        rows = torch.arange(len(examples), device=tok.device)
+        a = tok[rows, idx]
+        if not boundary:
+            return a
+        b = tok[rows, idx + 1]
+        return torch.cat([a, b, (a - b).abs()], dim=1)
+
+    def shots(self, examples: Sequence[Example], boundary: bool = False) -> torch.Tensor:
+        """Shot vectors [n, d], or boundary vectors [n, 3d] = [h_i, h_{i+1}, |h_i - h_{i+1}|]."""
+        from tqdm import tqdm
+
+        cache: dict[str, torch.Tensor] = {}
+        movies = sorted({e.video_id for e in examples})
+        for v in tqdm(movies, desc="encode movies", unit="movie", disable=not self.progress or len(movies) < 5):
+            cache[v] = self.movie_shots(v)
+        if not boundary:
+            return torch.stack([cache[e.video_id][e.start] for e in examples]) if examples else torch.zeros(0, 0)
+        rows = []
+        for e in examples:
+            a, b = cache[e.video_id][e.start], cache[e.video_id][e.start + 1]
+            rows.append(torch.cat([a, b, (a - b).abs()]))
+        return torch.stack(rows) if rows else torch.zeros(0, 0)
+
+    # -- any task ---------------------------------------------------------------------------------
+    def task(self, task: Task) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """split -> (x [n, d'], y) for a task already restricted to the store (`Task.restrict`)."""
+        out = {}
+        for split, rows in task.splits.items():
+            if task.spec.level == "clip":
+                x = self.clips(rows)
+            else:
+                x = self.shots(rows, boundary=task.spec.level == "boundary")
+            out[split] = (x, task.targets(split))
+        return out
+
+
+def task_representations(
+    task: Task | str | os.PathLike,
+    store: FeatureStore | str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    model=None,
+    representation: str = "cls",
+    random_init: bool = False,
+    window: int = 128,
+    seed: int = 0,
+    device: str = "cpu",
+) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], Task]:
+    """Representations of a labelled task, ready for `lmp.tasks.probe.linear_probe`.
+
+    task: a Task or a task directory in lmp's label format (e.g. OUT/labels/genre).
+    store: a FeatureStore or its directory. checkpoint: a checkpoint directory (or pass `model`);
+    with neither, a randomly initialised tiny model; random_init=True uses the checkpoint's config but
+    random weights (seeded). Rows whose video is not in the store are dropped and counted in
+    `task.missing` of the returned (restricted) task.
+
+    Returns ({"train": (x, y), "val": (x, y), "test": (x, y)}, restricted task).
+    """
+    from lmp.tasks.labels import read_task
+
+    store = store if isinstance(store, FeatureStore) else FeatureStore(Path(store))
+    task = task if isinstance(task, Task) else read_task(task)
+    task = task.restrict(store)
+    if model is None and representation != "raw":
+        model = load_model(checkpoint, store, random_init=random_init, seed=seed, device=device)
+    rep = Representer(store, model, representation, window=window, progress=False)
+    return rep.task(task), task

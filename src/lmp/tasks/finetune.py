@@ -1,0 +1,95 @@
+"""Full fine-tuning: the backbone and a linear head trained end to end on a task, selected on val.
+
+Protocol (our choice): a copy of the model is trained (the caller's model is untouched) with AdamW,
+a lower learning rate for the backbone than for the fresh head, dropout on; after every epoch val is
+scored and the best (backbone, head) state is kept; test is scored once with it. Clip representations
+are computed exactly as for probing (`Representer.encode_clips`, long clips in chunks), shot and
+boundary tasks use a window centred on the shot (`Representer.encode_shots`).
+
+Dimension legend: n examples in a mini-batch, d model width, C outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from lmp.tasks.features import RepresentationError, Representer
+from lmp.tasks.heads import TargetScaler, is_better, output_width, score, task_loss, to_scores
+from lmp.tasks.labels import Task
+
+
+def _inputs(rep: Representer, task: Task, rows) -> torch.Tensor:
+    if task.spec.level == "clip":
+        return rep.encode_clips(rows)
+    return rep.encode_shots(rows, boundary=task.spec.level == "boundary")
+
+
+def finetune(
+    model,
+    store,
+    task: Task,
+    *,
+    representation: str = "cls",
+    window: int = 128,
+    epochs: int = 10,
+    lr: float = 1e-4,
+    head_lr: float = 1e-3,
+    weight_decay: float = 0.05,
+    batch_size: int = 8,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune a copy of `model` on `task` (already restricted to `store`). Returns the same shape
+    as `lmp.tasks.probe.linear_probe`: {"metric", "val", "test", "epoch", "test_scores"}."""
+    from tqdm import tqdm
+
+    if representation == "raw":
+        raise RepresentationError("fine-tuning needs a model; representation 'raw' has none")
+    spec = task.spec
+    torch.manual_seed(seed)
+    net = copy.deepcopy(model).train()
+    rep = Representer(store, net, representation, window=window, progress=False)
+    dim = net.cfg.width * (3 if spec.level == "boundary" else 1)
+    head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, output_width(spec.type, spec.num_classes))).to(rep.device)
+    opt = torch.optim.AdamW(
+        [{"params": net.parameters(), "lr": lr}, {"params": head.parameters(), "lr": head_lr}], weight_decay=weight_decay
+    )
+    train_rows = task.splits["train"]
+    y_train = task.targets("train")
+    scaler = TargetScaler(spec.type, y_train)
+    target = scaler.encode(y_train).to(rep.device)
+    gen = torch.Generator().manual_seed(seed)
+
+    def evaluate(split: str) -> tuple[dict[str, float], torch.Tensor]:
+        rows = task.splits[split]
+        net.eval(), head.eval()
+        with torch.no_grad():
+            out = torch.cat([head(_inputs(rep, task, rows[i : i + 32])) for i in range(0, len(rows), 32)]).cpu()
+        net.train(), head.train()
+        scores = to_scores(spec.type, out, scaler)
+        meta = {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} if spec.level == "boundary" else {}
+        return score(spec.type, spec.metric, scores, task.targets(split), **meta), scores
+
+    best: dict[str, Any] = {"val": {spec.metric: float("nan")}, "epoch": 0}
+    best_state = (copy.deepcopy(net.state_dict()), copy.deepcopy(head.state_dict()))
+    for epoch in tqdm(range(1, epochs + 1), desc=f"fine-tune {spec.name}", unit="epoch", disable=not progress):
+        order = torch.randperm(len(train_rows), generator=gen).tolist()
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            out = head(_inputs(rep, task, [train_rows[j] for j in idx]))
+            loss = task_loss(spec.type, out, target[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        val, _ = evaluate("val")
+        if is_better(spec.metric, val[spec.metric], best["val"][spec.metric]):
+            best = {"val": val, "epoch": epoch}
+            best_state = (copy.deepcopy(net.state_dict()), copy.deepcopy(head.state_dict()))
+    net.load_state_dict(best_state[0])
+    head.load_state_dict(best_state[1])
+    test, test_scores = evaluate("test")
+    return {"metric": spec.metric, "val": best["val"], "test": test, "epoch": best["epoch"], "test_scores": test_scores}

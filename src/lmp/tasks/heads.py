@@ -1,0 +1,158 @@
+"""Task heads, losses and scoring shared by the linear probe, the attentive probe and fine-tuning.
+
+Dimension legend: n examples, d representation width, L tokens per example (attentive probe), C outputs.
+
+Task types (``task.json`` "type") decide the loss and the output width:
+
+    classification  C = number of classes, cross-entropy, scores = softmax
+    multilabel      C = number of classes, per-class binary cross-entropy, scores = sigmoid
+    regression      C = 1, MSE on the target standardised with the train split's mean/std
+
+The metric ("metric") decides how scores are graded: accuracy, mse, mAP (multi-label), AP (binary:
+the score of class 1, or of the single multi-label class) and, for boundary tasks graded by AP, the
+MovieScenes scene-segmentation set (AP, mAP, mIoU, F1, ...) computed per movie.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmp.tasks import metrics as M
+
+TASK_TYPES = ("classification", "multilabel", "regression")
+METRICS = ("accuracy", "mse", "mAP", "AP")
+LOWER_IS_BETTER = {"mse"}
+
+
+def default_metric(task_type: str) -> str:
+    return {"classification": "accuracy", "multilabel": "mAP", "regression": "mse"}[task_type]
+
+
+def check_task_type(task_type: str, metric: str | None = None) -> str:
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task type {task_type!r} is not one of {list(TASK_TYPES)}")
+    metric = metric or default_metric(task_type)
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r} is not one of {list(METRICS)}")
+    return metric
+
+
+def is_better(metric: str, a: float, b: float) -> bool:
+    """Whether score a beats score b (NaN never wins)."""
+    if math.isnan(a):
+        return False
+    if math.isnan(b):
+        return True
+    return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+def output_width(task_type: str, num_classes: int | None) -> int:
+    if task_type == "regression":
+        return 1
+    if not num_classes or num_classes < 1:
+        raise ValueError(f"{task_type} task needs num_classes >= 1, got {num_classes}")
+    return num_classes
+
+
+class TargetScaler:
+    """Standardises regression targets with train statistics (so one learning rate fits every task)."""
+
+    def __init__(self, task_type: str, train_y: torch.Tensor):
+        self.active = task_type == "regression"
+        y = train_y.float()
+        self.mean = y.mean() if self.active else torch.tensor(0.0)
+        self.std = y.std().clamp_min(1e-6) if self.active and y.numel() > 1 else torch.tensor(1.0)
+
+    def encode(self, y: torch.Tensor) -> torch.Tensor:
+        return (y.float() - self.mean) / self.std if self.active else y
+
+    def decode(self, out: torch.Tensor) -> torch.Tensor:
+        """Head output [n, 1] -> prediction in target units [n]."""
+        return out.squeeze(-1) * self.std + self.mean
+
+
+def task_loss(task_type: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """out [n, C] raw head outputs; y: class ids [n] | multi-hot [n, C] | standardised targets [n]."""
+    if task_type == "classification":
+        return F.cross_entropy(out, y.long())
+    if task_type == "multilabel":
+        return F.binary_cross_entropy_with_logits(out, y.float())
+    return F.mse_loss(out.squeeze(-1), y.float())
+
+
+def to_scores(task_type: str, out: torch.Tensor, scaler: TargetScaler) -> torch.Tensor:
+    """Raw head outputs -> what the metric grades: probabilities, or predictions in target units."""
+    if task_type == "classification":
+        return out.softmax(-1)
+    if task_type == "multilabel":
+        return out.sigmoid()
+    return scaler.decode(out)
+
+
+def binary_scores(scores: torch.Tensor) -> torch.Tensor:
+    """Score of the positive class for AP: class 1 of a 2-way softmax, or the single multi-label column."""
+    if scores.ndim == 1:
+        return scores
+    return scores[:, 1] if scores.shape[1] == 2 else scores[:, -1]
+
+
+def score(
+    task_type: str,
+    metric: str,
+    scores: torch.Tensor,
+    y: torch.Tensor,
+    groups: list[str] | None = None,
+    shots: list[int] | None = None,
+) -> dict[str, float]:
+    """All metrics for one split. `groups`/`shots` (movie id and shot index per example) enable the
+    scene-segmentation set for boundary tasks graded by AP. The primary metric is under the key `metric`."""
+    if metric == "accuracy":
+        return {"accuracy": M.accuracy(scores, y)}
+    if metric == "mse":
+        return {"mse": M.mse(scores, y)}
+    if metric == "mAP":
+        value, counted = M.mean_average_precision(scores, y)
+        return {"mAP": value, "mAP_classes": float(counted)}
+    positive = binary_scores(scores)
+    labels = y if y.ndim == 1 else y[:, -1]
+    out = {"AP": M.average_precision(positive, labels)}
+    if groups is not None and shots is not None:
+        gt: dict[str, list[tuple[int, float]]] = {}
+        pr: dict[str, list[tuple[int, float]]] = {}
+        for g, s, label, p in zip(groups, shots, labels.tolist(), positive.tolist()):
+            gt.setdefault(g, []).append((s, label))
+            pr.setdefault(g, []).append((s, p))
+        # Boundaries of a movie in shot order, so scenes are contiguous runs of shots.
+        gt_arr = {g: [v for _, v in sorted(rows)] for g, rows in gt.items()}
+        pr_arr = {g: [v for _, v in sorted(rows)] for g, rows in pr.items()}
+        scene = M.scene_segmentation_metrics(gt_arr, pr_arr)
+        out.update({k: v for k, v in scene.items() if k != "AP"})
+    return out
+
+
+class AttentiveHead(nn.Module):
+    """Attentive probe: learned queries cross-attend over a sequence of frozen tokens, then a linear layer.
+
+    This is the attentive probe of V-JEPA / LV-MAE: it can weigh informative shots instead of averaging
+    them, at the cost of a few thousand parameters more than a linear probe.
+    """
+
+    def __init__(self, dim: int, out: int, num_heads: int = 4, num_queries: int = 1):
+        super().__init__()
+        heads = num_heads if dim % num_heads == 0 else 1
+        self.norm = nn.LayerNorm(dim)
+        self.query = nn.Parameter(torch.randn(1, num_queries, dim) * 0.02)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.out_norm = nn.LayerNorm(dim)
+        self.linear = nn.Linear(dim, out)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """tokens [n, L, d], mask [n, L] (True = real token) -> [n, C]."""
+        x = self.norm(tokens)
+        q = self.query.expand(x.shape[0], -1, -1)  # [n, Q, d]
+        pooled, _ = self.attn(q, x, x, key_padding_mask=~mask, need_weights=False)  # [n, Q, d]
+        return self.linear(self.out_norm(pooled.mean(1)))

@@ -1,0 +1,132 @@
+"""Training-step throughput and FLOPs of the real trainer step, for benchmarks/ (not used by the loop).
+
+FLOPs are counted analytically from the shapes one step actually runs (forward hooks, no hardware
+counters), with the usual convention that backward costs twice the forward:
+
+    FLOPs/step = Σ_linear 6 · (in · out) · tokens_through_it            (every nn.Linear: backbone + heads)
+               + Σ_attention 12 · b · n² · d                             (QKᵀ and AV: 2·2·b·n²·d forward, ×3)
+
+so for a plain transformer this is the familiar "6 × params-in-matmuls × tokens + attention FLOPs",
+with each layer's own token count (unimodal encoders see s tokens, the cross-modal encoder 1 + m·s).
+Padding is counted (it is computed). Not counted: the contrastive similarity matrices of the
+objectives, norms, softmax and the optimizer (a few % together), so TFLOP/s is a slight underestimate.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lmp.model import ModelConfig
+from lmp.model.layers import Attention
+from lmp.objectives import ObjectivesConfig
+from lmp.train.config import OptimConfig, RunConfig
+from lmp.train.data import synthetic_batch, to_device
+from lmp.train.distributed import DistInfo
+from lmp.train.step import Trainer, build_trainer
+
+
+@dataclass
+class StepFigures:
+    window: int
+    batch: int
+    compiled: bool
+    windows_per_s: float
+    step_ms: float
+    tflop_per_step: float
+    tflops: float
+    peak_mem_gb: float
+    params_m: float
+
+
+def count_step_flops(trainer: Trainer, next_batch) -> float:
+    """FLOPs of one optimizer step by the formula in the module docstring (runs one real step)."""
+    total = [0.0]
+
+    def linear_hook(mod: nn.Linear, inputs, _out) -> None:
+        tokens = inputs[0].numel() // mod.in_features
+        total[0] += 6.0 * mod.in_features * mod.out_features * tokens
+
+    def attention_hook(_mod: Attention, inputs, _out) -> None:
+        b, n, d = inputs[0].shape
+        total[0] += 12.0 * b * n * n * d
+
+    handles = []
+    for mod in trainer.pretrainer.modules():
+        if isinstance(mod, nn.Linear):
+            handles.append(mod.register_forward_hook(linear_hook))
+        elif isinstance(mod, Attention):
+            handles.append(mod.register_forward_hook(attention_hook))
+    try:
+        # Hooks need the eager module: count through the unwrapped Pretrainer (same math, same shapes).
+        eager = trainer.step.module
+        trainer.step.module = trainer.pretrainer
+        trainer.step(next_batch, 0.0)
+    finally:
+        trainer.step.module = eager
+        for h in handles:
+            h.remove()
+    return total[0]  # all micro-batches of the step
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 1e9
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux reports KiB: process peak RSS
+
+
+def measure_step(
+    model: ModelConfig,
+    *,
+    window: int,
+    batch: int,
+    device: torch.device,
+    precision: str,
+    compiled: bool,
+    steps: int,
+    warmup: int,
+    flops: float | None = None,
+) -> StepFigures:
+    """Time `steps` optimizer steps (after `warmup` untimed ones) of the real trainer on one in-memory batch."""
+    info = DistInfo(rank=0, world_size=1, local_rank=0, device=device)
+    optim = OptimConfig(lr=1e-4, warmup=0, steps=steps + warmup + 1)
+    run = RunConfig(device=device.type, precision=precision, compile=compiled)
+    trainer = build_trainer(model, ObjectivesConfig(), optim, run, info)
+    data = to_device(synthetic_batch(batch, window, model.input_dims), device)
+
+    def next_batch() -> dict[str, torch.Tensor]:
+        return data
+
+    if flops is None:
+        flops = count_step_flops(trainer, next_batch)
+    for _ in range(warmup):
+        trainer.step(next_batch, optim.lr)
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.step(next_batch, optim.lr)
+    _sync(device)
+    elapsed = time.perf_counter() - t0
+    params = sum(p.numel() for p in trainer.model.parameters())
+    return StepFigures(
+        window=window,
+        batch=batch,
+        compiled=compiled,
+        windows_per_s=steps * batch / elapsed,
+        step_ms=1e3 * elapsed / steps,
+        tflop_per_step=flops / 1e12,
+        tflops=flops * steps / elapsed / 1e12,
+        peak_mem_gb=_peak_gb(device),
+        params_m=params / 1e6,
+    )

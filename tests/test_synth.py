@@ -1,0 +1,223 @@
+"""MovieWorld (`lmp synth`): determinism, a valid store, well-formed labels, masks, splits, CLI."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmp.cli import main
+from lmp.config import ConfigError, from_dict
+from lmp.store import FeatureStore
+from lmp.synth import TASKS, SynthConfig, generate
+from lmp.synth.labels import HEADERS
+
+SPLITS = ("train", "val", "test")
+
+
+def tiny(out: Path, **overrides) -> SynthConfig:
+    return from_dict(SynthConfig, {"preset": "tiny", "out": str(out), **overrides})
+
+
+def digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under root (relative path -> hash), skipping the config that records `out`."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "config.yaml"
+    }
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return generate(tiny(tmp_path_factory.mktemp("mw") / "out"))
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(corpus, tmp_path):
+    again = generate(tiny(tmp_path / "again"))
+    a, b = digest(corpus), digest(again)
+    assert len(a) > 40 and a == b
+    other = digest(generate(tiny(tmp_path / "other", seed=1)))
+    changed = [k for k in a if k.endswith(".npy") and a[k] != other.get(k)]
+    assert changed, "a different seed must give different features"
+
+
+def test_store_verifies_and_has_the_configured_encoders(corpus):
+    store = FeatureStore(corpus / "store")
+    assert store.verify() == {}
+    assert len(store) == 12
+    assert store.dims == {"visual": 16, "audio": 8, "text": 12}
+    assert {e.name for e in store.encoders.values()} == {
+        "movieworld-visual",
+        "movieworld-audio",
+        "movieworld-text",
+    }
+    for mid in store.ids:
+        times = store.read(mid)["times"]
+        assert 50 <= len(times) <= 70
+        assert times[0, 0] == 0.0 and np.all(times[:, 1] > times[:, 0])
+        np.testing.assert_allclose(times[1:, 0], times[:-1, 1])  # cumulative, contiguous shots
+
+
+def test_masks_some_text_absent_and_absent_features_are_zero(corpus):
+    store = FeatureStore(corpus / "store")
+    text = np.concatenate([store.read(m)["text_mask"] for m in store.ids])
+    audio = np.concatenate([store.read(m)["audio_mask"] for m in store.ids])
+    assert 0.35 < text.mean() < 0.7, text.mean()
+    assert 0.85 < audio.mean() < 1.0, audio.mean()
+    movie = store.read(store.ids[0])
+    assert np.all(movie["text"][~movie["text_mask"]] == 0) and np.any(movie["text"][movie["text_mask"]] != 0)
+    assert movie["visual_mask"].all()
+
+
+def test_label_files_parse_and_reference_existing_shots(corpus):
+    store = FeatureStore(corpus / "store")
+    for name, task in TASKS.items():
+        spec = json.loads((corpus / "labels" / name / "task.json").read_text())
+        assert spec["level"] == task.level and spec["type"] == task.type and spec["metric"] == task.metric
+        classes = spec.get("classes", [])
+        for split in SPLITS:
+            path = corpus / "labels" / name / f"{split}.csv"
+            assert path.read_text().splitlines()[0] == HEADERS[task.level]
+            rows = read_csv(path)
+            assert rows, f"{name}/{split} is empty"
+            for r in rows:
+                n = store.num_shots(r["video_id"])
+                if task.level == "clip":
+                    a, b = int(r["start_shot"]), int(r["end_shot"])
+                    assert 0 <= a < b <= n and b - a >= 16
+                else:
+                    i = int(r["shot"])
+                    assert 0 <= i < (n if task.level == "shot" else n - 1)
+                if task.type == "regression":
+                    assert np.isfinite(float(r["label"]))
+                elif task.type == "multilabel":
+                    assert all(c in classes for c in r["label"].split("|") if c)
+                else:
+                    assert r["label"] in classes
+
+
+def test_lmp_task_reader_accepts_every_task(corpus):
+    labels = pytest.importorskip("lmp.tasks.labels")
+    store = FeatureStore(corpus / "store")
+    dirs = labels.find_tasks(corpus / "labels")
+    assert sorted(d.name for d in dirs) == sorted(TASKS)
+    for d in dirs:
+        task = labels.read_task(d).restrict(store)
+        assert all(m["missing"] == 0 for m in task.missing.values())
+        assert task.spec.metric == TASKS[d.name].metric and len(task.targets("train")) > 0
+
+
+def test_every_shot_and_boundary_is_labelled_once(corpus):
+    store = FeatureStore(corpus / "store")
+    shots = sum(store.num_shots(m) for m in store.ids)
+    for name, per_movie in (("shot_size", 0), ("scene_boundary", 1), ("cut_type", 1)):
+        rows = [r for s in SPLITS for r in read_csv(corpus / "labels" / name / f"{s}.csv")]
+        assert len(rows) == shots - per_movie * len(store)
+        assert len({(r["video_id"], r["shot"]) for r in rows}) == len(rows)
+
+
+def test_splits_are_disjoint_by_movie_and_match_corpus_json(corpus):
+    meta = json.loads((corpus / "corpus.json").read_text())
+    listed = {s: set(meta["splits"][s]) for s in SPLITS}
+    assert all(listed.values())
+    assert not (
+        listed["train"] & listed["val"] or listed["train"] & listed["test"] or listed["val"] & listed["test"]
+    )
+    assert set().union(*listed.values()) == set(FeatureStore(corpus / "store").ids)
+    for name in TASKS:
+        for split in SPLITS:
+            ids = {r["video_id"] for r in read_csv(corpus / "labels" / name / f"{split}.csv")}
+            assert ids <= listed[split], f"{name}/{split} has movies of another split"
+    assert meta["seed"] == 0 and meta["config"]["num_movies"] == 12
+
+
+def test_labels_agree_with_the_latent_story(tmp_path):
+    out = generate(tiny(tmp_path / "clean", label_noise=0.0))
+    latents = {m["id"]: m for m in map(json.loads, (out / "latents.jsonl").read_text().splitlines())}
+    for split in SPLITS:
+        genre = read_csv(out / "labels" / "genre" / f"{split}.csv")
+        multi = read_csv(out / "labels" / "genre_multilabel" / f"{split}.csv")
+        for g, m in zip(genre, multi):
+            assert g["label"] == latents[g["video_id"]]["genre"]
+            assert g["label"] in m["label"].split("|")
+        for r in read_csv(out / "labels" / "scene" / f"{split}.csv"):
+            clip = next(c for c in latents[r["video_id"]]["clips"] if c["start_shot"] == int(r["start_shot"]))
+            assert clip["place"] == r["label"] and clip["labelled"]
+    boundaries = sum(
+        r["label"] == "new_scene"
+        for s in SPLITS
+        for r in read_csv(out / "labels" / "scene_boundary" / f"{s}.csv")
+    )
+    assert boundaries == sum(m["num_scenes"] - 1 for m in latents.values())
+
+
+def test_pooling_a_clip_reveals_what_one_shot_does_not(tmp_path):
+    """Decode each clip's speaking style from its speech audio with the world's own style codebook (a
+    matched filter, no training): the mean over the clip must beat a single shot by far."""
+    from lmp.synth.world import make_world
+
+    cfg = tiny(tmp_path / "oracle", num_movies=40, audio_dim=32, label_noise=0.0)
+    out = generate(cfg)
+    style = make_world(cfg.seed, cfg.dims, cfg.num_actors).codebooks["audio"]["style"]  # [S, Da]
+    store = FeatureStore(out / "store")
+    classes = list(TASKS["way_speaking"].classes)
+    rng = np.random.default_rng(0)
+    hits = {"clip": [], "shot": []}
+    for split in SPLITS:
+        for r in read_csv(out / "labels" / "way_speaking" / f"{split}.csv"):
+            clip = store.read(r["video_id"], int(r["start_shot"]), int(r["end_shot"]))
+            audio = clip["audio"][clip["audio_mask"] & clip["text_mask"]].astype(np.float64)  # speech shots
+            y = classes.index(r["label"])
+            hits["clip"].append((audio.mean(0) @ style.T).argmax() == y)
+            hits["shot"].append((audio[rng.integers(len(audio))] @ style.T).argmax() == y)
+    clip, shot = np.mean(hits["clip"]), np.mean(hits["shot"])
+    assert clip > 0.6 and clip > shot + 0.2, (clip, shot)
+
+
+def test_cli_smoke_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = ["synth", str(out), "--preset", "tiny", "--num_movies", "4", "--seed", "3"]
+    assert main(args) == 0
+    assert FeatureStore(out / "store").verify() == {}
+    assert json.loads((out / "corpus.json").read_text())["seed"] == 3
+    assert (out / "config.yaml").is_file()
+    assert main(args) == 1
+    assert "already holds a corpus" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    (out / "corpus.json").unlink()  # as if interrupted: leftovers are replaced without --overwrite
+    assert main(args) == 0 and FeatureStore(out / "store").verify() == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_clip_shots": 80},
+        {"min_cast": 1},
+        {"train_fraction": 0.95, "val_fraction": 0.1},
+        {"label_noise": 2.0},
+        {"num_movies": 2},
+    ],
+)
+def test_invalid_configs_name_the_field(tmp_path, bad):
+    with pytest.raises(ConfigError) as err:
+        tiny(tmp_path, **bad)
+    assert next(iter(bad)) in str(err.value) or "fraction" in str(err.value)
+
+
+def test_measurement_script_runs_and_prints_the_tables(corpus, capsys):
+    from lmp.synth.measure import main as measure
+
+    assert measure([str(corpus), "--quick"]) == 0
+    printed = capsys.readouterr().out
+    for row in ("| relationship (acc) |", "| genre_multilabel (mAP) |", "| scene_boundary | boundary |"):
+        assert row in printed

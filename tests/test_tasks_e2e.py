@@ -1,0 +1,246 @@
+"""End to end on a tiny store: representations, probes, fine-tuning, `lmp probe|lvu|embed`."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lmp.cli import main
+from lmp.model import LMPModel, ModelConfig
+from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
+from lmp.tasks.evaluate import ProbeOptions, evaluate_task
+from lmp.tasks.features import Representer, load_model, task_representations
+from lmp.tasks.finetune import finetune
+from lmp.tasks.labels import Example, read_task
+from lmp.tasks.lvu import FIXTURE_DIR, read_lvu_task
+from lmp.tasks.probe import linear_probe
+
+DIMS = {"visual": 12, "audio": 4, "text": 6}
+FAST = ProbeOptions(linear_steps=100, linear_weight_decays=(1e-3, 1e-1), attentive_steps=60, finetune_epochs=2)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def _writer(root):
+    return StoreWriter(root, {m: EncoderSpec(f"fake-{m}", d) for m, d in DIMS.items()})
+
+
+def _movie(rng, vid, scene_ids, sizes, tags):
+    """Visual dims 0-7: scene signature; 8-10: shot size one-hot; text dims 0-2: tags [S, 3]; plus noise."""
+    s = len(scene_ids)
+    visual = rng.normal(0, 0.3, (s, DIMS["visual"]))
+    visual[:, :8] += np.stack([np.sin(np.arange(8) * (k + 1)) * 2 for k in scene_ids])
+    visual[np.arange(s), 8 + np.asarray(sizes)] += 2.0
+    text = rng.normal(0, 0.3, (s, DIMS["text"]))
+    text[:, :3] += tags * 2
+    starts = np.arange(s) * 2.0
+    return MovieFeatures(
+        vid,
+        np.stack([starts, starts + 2.0], 1),
+        {"visual": visual, "audio": rng.normal(size=(s, 4)), "text": text},
+        masks={"text": rng.random(s) > 0.2},
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """10 movies x 24 shots + a labels root with clip (multi-label), shot and boundary tasks."""
+    root = tmp_path_factory.mktemp("world")
+    rng = np.random.default_rng(0)
+    w = _writer(root / "store")
+    shot_rows, boundary_rows, clip_rows = {}, {}, {}
+    for i in range(10):
+        split = "train" if i < 6 else ("val" if i < 8 else "test")
+        lengths = rng.integers(3, 7, size=10)
+        scene_ids = np.repeat(rng.integers(0, 50, size=10), lengths)[:24]
+        sizes = rng.integers(0, 3, size=24)
+        # Each 8-shot clip has its own tags (at least one), written into its shots' text features.
+        tags = (rng.random((3, 3)) > 0.5).astype(float)
+        tags[np.arange(3), rng.integers(0, 3, size=3)] = 1.0
+        vid = f"movie{i}"
+        w.write(_movie(rng, vid, scene_ids, sizes, np.repeat(tags, 8, axis=0)))
+        shot_rows.setdefault(split, []).extend(f"{vid},{k},{['close', 'medium', 'wide'][sizes[k]]}" for k in range(24))
+        boundary_rows.setdefault(split, []).extend(
+            f"{vid},{k},{'new' if scene_ids[k] != scene_ids[k + 1] else 'same'}" for k in range(23)
+        )
+        for c, a in enumerate((0, 8, 16)):
+            names = "|".join(n for n, t in zip("xyz", tags[c]) if t)
+            clip_rows.setdefault(split, []).append(f"{vid},{a},{a + 8},{names}")
+    # A labelled video that is not in the store: must be reported, not silently dropped.
+    clip_rows["train"].append("gone,,,x")
+    labels = root / "labels"
+    specs = {
+        "shot_size": ({"level": "shot", "type": "classification", "classes": ["close", "medium", "wide"]}, shot_rows, "video_id,shot,label"),
+        "scene_boundary": ({"level": "boundary", "type": "classification", "classes": ["same", "new"], "metric": "AP"}, boundary_rows, "video_id,shot,label"),
+        "tags": ({"level": "clip", "type": "multilabel", "classes": ["x", "y", "z"], "metric": "mAP"}, clip_rows, "video_id,start_shot,end_shot,label"),
+    }  # fmt: skip
+    for name, (spec, rows, header) in specs.items():
+        (labels / name).mkdir(parents=True)
+        (labels / name / "task.json").write_text(json.dumps({"name": name, **spec}))
+        for split, lines in rows.items():
+            (labels / name / f"{split}.csv").write_text("\n".join([header, *lines]) + "\n")
+    store = FeatureStore(root / "store")
+    ckpt = root / "ckpt"
+    torch.manual_seed(0)
+    LMPModel(ModelConfig.from_name("tiny", input_dims=store.dims)).save_pretrained(ckpt)
+    return {"root": root, "store": store, "labels": labels, "ckpt": ckpt}
+
+
+def test_raw_features_linear_probe_solves_shot_and_boundary_tasks(world):
+    store = world["store"]
+    data, task = task_representations(world["labels"] / "shot_size", store, representation="raw")
+    r = linear_probe(*data["train"], *data["val"], *data["test"], "classification", weight_decays=(1e-3,), steps=150)
+    assert r["test"]["accuracy"] > 0.9
+    data, task = task_representations(world["labels"] / "scene_boundary", store, representation="raw")
+    assert data["train"][0].shape[1] == 3 * sum(DIMS.values())
+    meta = {s: {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} for s, rows in task.splits.items()}
+    r = linear_probe(*data["train"], *data["val"], *data["test"], "classification", metric="AP", meta=meta, steps=150)
+    assert r["test"]["AP"] > 0.8
+    assert {"mIoU", "F1", "mAP"} <= set(r["test"]) and r["test"]["mIoU"] > 0.5
+
+
+def test_model_representations_and_long_clip_chunking(world):
+    store = world["store"]
+    model = load_model(world["ckpt"], store)
+    whole = Representer(store, model, "fused", window=64, progress=False)
+    chunked = Representer(store, model, "fused", window=5, progress=False)
+    clip = [Example("movie0", 2, 20, 0)]
+    # fused = mean of shot tokens; a 5-shot window changes the context, so values differ but shapes agree.
+    a, b = whole.clips(clip), chunked.clips(clip)
+    assert a.shape == b.shape == (1, 32) and not torch.allclose(a, b)
+    # With a window covering the clip, the clip's fused vector is the mean of its shots' tokens.
+    tokens = whole.movie_tokens("movie0", ["fused"])["fused"]
+    assert torch.allclose(whole.clips([Example("movie0", None, None, 0)])[0], tokens.mean(0), atol=1e-5)
+    # Attentive-probe tokens of a long clip are averaged in consecutive groups (24 shots -> 5: 0-4, 5-9, ...).
+    _, (tok, mask) = whole.clips([Example("movie0", None, None, 0)], tokens=True, max_tokens=5)
+    assert tok.shape == (1, 5, 32) and mask.all()
+    assert torch.allclose(tok[0, 0], tokens[:5].mean(0), atol=1e-5)
+    assert torch.allclose(tok[0, 4], tokens[19:].mean(0), atol=1e-5)
+    # cls of a chunked clip is the length-weighted mean of its chunks' cls.
+    cls = Representer(store, model, "cls", window=9, progress=False)
+    parts = cls.clips([Example("movie0", 2, 11, 0), Example("movie0", 11, 20, 0)])
+    assert torch.allclose(cls.clips(clip)[0], parts.mean(0), atol=1e-5)
+    uni = Representer(store, model, "unimodal:text", window=64, progress=False).clips(clip)
+    assert not torch.allclose(uni, a)
+
+
+def test_random_init_keeps_architecture_but_not_weights(world):
+    store = world["store"]
+    trained = load_model(world["ckpt"], store)
+    rand = load_model(world["ckpt"], store, random_init=True, seed=3)
+    assert rand.cfg == trained.cfg
+    assert not torch.equal(rand.cls_token, trained.cls_token)
+
+
+def test_evaluate_task_linear_attentive_and_missing_report(world):
+    store = world["store"]
+    task = read_task(world["labels"] / "tags").restrict(store)
+    assert task.missing["train"] == {"total": 19, "found": 18, "missing": 1, "missing_ids": ["gone"]}
+    lin = evaluate_task(task, store, None, protocol="linear", representation="raw", seeds=(0, 1), options=FAST, progress=False)
+    assert lin["test"]["mAP"]["mean"] > 0.8 and len(lin["test"]["mAP"]["values"]) == 2
+    att = evaluate_task(task, store, None, protocol="attentive", representation="raw", seeds=(0,), options=FAST, progress=False)
+    assert 0 <= att["test"]["mAP"]["mean"] <= 1
+    assert lin["missing"]["train"]["missing"] == 1
+
+
+def test_finetune_trains_a_copy_and_selects_on_val(world):
+    store = world["store"]
+    model = load_model(world["ckpt"], store)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    task = read_task(world["labels"] / "shot_size").restrict(store)
+    r = finetune(model, store, task, representation="fused", window=8, epochs=8, lr=1e-3, head_lr=1e-2, batch_size=16)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert 1 <= r["epoch"] <= 8
+    # Shot size is written plainly into the visual features: fine-tuning must beat chance (1/3) clearly.
+    assert r["val"]["accuracy"] > 0.6
+    b = read_task(world["labels"] / "scene_boundary").restrict(store)
+    rb = finetune(model, store, b, representation="fused", window=8, epochs=1, batch_size=64)
+    assert {"AP", "mIoU", "F1"} <= set(rb["test"])
+    # Clip level through the differentiable chunked path (8-shot clips, 5-shot window -> 2 chunks each).
+    tags = read_task(world["labels"] / "tags").restrict(store)
+    rc = finetune(model, store, tags, representation="cls", window=5, epochs=1, batch_size=6)
+    assert rc["test_scores"].shape == (6, 3) and 0 <= rc["test"]["mAP"] <= 1
+
+
+def test_probe_cli_over_a_labels_root_writes_tables_and_provenance(world, tmp_path):
+    out = tmp_path / "probe"
+    code = main([
+        "probe", str(world["labels"]), "--store", str(world["root"] / "store"), "--checkpoint", str(world["ckpt"]),
+        "--representations", "cls,raw", "--seeds=[0]", "--out", str(out), "--device", "cpu",
+        "--options.linear_steps=100", "--options.linear_weight_decays=[0.01]",
+    ])  # fmt: skip
+    assert code == 0
+    md = (out / "results.md").read_text()
+    assert "shot_size" in md and "scene_boundary" in md and "tags" in md
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    keys = {(r["task"], r["representation"], r["split"], r["metric"]) for r in rows}
+    assert ("scene_boundary", "cls", "test", "mIoU") in keys and ("tags", "raw", "test", "mAP") in keys
+    # The raw rows really use the store features (not the model), which solve shot size.
+    raw = [r for r in rows if r["task"] == "shot_size" and r["representation"] == "raw" and r["split"] == "test"]
+    assert float(raw[0]["mean"]) > 0.8  # chance is 1/3
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["seeds"] == [0] and len(prov["stores"]["store"]["manifest_sha256"]) == 64 and "git_sha" in prov
+    assert json.loads((out / "missing_videos.json").read_text())["tags"]["train"]["missing_ids"] == ["gone"]
+    assert "representations" in (out / "config.yaml").read_text()
+
+
+def test_probe_cli_refuses_to_run_without_a_model(world, tmp_path, capsys):
+    code = main(["probe", str(world["labels"] / "tags"), "--store", str(world["root"] / "store"), "--out", str(tmp_path)])
+    assert code == 1 and "--random_init" in capsys.readouterr().err
+
+
+def test_lvu_cli_on_the_fixture_reports_missing_videos(tmp_path):
+    rng = np.random.default_rng(1)
+    genre, views = read_lvu_task(FIXTURE_DIR, "genre"), read_lvu_task(FIXTURE_DIR, "view_count")
+    w = _writer(tmp_path / "store")
+    skipped = genre.splits["train"][0].video_id
+    for task in (genre, views):
+        for rows in task.splits.values():
+            for e in rows:
+                if e.video_id == skipped:
+                    continue
+                tag = np.zeros((6, 3))
+                tag[:, int(e.target) % 3 if task is genre else 0] = 1
+                w.write(_movie(rng, e.video_id, [int(e.target) if task is genre else 0] * 6, [0] * 6, tag))
+    out = tmp_path / "lvu"
+    code = main([
+        "lvu", "--store", str(tmp_path / "store"), "--lvu_dir", "fixture", "--tasks", "genre,view_count",
+        "--random_init", "--representations", "cls,raw", "--seeds", "0,1", "--out", str(out), "--device", "cpu",
+        "--protocols", "linear,attentive", "--options.linear_steps=60", "--options.attentive_steps=20",
+    ])  # fmt: skip
+    assert code == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["missing_videos"]["genre"]["train"]["missing"] == 1
+    assert result["missing_videos"]["view_count"]["test"]["missing"] == 0
+    by = {(r["task"], r["representation"]): r for r in result["results"] if r["protocol"] == "linear"}
+    assert {(r["protocol"], r["task"]) for r in result["results"]} >= {("attentive", "genre"), ("attentive", "view_count")}
+    assert by[("genre", "raw")]["test"]["accuracy"]["mean"] > 0.5  # chance is 0.25
+    assert by[("view_count", "cls")]["metric"] == "mse"
+    md = (out / "results.md").read_text()
+    assert "genre (accuracy ↑)" in md and "view_count (mse ↓)" in md
+
+
+def test_embed_export_is_readable_with_numpy_alone(world, tmp_path):
+    out = tmp_path / "emb"
+    assert main(["embed", "--store", str(world["root"] / "store"), "--checkpoint", str(world["ckpt"]),
+                 "--out", str(out), "--clip_shots", "10", "--window", "8", "--device", "cpu"]) == 0  # fmt: skip
+    meta = json.loads((out / "embeddings.json").read_text())
+    shots = list(csv.DictReader(open(out / "shots.csv")))
+    clips = list(csv.DictReader(open(out / "clips.csv")))
+    assert len(shots) == meta["shots"]["count"] == 240 and len(clips) == meta["clips"]["count"] == 30
+    fused = np.load(out / "shots_fused.npy")
+    assert fused.shape == (240, 32) and np.load(out / "shots_unimodal_text.npy").shape == (240, 32)
+    cf = np.load(out / "clips_fused.npy")
+    c = clips[3]  # movie1 shots [0, 10)
+    rows = [int(r["row"]) for r in shots if r["movie_id"] == c["movie_id"] and int(c["start_shot"]) <= int(r["shot"]) < int(c["end_shot"])]
+    assert np.allclose(cf[int(c["row"])], fused[rows].mean(0), atol=1e-5)
+    # The exported per-shot embedding equals the representer's.
+    model = load_model(world["ckpt"], world["store"])
+    ref = Representer(world["store"], model, "fused", window=8, progress=False).movie_shots("movie0")
+    assert np.allclose(fused[:24], ref.numpy(), atol=1e-5)
+    assert not list(tmp_path.glob(".emb.tmp-*"))

@@ -1,0 +1,149 @@
+"""Pretraining loop: a tiny run end to end, exact resume, checkpoint layout, the CLI and a 2-process DDP run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lmp.cli import main
+from lmp.config import from_dict
+from lmp.errors import LMPError
+from lmp.model import LMPModel
+from lmp.store import EncoderSpec, MovieFeatures, StoreWriter
+from lmp.train import PretrainConfig, pretrain
+from lmp.train.checkpoint import list_checkpoints
+from lmp.train.logger import read_log
+
+ENCODERS = {"visual": EncoderSpec("vis-test", 12), "audio": EncoderSpec("aud-test", 8), "text": EncoderSpec("txt-test", 10)}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train") / "store"
+    rng = np.random.default_rng(0)
+    writer = StoreWriter(root, ENCODERS)
+    for i, n in enumerate([70, 40, 90, 12, 55, 64]):
+        starts = np.cumsum(rng.uniform(1.0, 3.0, n))
+        feats = {m: rng.standard_normal((n, e.dim)).astype(np.float32) for m, e in ENCODERS.items()}
+        writer.write(MovieFeatures(f"m{i}", np.stack([starts, starts + 0.5], 1), feats, {"text": rng.random(n) < 0.6}))
+    return root
+
+
+def tiny(store: Path, out: Path, **over) -> PretrainConfig:
+    data = {
+        "preset": "tiny",
+        "store": str(store),
+        "out": str(out),
+        "run": {"device": "cpu", "log_every": 1, "progress": False, "ckpt_every": 3, "keep_checkpoints": 2},
+        "optim": {"steps": 6, "warmup": 2},
+    }
+    for key, value in over.items():
+        data.setdefault(key, {}).update(value)
+    return from_dict(PretrainConfig, data)
+
+
+def losses(run: Path) -> dict[int, dict]:
+    return {r["step"]: r for r in read_log(run)}
+
+
+def test_pretrain_writes_run_and_resumes_exactly(store, tmp_path):
+    torch.set_num_threads(1)
+    straight = tmp_path / "straight"
+    final = pretrain(tiny(store, straight))
+    log = losses(straight)
+    assert sorted(log) == [1, 2, 3, 4, 5, 6]
+    rec = log[6]
+    assert {"loss", "lr", "grad_norm", "windows_per_s", "masked_shot", "align", "cross_masked", "movie"} <= set(rec)
+    assert all(np.isfinite(r["loss"]) for r in log.values())
+    assert log[1]["lr"] == pytest.approx(0.5e-3) and log[2]["lr"] == pytest.approx(1e-3)  # warmup 2, peak 1e-3
+
+    # Layout: the final model loads, the resolved config is saved, checkpoints are pruned to the last 2.
+    assert final == straight / "model"
+    model = LMPModel.from_pretrained(final)
+    assert model.cfg.input_dims == {"visual": 12, "audio": 8, "text": 10}
+    saved = yaml.safe_load((straight / "config.yaml").read_text())
+    assert saved["model"]["input_dims"] == {"visual": 12, "audio": 8, "text": 10} and saved["data"]["window"] == 16
+    assert "git_sha" in json.loads((straight / "run.json").read_text())
+    assert [s for s, _ in list_checkpoints(straight)] == [3, 6]
+    assert os.readlink(straight / "checkpoints" / "last") == "step-000006"
+    state = torch.load(straight / "checkpoints" / "step-000006" / "train_state.pt", weights_only=True)
+    assert state["step"] == 6 and state["sampler"]["consumed"] == 6 * 4  # 4 groups of 2 views per step
+
+    # Interrupted after the step-3 checkpoint (later files lost), then `--run.resume auto`:
+    # steps 4-6 must reproduce the straight run exactly.
+    split = tmp_path / "split"
+    shutil.copytree(straight, split, symlinks=True)
+    shutil.rmtree(split / "checkpoints" / "step-000006")
+    shutil.rmtree(split / "model")
+    with pytest.raises(LMPError, match="already has checkpoints"):
+        pretrain(tiny(store, split))
+    pretrain(tiny(store, split, run={"resume": "auto"}))
+    resumed = losses(split)
+    assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
+    assert json.loads((split / "run.json").read_text())["resumed_from"].endswith("step-000003")
+    for step in (4, 5, 6):
+        for key in ("loss", "masked_shot", "align", "cross_masked", "movie", "grad_norm", "lr"):
+            assert resumed[step][key] == log[step][key], (step, key)
+    a = LMPModel.from_pretrained(final).state_dict()
+    b = LMPModel.from_pretrained(split / "model").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_accumulation_and_strided_windows(store, tmp_path):
+    torch.set_num_threads(1)
+    cfg = tiny(store, tmp_path / "acc", optim={"steps": 2, "accumulation": 2}, data={"strided": True, "window": 32})
+    pretrain(cfg)
+    log = losses(tmp_path / "acc")
+    assert sorted(log) == [1, 2] and all(np.isfinite(r["loss"]) for r in log.values())
+    state = torch.load(tmp_path / "acc" / "checkpoints" / "last" / "train_state.pt", weights_only=True)
+    assert state["sampler"]["consumed"] == 2 * 2 * 4
+
+
+def test_modality_subset_and_bad_modality(store, tmp_path):
+    torch.set_num_threads(1)
+    cfg = tiny(store, tmp_path / "va", optim={"steps": 1}, data={"modalities": ["visual", "audio"]})
+    model = LMPModel.from_pretrained(pretrain(cfg))
+    assert model.cfg.modalities == ("visual", "audio") and "text" not in model.cfg.input_dims
+    bad = tiny(store, tmp_path / "x", optim={"steps": 1}, model={"input_dims": {"visual": 99}})
+    with pytest.raises(LMPError, match="input_dims"):
+        pretrain(bad)
+
+
+def test_cli_help_and_two_step_run(store, tmp_path, capsys):
+    assert main(["pretrain", "--help"]) == 0
+    help_text = capsys.readouterr().out
+    assert "--data.window" in help_text and "--run.resume" in help_text and "--optim.accumulation" in help_text
+    out = tmp_path / "cli"
+    code = main(["pretrain", str(store), "--preset=tiny", f"--out={out}", "--optim.steps=2", "--run.device=cpu",
+                 "--run.log_every=1", "--run.progress=false"])
+    assert code == 0
+    assert (out / "model" / "model.safetensors").is_file() and sorted(losses(out)) == [1, 2]
+    assert main(["pretrain", str(tmp_path / "nope"), "--preset=tiny", f"--out={out}"]) == 1
+    assert "not a feature store" in capsys.readouterr().err
+
+
+def test_ddp_two_processes_gloo(store, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "lmp.cli", "pretrain", str(store), "--preset=tiny", f"--out={out}", "--optim.steps=3",
+           "--run.device=cpu", "--run.log_every=1", "--run.ckpt_every=2", "--run.progress=false"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = losses(out)
+    assert sorted(log) == [1, 2, 3]  # one writer: one record per step, not two
+    assert all(np.isfinite(r["loss"]) for r in log.values())
+    # batch 8 windows per process x 2 processes
+    assert log[3]["windows_per_s"] > 0
+    state = torch.load(out / "checkpoints" / "last" / "train_state.pt", weights_only=True)
+    assert state["world_size"] == 2 and state["rng"]["cpu"].shape[0] == 2
+    assert not any(p.name.startswith(".") for p in (out / "checkpoints").iterdir())
