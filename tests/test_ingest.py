@@ -23,6 +23,7 @@ from lmp.testing_media import (
     Segment,
     build_audio_only,
     build_corrupt,
+    build_damaged,
     build_movie,
     build_truncated,
     write_srt,
@@ -59,13 +60,13 @@ class FakeText(FrozenEncoder):
 
 @pytest.fixture(scope="module", autouse=True)
 def fake_encoders():
-    register("test-visual", "visual", 3, FakeVisual, overwrite=True)
-    register("test-audio", "audio", 2, FakeAudio, overwrite=True)
-    register("test-text", "text", 2, FakeText, overwrite=True)
+    register("ingest-test-visual", "visual", 3, FakeVisual, overwrite=True)
+    register("ingest-test-audio", "audio", 2, FakeAudio, overwrite=True)
+    register("ingest-test-text", "text", 2, FakeText, overwrite=True)
 
 
 def make_cfg(**kw) -> IngestConfig:
-    base = dict(visual_encoder="test-visual", audio_encoder="test-audio", text_encoder="test-text")
+    base = dict(visual_encoder="ingest-test-visual", audio_encoder="ingest-test-audio", text_encoder="ingest-test-text")
     return from_dict(IngestConfig, {**base, **kw})
 
 
@@ -81,6 +82,7 @@ def media(tmp_path_factory):
     }
     full = build_movie(root / "src" / "full.mp4", CUTS_RECIPE, faststart=True, srt_encoding=None)
     build_truncated(full.path, root / "truncated.mp4", 0.5)
+    build_damaged(full.path, root / "damaged.mp4")
     build_truncated(specs["cuts"].path, root / "truncated_noindex.mp4", 0.5)
     shutil.rmtree(root / "src")
     build_audio_only(root / "audio_only.mp4")
@@ -118,12 +120,13 @@ def test_batch_outcomes_and_report(ingested):
     ok = {"cuts", "one_shot", "no_audio", "rotated", "vfr"}
     assert {m for m, r in movies.items() if r["status"] == "ok"} == ok
     errors = {m: r["error"] for m, r in movies.items() if r["status"] == "error"}
-    assert set(errors) == {"truncated", "truncated_noindex", "audio_only", "corrupt", "empty"}
+    assert set(errors) == {"truncated", "truncated_noindex", "damaged", "audio_only", "corrupt", "empty"}
     assert "truncated" in errors["truncated"] and "truncated.mp4" in errors["truncated"]
+    assert "packets are corrupt" in errors["damaged"] and "--allow_partial" in errors["damaged"]
     assert "no video stream" in errors["audio_only"]
     assert "empty file" in errors["empty"]
     assert "corrupt.avi" in errors["corrupt"]
-    assert report["summary"]["ok"] == 5 and report["summary"]["error"] == 5
+    assert report["summary"]["ok"] == 5 and report["summary"]["error"] == 6
     assert set(movies["cuts"]["stage_seconds"]) >= {"decode", "shots", "visual", "audio", "text", "write"}
     # Failed movies leave nothing behind: no store entry, no staging or preview directories.
     st = FeatureStore(store)
@@ -193,14 +196,19 @@ def test_rerun_skips_then_config_change_reingests(ingested, media, tmp_path):
     assert FeatureStore(store).verify() == {}
 
 
-def test_truncated_with_allow_partial_keeps_the_decodable_part(media, tmp_path):
-    root, _ = media
+def test_allow_partial_keeps_the_decodable_part(media, tmp_path):
+    root, specs = media
     report = tmp_path / "r.json"
-    code = ingest(make_cfg(paths=[root / "truncated.mp4"], store=tmp_path / "s", report=report, allow_partial=True))
-    movie = json.loads(report.read_text())["movies"][0]
-    assert code == 0 and movie["status"] == "ok"
-    assert any("truncated" in w for w in movie["warnings"])
-    assert 2.0 < movie["duration"] < 5.0
+    paths = [root / "truncated.mp4", root / "damaged.mp4"]
+    code = ingest(make_cfg(paths=paths, store=tmp_path / "s", report=report, allow_partial=True))
+    truncated, damaged = sorted(json.loads(report.read_text())["movies"], key=lambda m: m["id"], reverse=True)
+    assert code == 0 and truncated["status"] == damaged["status"] == "ok"
+    assert any("truncated" in w for w in truncated["warnings"])
+    assert 2.0 < truncated["duration"] < 5.0
+    # Corrupt packets are skipped, decoding goes on to the end.
+    assert any("packets are corrupt; skipped" in w for w in damaged["warnings"])
+    assert damaged["duration"] == pytest.approx(specs["cuts"].duration, abs=0.05)
+    assert FeatureStore(tmp_path / "s").verify() == {}
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16", "utf-8-sig"])
@@ -245,8 +253,8 @@ def test_cli_entry_point_and_sharding(media, tmp_path, monkeypatch):
     assert shard() == (1, 2)
     files = [str(root / n) for n in ("cuts.mp4", "no_audio.mov", "one_shot.mkv", "vfr.mp4")]
     store = tmp_path / "store"
-    args = ["ingest", *files, "--store", str(store), "--visual_encoder", "test-visual",
-            "--audio_encoder", "test-audio", "--text_encoder", "test-text", "--modalities", "visual,audio"]
+    args = ["ingest", *files, "--store", str(store), "--visual_encoder", "ingest-test-visual",
+            "--audio_encoder", "ingest-test-audio", "--text_encoder", "ingest-test-text", "--modalities", "visual,audio"]
     assert main(args) == 0
     # Rank 1 of 2 takes every second movie of the sorted list.
     assert sorted(FeatureStore(store).ids) == ["no_audio", "vfr"]

@@ -67,3 +67,29 @@ def test_two_worker_processes(movie, tmp_path):
     st = FeatureStore(store)
     assert sorted(st.ids) == ["copy", "cuts"]
     np.testing.assert_array_equal(st.read("copy")["audio"], st.read("cuts")["audio"])
+
+
+def test_asr_dialogue_when_no_subtitles(movie, tmp_path):
+    """--text_source auto with no subtitle file: Whisper transcribes the espeak-ng lines."""
+    import shutil
+
+    pytest.importorskip("faster_whisper")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed: the test movie has tones, not speech")
+    from lmp.encoders import get_asr
+
+    try:
+        get_asr("whisper-base")
+    except Exception as e:  # noqa: BLE001 - the model parts are an optional install
+        pytest.skip(f"whisper-base not available: {e}")
+    bare = tmp_path / "bare.mp4"  # same video, no .srt next to it
+    bare.write_bytes(movie.path.read_bytes())
+    store = tmp_path / "store"
+    cfg = from_dict(IngestConfig, {"paths": [bare], "store": store, "report": tmp_path / "r.json",
+                                   "modalities": ["text"], "text_source": "auto"})
+    assert ingest(cfg) == 0
+    preview = json.loads((store / "previews" / "bare" / "preview.json").read_text())
+    assert preview["dialogue_source"] == "asr:whisper-base"
+    said = " ".join(preview["dialogue"]).lower()
+    assert "rabbit" in said and "bikes" in said
+    assert preview["dialogue"][0] == ""  # nothing is spoken in the first shot

@@ -39,7 +39,7 @@ class ConfigError(LMPError, ValueError):
     """A config value, key or file is invalid; the message names it."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def field_docs(cls: type) -> dict[str, str]:
     """Attribute docstrings of a dataclass (and its bases), keyed by field name."""
     docs: dict[str, str] = {}

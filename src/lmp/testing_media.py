@@ -364,3 +364,13 @@ def _mix_lines(track: np.ndarray | None, lines: tuple[Line, ...], duration: floa
             s = s[: max(len(track) - a, 0)]
             track[a : a + len(s)] += s
     return cues
+
+
+def build_damaged(src: str | os.PathLike, path: str | os.PathLike, nbytes: int = 4000, seed: int = 0) -> Path:
+    """A copy of a (faststart) file with `nbytes` random bytes written over the middle of its data."""
+    data = bytearray(Path(src).read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + nbytes] = np.random.default_rng(seed).integers(0, 256, nbytes, dtype=np.uint8).tobytes()
+    path = Path(path)
+    path.write_bytes(bytes(data))
+    return path

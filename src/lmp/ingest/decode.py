@@ -146,6 +146,13 @@ class VideoChunk:
 
 
 @dataclass
+class DecodeWarning:
+    """Something was wrong but decoding went on (e.g. a few corrupt packets were skipped)."""
+
+    message: str
+
+
+@dataclass
 class AudioChunk:
     """Mono float32 samples [T] at the requested rate, continuing the previous chunk."""
 
@@ -168,13 +175,20 @@ def stream_media(
     chunk_frames: int = 64,
     threads: int = 0,
     small_interpolation: str | None = None,
-) -> Iterator[VideoChunk | AudioChunk]:
+    max_bad_packets: float = 0.01,
+    allow_partial: bool = False,
+) -> Iterator[VideoChunk | AudioChunk | DecodeWarning]:
     """Decode a movie once, in file order, as VideoChunk and AudioChunk items.
 
     small_size: (w, h) for every frame (shot detection). sample_size: (W, H) of the upright frames
     kept every `sample_every` seconds for the visual encoder (None: keep none). audio_rate: resample the
     first audio stream to mono at this rate (None: skip audio). small_interpolation: swscale filter
-    for the small frames (None: FFmpeg's default). Raises DecodeError on corrupt data.
+    for the small frames (None: FFmpeg's default).
+
+    A packet the decoder rejects is skipped (the codec conceals the damage until the next keyframe,
+    as the ffmpeg CLI does) and reported as a DecodeWarning; more than `max_bad_packets` (fraction,
+    at least 10 packets) raises DecodeError unless `allow_partial`. A demuxing error (the container
+    itself is broken) raises DecodeError; frames decoded before it have been yielded already.
     """
     import av
 
@@ -199,6 +213,18 @@ def stream_media(
         sampled: list[tuple[int, float, np.ndarray]] = []
         next_sample = 0.0
         rot = info.rotation
+        packets = bad = 0
+        last_t = 0.0
+
+        def decode(packet) -> list:
+            nonlocal bad
+            try:
+                return packet.decode()
+            except (av.InvalidDataError, PermissionError):
+                # Frame-threaded h264 reports the packets after a damaged one as EPERM.
+                bad += 1
+                return []
+
         # For 90/270 degrees the coded frame is transposed relative to what is shown.
         coded_sample = sample_size if (sample_size is None or not rot % 180) else (sample_size[1], sample_size[0])
 
@@ -222,11 +248,12 @@ def stream_media(
 
         try:
             for packet in c.demux(*streams):
+                packets += 1
                 if packet.stream is aus:
-                    for frame in packet.decode():
+                    for frame in decode(packet):
                         yield from audio_out(resampler.resample(frame))
                     continue
-                for frame in packet.decode():
+                for frame in decode(packet):
                     t = float(frame.time) if frame.time is not None else index / (info.fps or 25.0)
                     if t0 is None:
                         t0 = t
@@ -234,6 +261,7 @@ def stream_media(
                             yield from aligned(at, x)
                         audio_pending.clear()
                     t -= t0
+                    last_t = t
                     times.append(t)
                     small.append(
                         frame.reformat(width=small_size[0], height=small_size[1], format="rgb24",
@@ -250,12 +278,16 @@ def stream_media(
             if resampler is not None:
                 yield from audio_out(resampler.resample(None))
         except av.FFmpegError as e:
-            where = f" at {times[-1]:.2f} s" if times else ""
-            raise DecodeError(f"{path}: corrupt data{where} ({type(e).__name__}: {e})") from None
+            raise DecodeError(f"{path}: corrupt data at {last_t:.2f} s ({type(e).__name__}: {e})") from None
         if small:
             yield VideoChunk(start, np.asarray(times), np.stack(small), sampled)
         if index == 0:
             raise DecodeError(f"{path}: the video stream has no decodable frames")
+        if bad:
+            msg = f"{path}: {bad} of {packets} packets are corrupt"
+            if bad > max(10, max_bad_packets * packets) and not allow_partial:
+                raise DecodeError(msg + " (pass --allow_partial to keep what decodes)")
+            yield DecodeWarning(msg + "; skipped them (the decoder conceals the damage)")
 
 
 def _audio_chunks(path: str | os.PathLike, rate: int) -> Iterator[tuple[float, np.ndarray]]:

@@ -35,7 +35,15 @@ from typing import Any
 import numpy as np
 
 from lmp.ingest.config import IngestConfig
-from lmp.ingest.decode import AudioChunk, DecodeError, MediaInfo, probe, stream_media, stream_media_torchcodec
+from lmp.ingest.decode import (
+    AudioChunk,
+    DecodeError,
+    DecodeWarning,
+    MediaInfo,
+    probe,
+    stream_media,
+    stream_media_torchcodec,
+)
 from lmp.ingest.shots import ShotDetector, cuts_to_shots, filter_cuts
 from lmp.ingest.subtitles import Cue, SubtitleError, assign_dialogue, find_subtitles, read_subtitles
 
@@ -98,6 +106,9 @@ class MovieState:
     thumbs: dict[int, np.ndarray] = field(default_factory=dict)
     features: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    partial: bool = False
+    """Decoding stopped at a demuxer error (kept because allow_partial)."""
 
     def tick(self, stage: str, t0: float) -> float:
         now = time.perf_counter()
@@ -266,7 +277,7 @@ class MoviePipeline:
         state = MovieState(full_audio=[] if want_full_audio else None)
         need_audio = info.has_audio and ("audio" in self.encoders or cfg.previews or want_full_audio)
         stream = stream_media
-        extra: dict[str, Any] = {"small_interpolation": detector.interpolation}
+        extra: dict[str, Any] = {"small_interpolation": detector.interpolation, "allow_partial": cfg.allow_partial}
         if cfg.decoder == "torchcodec":
             stream, extra = stream_media_torchcodec, {"device": self.device}
         items = stream(
@@ -283,6 +294,9 @@ class MoviePipeline:
         min_frames = max(1, int(round(cfg.min_shot_seconds * (info.fps or 25.0))))
         try:
             for item in decoder:
+                if isinstance(item, DecodeWarning):
+                    state.warnings.append(item.message)
+                    continue
                 if isinstance(item, AudioChunk):
                     state.audio.append(item.samples)
                     state.audio_total += len(item.samples)
@@ -299,7 +313,7 @@ class MoviePipeline:
                 state.num_frames += len(item.times)
                 state.sampled += item.sampled
                 state.cuts += detector.push(item.small)
-                t0 = state.tick("shots", t0)
+                state.tick("shots", t0)
                 # Shots ending at or before the last confirmed cut are final.
                 kept = filter_cuts(state.cuts, min_frames)
                 shots = cuts_to_shots(kept, kept[-1]) if kept else []
@@ -311,7 +325,7 @@ class MoviePipeline:
         except DecodeError:
             if not cfg.allow_partial or state.num_frames == 0:
                 raise
-            state.seconds["partial"] = 1.0
+            state.partial = True
         finally:
             decoder.stop()
             decoder.join(timeout=5)
@@ -448,8 +462,8 @@ def ingest_movie(
     detector.reset(info.fps)
     want_asr = cfg.text_source in ("asr", "auto") and "text" in cfg.modalities
     state = pipeline.run(path, info, detector, want_full_audio=want_asr and info.has_audio)
-    if "partial" in state.seconds:
-        state.seconds.pop("partial")
+    result.warnings += state.warnings
+    if state.partial:
         result.warnings.append(f"{path}: corrupt data after {state.num_frames} frames; kept the decodable part")
     times_all = _frame_times(state)
     decoded = float(times_all[-1]) if len(times_all) else 0.0

@@ -55,7 +55,7 @@ def verify(cfg: StoreVerifyConfig) -> int:
     if not broken:
         print(f"store {cfg.store}: {len(store)} movies OK")
         return 0
-    for mid, problems in broken.items():
+    for problems in broken.values():
         for p in problems:
             print(p)
     print(f"store {cfg.store}: {len(broken)} of {len(store)} movies broken: {', '.join(broken)}")

@@ -87,12 +87,25 @@ def load_arm_model(model_dir: Path, corpus: Corpus, cfg: StudyConfig, random_ini
 
 
 def representations(corpus: Corpus, model, cfg: StudyConfig) -> dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-    """task -> split -> (x [n, d], y) for one frozen model (None = raw features)."""
+    """task -> split -> (x [n, d], y) for one frozen model (None = raw features).
+
+    MovieWorld's clip tasks label the same clips, so each distinct clip is encoded once per model.
+    """
     from lmp.tasks.features import Representer
 
     rep = Representer(corpus.store, model, "raw" if model is None else cfg.representation, window=cfg.eval_window, progress=False)
+    rows = {(e.video_id, e.start, e.end): e for task in corpus.tasks.values() for split in task.splits.values() for e in split}
+    keys = list(rows)
     with torch.no_grad():
-        return {name: rep.task(task) for name, task in corpus.tasks.items()}
+        x = rep.clips([rows[k] for k in keys])  # [n_clips, d]
+    index = {k: i for i, k in enumerate(keys)}
+    return {
+        name: {
+            split: (x[[index[(e.video_id, e.start, e.end)] for e in examples]], task.targets(split))
+            for split, examples in task.splits.items()
+        }
+        for name, task in corpus.tasks.items()
+    }
 
 
 def stratified_subset(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:

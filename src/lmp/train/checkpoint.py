@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
-from lmp.errors import LMPError
+from lmp.model.checkpoint import CheckpointError, load_weights
 
 CHECKPOINTS = "checkpoints"
 LAST = "last"
@@ -32,10 +31,6 @@ FINAL_MODEL = "model"
 TRAIN_STATE = "train_state.pt"
 MODEL_WEIGHTS = "model.safetensors"
 _STEP_RE = re.compile(r"^step-(\d+)$")
-
-
-class CheckpointError(LMPError):
-    """A checkpoint is missing, incomplete or does not fit the model being trained."""
 
 
 def step_dir(run_dir: Path, step: int) -> Path:
@@ -131,7 +126,7 @@ def load_train_state(ckpt: Path) -> dict[str, Any]:
 
 def load_model_weights(model: torch.nn.Module, ckpt: Path) -> None:
     """Load a checkpoint's model.safetensors into an already-built model (strict: every key must match)."""
-    state = load_file(str(ckpt / MODEL_WEIGHTS))
+    state = load_weights(ckpt)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(

@@ -122,7 +122,7 @@ class RunConfig:
     progress: bool = True
     """Show a tqdm progress bar on rank 0."""
     find_unused_parameters: bool = False
-    """DDP: allow parameters that get no gradient in a step (slower; only needed for unusual objective setups)."""
+    """DDP: allow parameters whose use changes from batch to batch (slower). Parameters no enabled objective uses are frozen at start anyway."""
 
     def __post_init__(self) -> None:
         if self.log_every < 1 or self.ckpt_every < 1:

@@ -75,15 +75,6 @@ def all_gather_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return torch.stack([o.cpu() for o in out])
 
 
-def broadcast_int(value: int, info: DistInfo) -> int:
-    """Rank 0's integer on every rank (e.g. the step to resume from)."""
-    if not info.enabled:
-        return value
-    t = torch.tensor([value], dtype=torch.long, device=info.device)
-    dist.broadcast(t, src=0)
-    return int(t.item())
-
-
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -109,19 +109,38 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
     if resume_from is None and cfg.run.resume == "none" and ckpt.list_checkpoints(run_dir):
         raise LMPError(f"out={run_dir}: already has checkpoints; pass --run.resume=auto to continue it, or choose a new --out")
 
-    trainer = build_trainer(cfg.model, cfg.objectives, cfg.optim, cfg.run, info)
-    model, pre, optimizer = trainer.model, trainer.pretrainer, trainer.optimizer
-    step, consumed = 0, 0
     groups_per_batch = cfg.data.batch_size // cfg.data.views
-    if resume_from is not None:
-        state = ckpt.load_train_state(resume_from)
+    state = ckpt.load_train_state(resume_from) if resume_from is not None else None
+    step, consumed = 0, 0
+    if state is not None:
+        step = int(state["step"])
+        same_layout = (
+            state["sampler"]["world_size"] == info.world_size
+            and state["sampler"]["groups_per_batch"] == groups_per_batch
+        )
+        # With another layout the stream restarts at the same point of the data, approximately.
+        consumed = int(state["sampler"]["consumed"]) if same_layout else step * cfg.optim.accumulation * groups_per_batch
+
+    ids = store.ids
+    sampler = WindowSampler(
+        [store.num_shots(i) for i in ids],
+        WindowSpec(cfg.data.window, cfg.data.views, cfg.data.min_gap, cfg.data.strided, cfg.data.stride),
+        seed=cfg.run.seed,
+        rank=info.rank,
+        world_size=info.world_size,
+        consumed=consumed,
+    )
+    loader = make_loader(
+        cfg.store, ids, sampler, cfg.model.modalities, groups_per_batch, cfg.data.workers, pin_memory=device.type == "cuda"
+    )
+    # A real batch of the training shape, read outside the loader's stream, to find unused parameters.
+    probe = loader.collate_fn([loader.dataset[item] for item in sampler.rank_items(0)[:groups_per_batch]])
+    trainer = build_trainer(cfg.model, cfg.objectives, cfg.optim, cfg.run, info, to_device(probe, device))
+    model, pre, optimizer = trainer.model, trainer.pretrainer, trainer.optimizer
+    if state is not None:
         ckpt.load_model_weights(model, resume_from)
         _load_objective_state(pre, model, state["objectives"], resume_from)
         optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-        same_layout = state["sampler"]["world_size"] == info.world_size and state["sampler"]["groups_per_batch"] == groups_per_batch
-        # With another layout the stream restarts at the same point of the data, approximately.
-        consumed = int(state["sampler"]["consumed"]) if same_layout else step * cfg.optim.accumulation * groups_per_batch
         _set_rng_state(state["rng"], info, cfg.run.seed, step)
 
     if info.is_main:
@@ -138,24 +157,12 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
                     "world_size": info.world_size,
                     "device": str(device),
                     "resumed_from": str(resume_from) if resume_from else None,
+                    "frozen_parameters": trainer.frozen,
                 },
                 indent=2,
             )
             + "\n",
         )
-
-    ids = store.ids
-    sampler = WindowSampler(
-        [store.num_shots(i) for i in ids],
-        WindowSpec(cfg.data.window, cfg.data.views, cfg.data.min_gap, cfg.data.strided, cfg.data.stride),
-        seed=cfg.run.seed,
-        rank=info.rank,
-        world_size=info.world_size,
-        consumed=consumed,
-    )
-    loader = make_loader(
-        cfg.store, ids, sampler, cfg.model.modalities, groups_per_batch, cfg.data.workers, pin_memory=device.type == "cuda"
-    )
 
     logger = RunLogger(run_dir, enabled=info.is_main, tensorboard=cfg.run.tensorboard, resume_step=step if resume_from else None)
     batches = iter(loader)

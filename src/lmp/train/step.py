@@ -103,10 +103,44 @@ class Trainer:
     optimizer: torch.optim.AdamW
     step: TrainStep
     """Runs one optimizer step through the DDP-wrapped and/or compiled Pretrainer."""
+    frozen: list[str]
+    """Parameters that no enabled objective trains (see `freeze_unused`)."""
 
 
-def build_trainer(model_cfg: ModelConfig, objectives: ObjectivesConfig, optim: OptimConfig, run: RunConfig, info: DistInfo) -> Trainer:
-    """Model, objectives, AdamW, DDP and torch.compile, exactly as `lmp pretrain` uses them."""
+def freeze_unused(pre: nn.Module, batch: dict[str, torch.Tensor], dtype: torch.dtype | None) -> list[str]:
+    """Freeze the parameters that one forward/backward leaves without a gradient; returns their names.
+
+    Switching an objective off (an ablation) leaves backbone parameters that only it used, e.g. the
+    [HIDDEN] tokens without cross-modal masking. DDP would wait forever for their gradients (or need
+    find_unused_parameters, a graph traversal every step); AdamW skips them anyway. The probe runs
+    under a forked RNG, so the training stream is the same with or without it.
+    """
+    device = next(pre.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = pre(batch)["loss"]
+        loss.backward()
+    unused = [name for name, p in pre.named_parameters() if p.requires_grad and p.grad is None]
+    for name, p in pre.named_parameters():
+        p.grad = None
+        if name in unused:
+            p.requires_grad_(False)
+    return unused
+
+
+def build_trainer(
+    model_cfg: ModelConfig,
+    objectives: ObjectivesConfig,
+    optim: OptimConfig,
+    run: RunConfig,
+    info: DistInfo,
+    probe_batch: dict[str, torch.Tensor],
+) -> Trainer:
+    """Model, objectives, AdamW, DDP and torch.compile, exactly as `lmp pretrain` uses them.
+
+    `probe_batch` (a device batch of the training shape) finds the parameters to freeze, before the
+    optimizer is built, so its parameter groups are the same for any number of processes.
+    """
     if info.device.type == "cuda":
         # fp32 matmuls (precision=fp32, or outside autocast) may use TF32 tensor cores, as in most trainers.
         torch.set_float32_matmul_precision("high")
@@ -115,6 +149,9 @@ def build_trainer(model_cfg: ModelConfig, objectives: ObjectivesConfig, optim: O
     model = LMPModel(model_cfg)
     pre = Pretrainer(model, objectives).to(info.device)
     torch.manual_seed(run.seed + info.rank)
+    dtype = autocast_dtype(run.precision, info.device)
+    pre.train()
+    frozen = freeze_unused(pre, probe_batch, dtype)
     optimizer = build_optimizer(pre, optim, info.device)
     ddp = None
     module: nn.Module = pre
@@ -127,14 +164,13 @@ def build_trainer(model_cfg: ModelConfig, objectives: ObjectivesConfig, optim: O
         module = ddp
     if run.compile:
         module = torch.compile(module)
-    pre.train()
     step = TrainStep(
         module,
         optimizer,
         accumulation=optim.accumulation,
         clip=optim.clip,
         device=info.device,
-        dtype=autocast_dtype(run.precision, info.device),
+        dtype=dtype,
         ddp=ddp,
     )
-    return Trainer(model=model, pretrainer=pre, optimizer=optimizer, step=step)
+    return Trainer(model=model, pretrainer=pre, optimizer=optimizer, step=step, frozen=frozen)

@@ -1,0 +1,52 @@
+"""Every subcommand answers --help, and the demo and the studies run end to end on tiny settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lmp.cli import COMMANDS, main
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_help(command, capsys):
+    assert main([*command.split(), "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: lmp {command}") and "--" in out
+
+
+def test_bad_override_is_one_line(capsys):
+    assert main(["demo", "--steps=many"]) == 2
+    err = capsys.readouterr().err
+    assert "steps: expected an integer" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_demo_tiny(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--synth_preset", "tiny", "--steps", "3", "--window", "16", "--width", "16",
+            "--tasks", "scene,relationship", "--seeds", "0"]  # fmt: skip
+    assert main(args) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["task"] for r in rows] == ["scene", "relationship"]
+    assert all(0.0 <= r[arm]["mean"] <= 1.0 for r in rows for arm in ("pretrained", "random init", "raw features"))
+    assert (out / "demo.png").stat().st_size > 1000 and (out / "pretrain" / "config.yaml").exists()
+    assert "| scene | accuracy |" in (out / "results.md").read_text()
+    # A rerun reuses the corpus and the pretrained model.
+    assert main(args) == 0
+    assert "reusing the pretrained model" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_span_study_smoke(tmp_path):
+    out = tmp_path / "study"
+    args = ["study", "span", "--preset", "smoke", "--out", str(out), "--steps", "2", "--tasks", "scene,writer",
+            "--long_range_tasks", "writer", "--spans", "8,16"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads((out / "span" / "results.json").read_text())
+    assert {r["setting"] for r in result["records"]} == {8, 16}
+    assert result["claims"][0]["claim"] == 2 and isinstance(result["claims"][0]["holds"], bool)
+    assert result["provenance"]["stores"]["movieworld"]["manifest_sha256"]
+    md = (out / "span" / "results.md").read_text()
+    assert "Claim 2" in md and "| writer |" in md and (out / "span" / "span.png").exists()
