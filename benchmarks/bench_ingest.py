@@ -55,7 +55,7 @@ def main() -> None:
     import torch
 
     from lmp.config import from_dict
-    from lmp.ingest.cli import Worker
+    from lmp.ingest.cli import Worker, default_threads
     from lmp.ingest.config import IngestConfig
     from lmp.ingest.decode import AudioChunk, probe, stream_media
     from lmp.ingest.shots import detect_cuts, get_detector
@@ -65,13 +65,14 @@ def main() -> None:
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--decoder", default="pyav")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: lmp ingest's default)")
     ap.add_argument("--detectors", nargs="+", default=["adaptive", "transnetv2"])
     ap.add_argument("--frames-per-shot", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--movie", type=Path, default=None, help="benchmark this file instead of a built one")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    args.threads = args.threads or default_threads(1)
     torch.set_num_threads(args.threads)
     w, h = (int(v) for v in args.size.split("x"))
     rows: list[dict] = []

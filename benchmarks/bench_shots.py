@@ -49,7 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--segments", type=int, default=40)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids OpenMP spin on shared cores)")
     ap.add_argument("--detectors", nargs="+", default=["adaptive", "transnetv2"])
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()

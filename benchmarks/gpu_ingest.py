@@ -30,7 +30,7 @@ def main() -> None:
     from bench_ingest import build, pure_decode
 
     from lmp.config import from_dict
-    from lmp.ingest.cli import Worker
+    from lmp.ingest.cli import Worker, default_threads
     from lmp.ingest.config import IngestConfig
     from lmp.ingest.decode import probe
 
@@ -71,7 +71,7 @@ def main() -> None:
                 cfg.update(device="cuda", detector="transnetv2" if has_tn else "adaptive", batch_shots=64)
             if name == "cuda+nvdec":
                 cfg["decoder"] = "torchcodec"
-            worker = Worker(from_dict(IngestConfig, cfg), threads=os.cpu_count() or 1)
+            worker = Worker(from_dict(IngestConfig, cfg), threads=default_threads(1))
             worker.process(movie, "warmup")
             t0 = time.perf_counter()
             res = worker.process(movie, "movie")

@@ -264,3 +264,12 @@ def test_cli_entry_point_and_sharding(media, tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(args) == 0
     assert sorted(FeatureStore(store).ids) == ["cuts", "no_audio", "one_shot", "vfr"]
+
+
+def test_store_with_other_encoders_is_refused(ingested, media):
+    from lmp.errors import StoreError
+
+    store, _, _ = ingested
+    root, _ = media
+    with pytest.raises(StoreError, match="store was built with"):
+        ingest(make_cfg(paths=[root / "cuts.mp4"], store=store, modalities=["visual"]))

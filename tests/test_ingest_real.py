@@ -67,6 +67,13 @@ def test_two_worker_processes(movie, tmp_path):
     st = FeatureStore(store)
     assert sorted(st.ids) == ["copy", "cuts"]
     np.testing.assert_array_equal(st.read("copy")["audio"], st.read("cuts")["audio"])
+    # A worker that cannot start (store built with other encoders) fails each movie clearly instead
+    # of making the process pool respawn it forever.
+    cfg.modalities, cfg.overwrite = ["audio", "text"], True
+    assert ingest(cfg) == 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert all("worker setup failed" in m["error"] and "store was built with" in m["error"]
+               for m in report["movies"])
 
 
 def test_asr_dialogue_when_no_subtitles(movie, tmp_path):

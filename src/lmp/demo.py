@@ -36,12 +36,15 @@ class DemoConfig:
     """Model width d."""
     tasks: tuple[str, ...] = ("scene", "relationship", "way_speaking", "director", "genre")
     """MovieWorld clip tasks to probe."""
-    representation: str = "cls"
-    """Representation probed: cls, fused, unimodal:<modality>."""
+    representation: str = "all"
+    """Representation probed: all (every encoder's shot outputs, concatenated), cls, fused, unimodal:<modality>."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """Probe seeds (mean ± std)."""
     seed: int = 0
     """Seed of the corpus and of pretraining."""
+    threads: int = 1
+    """CPU threads for torch (0 = torch's default). The demo's small model runs fastest on one thread, and
+    several threads slow it down badly when other processes compete for the cores."""
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -49,6 +52,8 @@ class DemoConfig:
             raise ValueError("steps must be >= 1, window >= 2 and width >= 8")
         if not self.tasks or not self.seeds:
             raise ValueError("tasks and seeds must not be empty")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
 
 
 def _corpus(cfg: DemoConfig) -> Path:
@@ -122,6 +127,8 @@ def demo(cfg: DemoConfig) -> int:
     from lmp.tasks.features import load_model
     from lmp.tasks.labels import read_task
 
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     cfg.out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, cfg.out / "config.yaml")
     corpus = _corpus(cfg)

@@ -73,7 +73,7 @@ class IngestConfig:
     workers: int = 1
     """Processes on this machine, each with its own encoders, writing to the same store."""
     threads: int = 0
-    """Torch threads per worker (0: CPU cores / workers)."""
+    """Torch threads per worker (0: CPU cores / workers - 1, leaving a core to the decode thread)."""
     batch_shots: int = 16
     """Shots embedded per encoder call (bigger = faster on GPU, more memory)."""
     queue_chunks: int = 8

@@ -191,6 +191,7 @@ def stream_media(
     itself is broken) raises DecodeError; frames decoded before it have been yielded already.
     """
     import av
+    from av.video.reformatter import VideoReformatter
 
     with _open(path) as c:
         vs = c.streams.video[0]
@@ -213,6 +214,9 @@ def stream_media(
         sampled: list[tuple[int, float, np.ndarray]] = []
         next_sample = 0.0
         rot = info.rotation
+        # One reformatter per output size keeps its SwsContext (filter tables) across frames; a bare
+        # frame.reformat() rebuilds it every frame (~40 % slower).
+        to_small, to_sample = VideoReformatter(), VideoReformatter()
         packets = bad = 0
         last_t = 0.0
 
@@ -264,11 +268,12 @@ def stream_media(
                     last_t = t
                     times.append(t)
                     small.append(
-                        frame.reformat(width=small_size[0], height=small_size[1], format="rgb24",
-                                       interpolation=small_interpolation).to_ndarray()
+                        to_small.reformat(frame, width=small_size[0], height=small_size[1], format="rgb24",
+                                          interpolation=small_interpolation).to_ndarray()
                     )
                     if coded_sample is not None and t >= next_sample:
-                        img = frame.reformat(width=coded_sample[0], height=coded_sample[1], format="rgb24").to_ndarray()
+                        img = to_sample.reformat(frame, width=coded_sample[0], height=coded_sample[1],
+                                                 format="rgb24").to_ndarray()
                         sampled.append((index, t, _upright(img, rot)))
                         next_sample = t + sample_every - 1e-6
                     index += 1

@@ -14,6 +14,10 @@ def _run(cfg: StudyConfig, names: tuple[str, ...]) -> int:
     from lmp.studies.runner import load_corpus
     from lmp.studies.span import run_span
 
+    import torch
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     studies = {"data": run_data, "span": run_span, "ablate": run_ablate}
     corpus = load_corpus(cfg)
     summary = {name: studies[name](cfg, corpus) for name in names}

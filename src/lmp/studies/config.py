@@ -37,8 +37,8 @@ class StudyConfig:
     """Tasks whose evidence is spread over minutes (claim 2 is judged on them); see docs/movieworld.md."""
     multimodal_tasks: tuple[str, ...] = ("way_speaking", "writer", "relationship", "genre")
     """Tasks carried by audio or dialogue (claim 3 is judged on them); see docs/movieworld.md."""
-    representation: str = "cls"
-    """Representation probed: cls, fused, unimodal:<modality>."""
+    representation: str = "all"
+    """Representation probed: all (every encoder's shot outputs, concatenated), cls, fused, unimodal:<modality>."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """Probe seeds; with label fractions each seed also draws its own labelled subset."""
     label_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 1.0)
@@ -55,6 +55,8 @@ class StudyConfig:
     """Objectives removed one at a time by the objective ablation."""
     device: str = "auto"
     """auto | cpu | cuda."""
+    threads: int = 1
+    """CPU threads for torch (0 = torch's default); the studies' small models run fastest on one thread."""
 
     def __post_init__(self) -> None:
         self.out, self.corpus = Path(self.out), Path(self.corpus)

@@ -9,6 +9,8 @@ Representations (`representation=`), our choice of names:
     fused           per-shot mean of the fused tokens over present modalities (out["fused_shot"]);
                     clip level: its mean over the clip's shots
     unimodal:<m>    one unimodal encoder alone (ablation); clip level: mean over shots that have m
+    all             every encoder at once: per shot the unimodal outputs of each modality and the fused
+                    token concatenated ([s, (M + 1) d]); clip level: their mean over the clip's shots
     raw             no model: the frozen store features, each modality averaged over the shots that
                     have it and the modalities concatenated (a no-pretraining baseline)
 
@@ -43,9 +45,9 @@ class RepresentationError(LMPError):
 
 def check_representation(name: str) -> str:
     kind, _, modality = name.partition(":")
-    if name in ("cls", "fused", "raw") or (kind == "unimodal" and modality in MODALITIES):
+    if name in ("cls", "fused", "all", "raw") or (kind == "unimodal" and modality in MODALITIES):
         return name
-    options = ["cls", "fused", "raw"] + [f"unimodal:{m}" for m in MODALITIES]
+    options = ["cls", "fused", "all", "raw"] + [f"unimodal:{m}" for m in MODALITIES]
     raise RepresentationError(f"representation {name!r} is unknown; choose from {options}")
 
 
@@ -139,6 +141,8 @@ def shot_tokens(out: dict, representation: str) -> torch.Tensor:
         if m not in out["unimodal"]:
             raise RepresentationError(f"representation {representation}: the model has no {m} encoder")
         return out["unimodal"][m]
+    if representation == "all":
+        return torch.cat([*out["unimodal"].values(), out["fused_shot"]], dim=-1)  # [b, s, (M + 1) d]
     return out["fused_shot"]
 
 
