@@ -273,3 +273,23 @@ def test_store_with_other_encoders_is_refused(ingested, media):
     root, _ = media
     with pytest.raises(StoreError, match="store was built with"):
         ingest(make_cfg(paths=[root / "cuts.mp4"], store=store, modalities=["visual"]))
+
+
+def test_long_shot_frame_buffer_is_bounded(media, tmp_path, monkeypatch):
+    import lmp.ingest.pipeline as pipeline
+
+    seen = []
+    monkeypatch.setattr(pipeline, "MAX_PENDING_FRAMES", 3)
+    original = pipeline._pick_frames
+
+    def spy(sampled, shot, k):
+        seen.append(len(sampled))
+        return original(sampled, shot, k)
+
+    monkeypatch.setattr(pipeline, "_pick_frames", spy)
+    root, _ = media
+    store = tmp_path / "s"
+    assert ingest(make_cfg(paths=[root / "one_shot.mkv"], store=store, report=tmp_path / "r.json",
+                           frames_per_shot=3, sample_fps=25)) == 0
+    assert seen and max(seen) <= 3  # 50 candidate frames at 25 fps, never more than the cap held
+    assert FeatureStore(store).read("one_shot")["visual_mask"].all()

@@ -101,13 +101,14 @@ class Worker:
         return meta.get("content_sha256") == sha and meta.get("ingest_hash") == self.cfg.feature_hash()
 
     def process(self, path: Path, movie_id: str) -> MovieResult:
-        from lmp.ingest.pipeline import ingest_movie, sha256_of
+        from lmp.ingest.pipeline import ingest_movie
+        from lmp.store.writer import sha256_file
 
         start = time.perf_counter()
         try:
             if not path.is_file():
                 raise LMPError(f"{path}: no such file")
-            sha = sha256_of(path)
+            sha = sha256_file(path)
             if not self.cfg.overwrite and self._already_done(movie_id, sha):
                 return MovieResult(path=str(path), id=movie_id, status="skipped")
             return ingest_movie(path, movie_id, self.cfg, self.pipeline, self.detector, self.writer, sha)

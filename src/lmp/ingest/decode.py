@@ -173,12 +173,11 @@ def stream_media(
     sample_every: float,
     audio_rate: int | None,
     chunk_frames: int = 64,
-    threads: int = 0,
     small_interpolation: str | None = None,
     max_bad_packets: float = 0.01,
     allow_partial: bool = False,
 ) -> Iterator[VideoChunk | AudioChunk | DecodeWarning]:
-    """Decode a movie once, in file order, as VideoChunk and AudioChunk items.
+    """Decode a movie once, in file order, as VideoChunk and AudioChunk items (+ DecodeWarning).
 
     small_size: (w, h) for every frame (shot detection). sample_size: (W, H) of the upright frames
     kept every `sample_every` seconds for the visual encoder (None: keep none). audio_rate: resample the
@@ -195,9 +194,7 @@ def stream_media(
 
     with _open(path) as c:
         vs = c.streams.video[0]
-        vs.thread_type = "AUTO"
-        if threads:
-            vs.codec_context.thread_count = threads
+        vs.thread_type = "AUTO"  # FFmpeg's frame + slice threads, one per core
         streams = [vs]
         aus = c.streams.audio[0] if (audio_rate and c.streams.audio) else None
         resampler = None

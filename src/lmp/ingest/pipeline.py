@@ -20,7 +20,6 @@ Dimension legend:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -51,15 +50,9 @@ PREVIEWS_DIR = "previews"
 ENERGY_HOP = 0.1
 """Seconds per audio-energy value saved for `lmp inspect`."""
 PREVIEW_RATE = 16000
+MAX_PENDING_FRAMES = 256
+"""Sampled frames held for unfinished shots (256 x 224x224x3 = 38 MB) before thinning them."""
 """Audio rate used for previews / ASR when no audio encoder asks for another."""
-
-
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_encoders(cfg: IngestConfig) -> dict[str, Any]:
@@ -312,6 +305,10 @@ class MoviePipeline:
                 state.times.append(item.times)
                 state.num_frames += len(item.times)
                 state.sampled += item.sampled
+                while len(state.sampled) > MAX_PENDING_FRAMES:
+                    # A very long shot (or a movie without cuts) must not hold every sampled frame
+                    # in memory; halving the density keeps the picks evenly spread over the shot.
+                    state.sampled = state.sampled[::2]
                 state.cuts += detector.push(item.small)
                 state.tick("shots", t0)
                 # Shots ending at or before the last confirmed cut are final.

@@ -9,12 +9,12 @@ from lmp.studies.config import StudyConfig
 
 
 def _run(cfg: StudyConfig, names: tuple[str, ...]) -> int:
+    import torch
+
     from lmp.studies.ablation import run_ablate
     from lmp.studies.data_efficiency import run_data
     from lmp.studies.runner import load_corpus
     from lmp.studies.span import run_span
-
-    import torch
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
