@@ -40,8 +40,13 @@ study: $(VENV)/.core
 	$(VENV)/bin/lmp study all --out runs/study
 
 bench: $(VENV)/.dev
+	$(PY) benchmarks/bench_store_open.py
 	$(PY) benchmarks/bench_loader.py
 	$(PY) benchmarks/bench_train_step.py
+	$(PY) benchmarks/bench_synth.py
+	$(PY) benchmarks/bench_shots.py
+	$(PY) benchmarks/bench_ingest.py
+	$(PY) benchmarks/bench_encoders.py
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -18,6 +18,7 @@ from lmp.objectives.feature_prediction import FeaturePrediction
 from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, world
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
+from lmp.objectives.summary import WindowSummary, window_summary
 
 DIMS = {"visual": 6, "audio": 5, "text": 4}
 E = math.e
@@ -220,6 +221,37 @@ def test_movie_contrast_by_hand():
     assert obj(batch, cls).item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(LMPError, match="movie"):
         obj({"shot_mask": batch["shot_mask"]}, cls)
+
+
+def test_window_summary_by_hand():
+    obj = WindowSummary(("visual",), 2, {"visual": 2}, temperature=1.0, learn_temperature=False)
+    obj.head = nn.Identity()
+    visual = torch.tensor(
+        [[[2.0, 0.0], [1.0, 0.0]], [[0.0, 3.0], [0.0, 1.0]], [[-1.0, 0.0], [float("nan"), 0.0]]]
+    )
+    shot_mask = torch.tensor([[True, True], [True, True], [True, False]])
+    batch = {"visual": visual, "visual_mask": shot_mask.clone(), "shot_mask": shot_mask}
+    summary = window_summary(batch, ("visual",))
+    torch.testing.assert_close(summary, torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]))
+    # Queries equal to the summaries: each window's own summary is its positive, the others negatives.
+    loss = obj(batch, summary)
+    expected = (2 * -math.log(E / (E + 1 + 1 / E)) - math.log(E / (E + 2))) / 3
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    batch["shot_mask"][2] = False  # an all-padding window is neither query nor key
+    expected = -math.log(E / (E + 1))
+    assert obj(batch, summary).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_summary_objective_is_off_by_default_and_trains_the_cls():
+    assert make_pretrainer().summary is None
+    pre = make_pretrainer(summary={"weight": 0.5}, masked_shot={"weight": 0}, align={"weight": 0})
+    terms = pre(make_batch())
+    assert "summary" in terms and "summary/summary" not in terms
+    expected = terms["cross_masked"] + terms["movie"] + 0.5 * terms["summary"]
+    torch.testing.assert_close(terms["loss"], expected)
+    pre.zero_grad()
+    terms["summary"].backward()
+    assert pre.model.cls_token.grad is not None and pre.model.cls_token.grad.abs().sum() > 0
 
 
 # -- masking -------------------------------------------------------------------------------------

@@ -165,6 +165,9 @@ def test_finetune_trains_a_copy_and_selects_on_val(world):
     tags = read_task(world["labels"] / "tags").restrict(store)
     rc = finetune(model, store, tags, representation="cls", window=5, epochs=1, batch_size=6)
     assert rc["test_scores"].shape == (6, 3) and 0 <= rc["test"]["mAP"] <= 1
+    # `all` concatenates every encoder's outputs, so the head is wider.
+    ra = finetune(model, store, b, representation="all", window=8, epochs=1, batch_size=64)
+    assert 0 <= ra["test"]["AP"] <= 1
 
 
 def test_probe_cli_over_a_labels_root_writes_tables_and_provenance(world, tmp_path):

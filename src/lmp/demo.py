@@ -94,7 +94,7 @@ def _pretrain(cfg: DemoConfig, corpus: Path) -> Path:
     return pretrain(pcfg)
 
 
-def _plot(rows: list[dict], path: Path) -> None:
+def _plot(rows: list[dict], path: Path, representation: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,7 +110,7 @@ def _plot(rows: list[dict], path: Path) -> None:
         ax.bar(x + (i - 1) * 0.27, means, 0.27, yerr=stds, capsize=3, label=arm)
     ax.set_xticks(x, [f"{t}\n({r['metric']})" for t, r in zip(tasks, rows)])
     ax.set_ylabel("test metric (higher is better)")
-    ax.set_title("MovieWorld linear probes: frozen pretrained vs random-init encoders")
+    ax.set_title(f"MovieWorld linear probes on frozen encoders ({representation}): pretrained vs random init")
     ax.legend(frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -171,7 +171,7 @@ def demo(cfg: DemoConfig) -> int:
     atomic_write_text(cfg.out / "results.csv", csv)
     prov = provenance({"movieworld": corpus / "store"}, list(cfg.seeds))
     atomic_write_text(cfg.out / "results.json", json.dumps({"rows": rows, "provenance": prov}, indent=2))
-    _plot(rows, cfg.out / "demo.png")
+    _plot(rows, cfg.out / "demo.png", cfg.representation)
     print()
     print(table)
     print(f"saved {cfg.out / 'results.md'}, {cfg.out / 'results.csv'}, {cfg.out / 'demo.png'}")

@@ -119,6 +119,25 @@ class MovieContrastConfig:
 
 
 @dataclass
+class SummaryConfig:
+    """Window summary contrast: the [CLS] picks out its own window's mean frozen features among the
+    batch's windows (counterweight to the movie contrast's invariance; lmp.objectives.summary)."""
+
+    weight: float = 0.0
+    """Weight of the term in the total loss; 0 (the default) switches it off."""
+    temperature: float = 0.07
+    """InfoNCE temperature (its initial value when learnable)."""
+    learn_temperature: bool = True
+    """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
+    modalities: tuple[str, ...] = MODALITIES
+    """Modalities whose frozen features make up the summary."""
+
+    def __post_init__(self) -> None:
+        _check_common("objectives.summary", self.weight, self.temperature)
+        self.modalities = check_modalities(self.modalities, "objectives.summary.modalities")
+
+
+@dataclass
 class ObjectivesConfig:
     """All pretraining objectives. The optimised loss is the weighted sum of the enabled ones."""
 
@@ -130,6 +149,8 @@ class ObjectivesConfig:
     """Cross-modal masked modelling."""
     movie: MovieContrastConfig = field(default_factory=MovieContrastConfig)
     """Long-range movie-level contrast between windows of the same movie."""
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
+    """Window summary contrast on the [CLS] (off by default)."""
     modalities: tuple[str, ...] = MODALITIES
     """Modalities any objective may use (intersected with each objective's own list and the model's)."""
     proj_dim: int = 256

@@ -27,6 +27,7 @@ from lmp.objectives.config import ObjectivesConfig
 from lmp.objectives.feature_prediction import FeaturePrediction, present
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
+from lmp.objectives.summary import WindowSummary
 
 
 @dataclass
@@ -89,6 +90,13 @@ class Pretrainer(nn.Module):
         self.movie = (
             MovieContrast(d, cfg.proj_dim, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
         )
+        sm = cfg.summary
+        self.summary_modalities = tuple(m for m in usable if m in sm.modalities) if sm.weight > 0 else ()
+        self.summary = (
+            WindowSummary(self.summary_modalities, d, mcfg.input_dims, sm.temperature, sm.learn_temperature)
+            if self.summary_modalities
+            else None
+        )
         if not self.enabled:
             raise ConfigError(
                 "objectives: every objective is switched off (weight 0, or no usable modality for "
@@ -103,6 +111,7 @@ class Pretrainer(nn.Module):
             "align": (self.align, self.cfg.align.weight),
             "cross_masked": (self.cross_masked, self.cfg.cross_masked.weight),
             "movie": (self.movie, self.cfg.movie.weight),
+            "summary": (self.summary, self.cfg.summary.weight),
         }
         return {name: w for name, (module, w) in weights.items() if module is not None}
 
@@ -144,13 +153,15 @@ class Pretrainer(nn.Module):
             parts["align"] = self.align(batch, out["unimodal"], corrupted, samples.align)
         if self.movie is not None:
             parts["movie"] = {"movie": self.movie(batch, out["cls"])}
+        if self.summary is not None:
+            parts["summary"] = {"summary": self.summary(batch, out["cls"])}
 
         terms: dict[str, torch.Tensor] = {}
         loss = out["cls"].new_zeros((), dtype=torch.float32)
         for name, weight in self.enabled.items():
             values = parts[name]
             terms[name] = torch.stack(list(values.values())).mean()
-            if name != "movie":  # the movie term has no parts
+            if name not in ("movie", "summary"):  # these terms have no parts
                 terms.update({f"{name}/{part}": v for part, v in values.items()})
             loss = loss + weight * terms[name]
         terms["loss"] = loss

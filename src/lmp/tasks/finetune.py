@@ -53,7 +53,8 @@ def finetune(
     torch.manual_seed(seed)
     net = copy.deepcopy(model).train()
     rep = Representer(store, net, representation, window=window, progress=False)
-    dim = net.cfg.width * (3 if spec.level == "boundary" else 1)
+    per_shot = len(net.modalities) + 1 if representation == "all" else 1  # `all` concatenates M unimodal + fused
+    dim = net.cfg.width * per_shot * (3 if spec.level == "boundary" else 1)
     head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, output_width(spec.type, spec.num_classes))).to(rep.device)
     opt = torch.optim.AdamW(
         [{"params": net.parameters(), "lr": lr}, {"params": head.parameters(), "lr": head_lr}], weight_decay=weight_decay
