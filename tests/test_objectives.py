@@ -18,7 +18,6 @@ from lmp.objectives.feature_prediction import FeaturePrediction
 from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, world
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
-from lmp.objectives.summary import WindowSummary, window_summary
 
 DIMS = {"visual": 6, "audio": 5, "text": 4}
 E = math.e
@@ -223,35 +222,42 @@ def test_movie_contrast_by_hand():
         obj({"shot_mask": batch["shot_mask"]}, cls)
 
 
-def test_window_summary_by_hand():
-    obj = WindowSummary(("visual",), 2, {"visual": 2}, temperature=1.0, learn_temperature=False)
-    obj.head = nn.Identity()
-    visual = torch.tensor(
-        [[[2.0, 0.0], [1.0, 0.0]], [[0.0, 3.0], [0.0, 1.0]], [[-1.0, 0.0], [float("nan"), 0.0]]]
+def test_window_negatives_ignore_other_windows():
+    """negatives='window': a query's loss on a 2-window batch equals its loss on its window alone."""
+    torch.manual_seed(0)
+    feats = {m: torch.randn(2, 4, 3) for m in ("visual", "audio")}
+    tokens = {m: torch.randn(2, 4, 5) for m in ("visual", "audio")}
+    batch = {**feats, "shot_mask": torch.ones(2, 4, dtype=torch.bool)}
+    alone = {k: v[:1] for k, v in batch.items()}
+    none = torch.zeros(2, 4, dtype=torch.bool)
+    queries = ShotSample(
+        mask=torch.tensor([[True, False, True, False], [False] * 4]),
+        index=torch.tensor([[0, 2], [0, 2]]),
+        valid=torch.tensor([[True, True], [False, False]]),
     )
-    shot_mask = torch.tensor([[True, True], [True, True], [True, False]])
-    batch = {"visual": visual, "visual_mask": shot_mask.clone(), "shot_mask": shot_mask}
-    summary = window_summary(batch, ("visual",))
-    torch.testing.assert_close(summary, torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]))
-    # Queries equal to the summaries: each window's own summary is its positive, the others negatives.
-    loss = obj(batch, summary)
-    expected = (2 * -math.log(E / (E + 1 + 1 / E)) - math.log(E / (E + 2))) / 3
-    assert loss.item() == pytest.approx(expected, rel=1e-5)
-    batch["shot_mask"][2] = False  # an all-padding window is neither query nor key
-    expected = -math.log(E / (E + 1))
-    assert obj(batch, summary).item() == pytest.approx(expected, rel=1e-5)
-
-
-def test_summary_objective_is_off_by_default_and_trains_the_cls():
-    assert make_pretrainer().summary is None
-    pre = make_pretrainer(summary={"weight": 0.5}, masked_shot={"weight": 0}, align={"weight": 0})
-    terms = pre(make_batch())
-    assert "summary" in terms and "summary/summary" not in terms
-    expected = terms["cross_masked"] + terms["movie"] + 0.5 * terms["summary"]
-    torch.testing.assert_close(terms["loss"], expected)
-    pre.zero_grad()
-    terms["summary"].backward()
-    assert pre.model.cls_token.grad is not None and pre.model.cls_token.grad.abs().sum() > 0
+    q1 = queries.rows(slice(0, 1))
+    for negatives in ("batch", "window"):
+        torch.manual_seed(1)
+        pred = FeaturePrediction(("visual",), 5, {"visual": 3}, 0.5, False, negatives=negatives)
+        two = pred(batch, tokens, {"visual": queries})["visual"]
+        one = pred(alone, {m: t[:1] for m, t in tokens.items()}, {"visual": q1})["visual"]
+        torch.manual_seed(1)
+        align = ShotAlignment((("visual", "audio"),), 5, 4, 0.5, False, negatives=negatives)
+        corrupted = {"visual": none, "audio": none}
+        two_a = align(batch, tokens, corrupted, {"visual-audio": queries})["visual-audio"]
+        one_a = align(
+            alone,
+            {m: t[:1] for m, t in tokens.items()},
+            {m: x[:1] for m, x in corrupted.items()},
+            {"visual-audio": q1},
+        )["visual-audio"]
+        if negatives == "window":
+            torch.testing.assert_close(two, one)
+            torch.testing.assert_close(two_a, one_a)
+        else:  # the other window's shots are extra negatives
+            assert two.item() > one.item() and two_a.item() > one_a.item()
+    with pytest.raises(ValueError, match="negatives"):
+        from_dict(ObjectivesConfig, {"align": {"negatives": "movie"}})
 
 
 # -- masking -------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from lmp.objectives.contrastive import LogitScale, info_nce, l2norm
-from lmp.objectives.feature_prediction import present
+from lmp.objectives.feature_prediction import present, same_window
 from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, global_offset
 from lmp.objectives.heads import ProjectionHead
 from lmp.objectives.masking import ShotSample
@@ -43,9 +43,11 @@ class ShotAlignment(nn.Module):
         proj_dim: int,
         temperature: float,
         learn_temperature: bool,
+        negatives: str = "batch",
     ) -> None:
         super().__init__()
         self.pairs = pairs
+        self.negatives = negatives
         modalities = sorted({m for pair in pairs for m in pair})
         self.heads = nn.ModuleDict({m: ProjectionHead(width, proj_dim) for m in modalities})
         self.scale = LogitScale(temperature, learn_temperature)
@@ -80,10 +82,16 @@ class ShotAlignment(nn.Module):
             target = global_offset(n_win * s) + local  # the same shot's gathered index, in either modality
             # Samples come from the usable pairs already; re-checking keeps hand-made samples honest.
             valid = sample.valid.reshape(n_win * q) & ok[a][local] & ok[b_][local]
+            candidates = None
+            if self.negatives == "window":  # only the query's own window competes (target added back)
+                candidates = same_window(target, keys[a].shape[0], s)
+                candidates[torch.arange(target.shape[0], device=target.device), target] = False
             losses = []
             for qm, km in ((a, b_), (b_, a)):
                 losses.append(
-                    global_mean(*info_nce(emb[qm][local], keys[km], scale, target, key_ok[km], valid))
+                    global_mean(
+                        *info_nce(emb[qm][local], keys[km], scale, target, key_ok[km], valid, candidates)
+                    )
                 )
             out[pair_name(a, b_)] = 0.5 * (losses[0] + losses[1])
         return out

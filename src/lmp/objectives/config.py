@@ -28,6 +28,14 @@ def _check_ratio(where: str, value: float) -> None:
         raise ValueError(f"{where}: must be in (0, 1), got {value}")
 
 
+NEGATIVES = ("batch", "window")
+
+
+def _check_negatives(where: str, value: str) -> None:
+    if value not in NEGATIVES:
+        raise ValueError(f"{where}: must be one of {list(NEGATIVES)}, got {value!r}")
+
+
 @dataclass
 class MaskedShotConfig:
     """Intra-modal long-range masked shot modelling (unimodal encoders)."""
@@ -42,9 +50,14 @@ class MaskedShotConfig:
     """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
     modalities: tuple[str, ...] = MODALITIES
     """Modalities whose shots are masked and predicted."""
+    negatives: str = "batch"
+    """Whose shots are negatives: "batch" (every shot of the batch, all ranks) or "window" (only the
+    query's own window: shots of other windows, hence of other movies, are no candidates, so movie-level
+    features cannot solve the task; docs/diagnosis-pretraining.md)."""
 
     def __post_init__(self) -> None:
         _check_common("objectives.masked_shot", self.weight, self.temperature)
+        _check_negatives("objectives.masked_shot.negatives", self.negatives)
         _check_ratio("objectives.masked_shot.mask_ratio", self.mask_ratio)
         self.modalities = check_modalities(self.modalities, "objectives.masked_shot.modalities")
 
@@ -63,9 +76,14 @@ class AlignConfig:
     """InfoNCE temperature (its initial value when learnable)."""
     learn_temperature: bool = True
     """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
+    negatives: str = "batch"
+    """Whose shots are negatives: "batch" (every shot of the batch, all ranks) or "window" (only the
+    query's own window: shots of other windows, hence of other movies, are no candidates, so movie-level
+    features cannot solve the task; docs/diagnosis-pretraining.md)."""
 
     def __post_init__(self) -> None:
         _check_common("objectives.align", self.weight, self.temperature)
+        _check_negatives("objectives.align.negatives", self.negatives)
         if self.queries_per_window < 0:
             raise ValueError(
                 f"objectives.align.queries_per_window: must be >= 0 (0 = all), got {self.queries_per_window}"
@@ -96,9 +114,14 @@ class CrossMaskedConfig:
     """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
     modalities: tuple[str, ...] = MODALITIES
     """Modalities that are hidden and recovered."""
+    negatives: str = "batch"
+    """Whose shots are negatives: "batch" (every shot of the batch, all ranks) or "window" (only the
+    query's own window: shots of other windows, hence of other movies, are no candidates, so movie-level
+    features cannot solve the task; docs/diagnosis-pretraining.md)."""
 
     def __post_init__(self) -> None:
         _check_common("objectives.cross_masked", self.weight, self.temperature)
+        _check_negatives("objectives.cross_masked.negatives", self.negatives)
         _check_ratio("objectives.cross_masked.hide_ratio", self.hide_ratio)
         self.modalities = check_modalities(self.modalities, "objectives.cross_masked.modalities")
 
@@ -119,25 +142,6 @@ class MovieContrastConfig:
 
 
 @dataclass
-class SummaryConfig:
-    """Window summary contrast: the [CLS] picks out its own window's mean frozen features among the
-    batch's windows (counterweight to the movie contrast's invariance; lmp.objectives.summary)."""
-
-    weight: float = 0.0
-    """Weight of the term in the total loss; 0 (the default) switches it off."""
-    temperature: float = 0.07
-    """InfoNCE temperature (its initial value when learnable)."""
-    learn_temperature: bool = True
-    """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
-    modalities: tuple[str, ...] = MODALITIES
-    """Modalities whose frozen features make up the summary."""
-
-    def __post_init__(self) -> None:
-        _check_common("objectives.summary", self.weight, self.temperature)
-        self.modalities = check_modalities(self.modalities, "objectives.summary.modalities")
-
-
-@dataclass
 class ObjectivesConfig:
     """All pretraining objectives. The optimised loss is the weighted sum of the enabled ones."""
 
@@ -149,8 +153,6 @@ class ObjectivesConfig:
     """Cross-modal masked modelling."""
     movie: MovieContrastConfig = field(default_factory=MovieContrastConfig)
     """Long-range movie-level contrast between windows of the same movie."""
-    summary: SummaryConfig = field(default_factory=SummaryConfig)
-    """Window summary contrast on the [CLS] (off by default)."""
     modalities: tuple[str, ...] = MODALITIES
     """Modalities any objective may use (intersected with each objective's own list and the model's)."""
     proj_dim: int = 256

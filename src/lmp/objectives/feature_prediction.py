@@ -33,6 +33,12 @@ def present(batch: dict[str, torch.Tensor], m: str) -> torch.Tensor:
     return shot_mask & batch[key].bool() if key in batch else shot_mask
 
 
+def same_window(target: torch.Tensor, num_keys: int, s: int) -> torch.Tensor:
+    """bool [n, N]: gathered key j lies in the same window as gathered key target[i] (windows of s shots)."""
+    key_window = torch.arange(num_keys, device=target.device) // s
+    return (target // s)[:, None] == key_window[None, :]
+
+
 class FeaturePrediction(nn.Module):
     """Per-modality prediction heads + one temperature; returns {modality: loss} for the sampled shots."""
 
@@ -43,9 +49,11 @@ class FeaturePrediction(nn.Module):
         input_dims: dict[str, int],
         temperature: float,
         learn_temperature: bool,
+        negatives: str = "batch",
     ) -> None:
         super().__init__()
         self.modalities = modalities
+        self.negatives = negatives
         self.heads = nn.ModuleDict({m: ProjectionHead(width, input_dims[m]) for m in modalities})
         self.scale = LogitScale(temperature, learn_temperature)
         # Fixed (not learned, not saved, independent of the global RNG) directions for fingerprints.
@@ -80,6 +88,8 @@ class FeaturePrediction(nn.Module):
             with torch.autocast(keys.device.type, enabled=False):  # equal features, equal fp32 fingerprints
                 fingerprint = keys @ getattr(self, f"_probe_{m}")  # [N]
             distinct = fingerprint[target][:, None] != fingerprint[None, :]  # [b*k, N]; False at the target
+            if self.negatives == "window":  # only the query's own window competes
+                distinct = distinct & same_window(target, keys.shape[0], s)
             loss_sum, count = info_nce(
                 queries, keys, scale, target, key_valid, sample.valid.reshape(b * k), distinct
             )

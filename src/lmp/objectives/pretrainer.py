@@ -27,7 +27,6 @@ from lmp.objectives.config import ObjectivesConfig
 from lmp.objectives.feature_prediction import FeaturePrediction, present
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
-from lmp.objectives.summary import WindowSummary
 
 
 @dataclass
@@ -71,31 +70,28 @@ class Pretrainer(nn.Module):
         msm, xmm, al, mv = cfg.masked_shot, cfg.cross_masked, cfg.align, cfg.movie
         self.msm_modalities = tuple(m for m in usable if m in msm.modalities) if msm.weight > 0 else ()
         self.masked_shot = (
-            FeaturePrediction(self.msm_modalities, d, mcfg.input_dims, msm.temperature, msm.learn_temperature)
+            FeaturePrediction(
+                self.msm_modalities, d, mcfg.input_dims, msm.temperature, msm.learn_temperature, msm.negatives
+            )
             if self.msm_modalities
             else None
         )
         self.xmm_modalities = tuple(m for m in usable if m in xmm.modalities) if xmm.weight > 0 else ()
         self.cross_masked = (
-            FeaturePrediction(self.xmm_modalities, d, mcfg.input_dims, xmm.temperature, xmm.learn_temperature)
+            FeaturePrediction(
+                self.xmm_modalities, d, mcfg.input_dims, xmm.temperature, xmm.learn_temperature, xmm.negatives
+            )
             if self.xmm_modalities
             else None
         )
         self.pairs = tuple(tuple(p.split("-")) for p in al.pairs if set(p.split("-")) <= set(usable))
         self.align = (
-            ShotAlignment(self.pairs, d, cfg.proj_dim, al.temperature, al.learn_temperature)
+            ShotAlignment(self.pairs, d, cfg.proj_dim, al.temperature, al.learn_temperature, al.negatives)
             if al.weight > 0 and self.pairs
             else None
         )
         self.movie = (
             MovieContrast(d, cfg.proj_dim, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
-        )
-        sm = cfg.summary
-        self.summary_modalities = tuple(m for m in usable if m in sm.modalities) if sm.weight > 0 else ()
-        self.summary = (
-            WindowSummary(self.summary_modalities, d, mcfg.input_dims, sm.temperature, sm.learn_temperature)
-            if self.summary_modalities
-            else None
         )
         if not self.enabled:
             raise ConfigError(
@@ -111,7 +107,6 @@ class Pretrainer(nn.Module):
             "align": (self.align, self.cfg.align.weight),
             "cross_masked": (self.cross_masked, self.cfg.cross_masked.weight),
             "movie": (self.movie, self.cfg.movie.weight),
-            "summary": (self.summary, self.cfg.summary.weight),
         }
         return {name: w for name, (module, w) in weights.items() if module is not None}
 
@@ -153,15 +148,13 @@ class Pretrainer(nn.Module):
             parts["align"] = self.align(batch, out["unimodal"], corrupted, samples.align)
         if self.movie is not None:
             parts["movie"] = {"movie": self.movie(batch, out["cls"])}
-        if self.summary is not None:
-            parts["summary"] = {"summary": self.summary(batch, out["cls"])}
 
         terms: dict[str, torch.Tensor] = {}
         loss = out["cls"].new_zeros((), dtype=torch.float32)
         for name, weight in self.enabled.items():
             values = parts[name]
             terms[name] = torch.stack(list(values.values())).mean()
-            if name not in ("movie", "summary"):  # these terms have no parts
+            if name != "movie":  # the movie term has no parts
                 terms.update({f"{name}/{part}": v for part, v in values.items()})
             loss = loss + weight * terms[name]
         terms["loss"] = loss
