@@ -120,7 +120,6 @@ def _plot(rows: list[dict], path: Path, representation: str) -> None:
 def demo(cfg: DemoConfig) -> int:
     import torch
 
-    from lmp.model import LMPModel
     from lmp.provenance import provenance
     from lmp.store import FeatureStore
     from lmp.tasks.evaluate import evaluate_task
@@ -135,7 +134,7 @@ def demo(cfg: DemoConfig) -> int:
     model_dir = _pretrain(cfg, corpus)
     store = FeatureStore(corpus / "store")
     models = {
-        "pretrained": LMPModel.from_pretrained(model_dir).eval(),
+        "pretrained": load_model(model_dir, store),
         "random init": load_model(model_dir, store, random_init=True, seed=cfg.seed),
         "raw features": None,
     }
