@@ -11,79 +11,87 @@ Every objective has a `weight` (0 switches it off, and its heads are not even bu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from lmp.modality import MODALITIES, check_modalities
 
 
-def _check_common(where: str, weight: float, temperature: float) -> None:
-    if weight < 0:
-        raise ValueError(f"{where}.weight: must be >= 0 (0 switches the objective off), got {weight}")
-    if not 0.0 < temperature <= 10.0:
-        raise ValueError(f"{where}.temperature: must be in (0, 10], got {temperature}")
-
-
-def _check_ratio(where: str, value: float) -> None:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{where}: must be in (0, 1), got {value}")
-
-
-NEGATIVES = ("batch", "window")
-
-
-def _check_negatives(where: str, value: str) -> None:
-    if value not in NEGATIVES:
-        raise ValueError(f"{where}: must be one of {list(NEGATIVES)}, got {value!r}")
-
-
 @dataclass
-class MaskedShotConfig:
-    """Intra-modal long-range masked shot modelling (unimodal encoders)."""
+class TermConfig:
+    """What every objective has: a weight and an InfoNCE temperature."""
+
+    where = "objectives"
+    """Config path used in error messages (a class attribute, not a field)."""
 
     weight: float = 1.0
-    """Weight of the term in the total loss; 0 switches it off."""
-    mask_ratio: float = 0.25
-    """Fraction of each window's present shots whose input is replaced by the [MASK] token, per modality."""
+    """Weight of the term in the total loss; 0 switches it off (its heads are not even built)."""
     temperature: float = 0.07
     """InfoNCE temperature (its initial value when learnable)."""
     learn_temperature: bool = True
     """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
-    modalities: tuple[str, ...] = MODALITIES
-    """Modalities whose shots are masked and predicted."""
-    negatives: str = "batch"
+
+    def __post_init__(self) -> None:
+        if self.weight < 0:
+            raise ValueError(f"{self.where}.weight: must be >= 0 (0 switches the objective off), got {self.weight}")
+        if not 0.0 < self.temperature <= 10.0:
+            raise ValueError(f"{self.where}.temperature: must be in (0, 10], got {self.temperature}")
+
+
+@dataclass
+class ShotContrastConfig(TermConfig):
+    """A shot-level contrastive term: scores a query shot against candidate shots."""
+
+    negatives: Literal["batch", "window"] = "batch"
     """Whose shots are negatives: "batch" (every shot of the batch, all ranks) or "window" (only the
     query's own window: shots of other windows, hence of other movies, are no candidates, so movie-level
     features cannot solve the task; docs/diagnosis-pretraining.md)."""
 
     def __post_init__(self) -> None:
-        _check_common("objectives.masked_shot", self.weight, self.temperature)
-        _check_negatives("objectives.masked_shot.negatives", self.negatives)
-        _check_ratio("objectives.masked_shot.mask_ratio", self.mask_ratio)
-        self.modalities = check_modalities(self.modalities, "objectives.masked_shot.modalities")
+        super().__post_init__()
+        if self.negatives not in ("batch", "window"):
+            raise ValueError(f"{self.where}.negatives: must be one of ['batch', 'window'], got {self.negatives!r}")
 
 
 @dataclass
-class AlignConfig:
+class MaskedConfig(ShotContrastConfig):
+    """A masked-prediction term: a fraction of each window's present shots is corrupted, per modality."""
+
+    ratio_field = "mask_ratio"
+    """Name of the subclass's corruption-ratio field (a class attribute, not a field)."""
+
+    modalities: tuple[str, ...] = MODALITIES
+    """Modalities whose shots are corrupted and predicted."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        ratio = getattr(self, self.ratio_field)
+        if not 0.0 < ratio < 1.0:
+            raise ValueError(f"{self.where}.{self.ratio_field}: must be in (0, 1), got {ratio}")
+        self.modalities = check_modalities(self.modalities, f"{self.where}.modalities")
+
+
+@dataclass
+class MaskedShotConfig(MaskedConfig):
+    """Intra-modal long-range masked shot modelling: a masked shot's input is replaced by the [MASK]
+    token and its frozen feature predicted by its unimodal encoder."""
+
+    where = "objectives.masked_shot"
+    mask_ratio: float = 0.25
+    """Fraction of each window's present shots whose input is replaced by the [MASK] token, per modality."""
+
+
+@dataclass
+class AlignConfig(ShotContrastConfig):
     """Inter-modal shot alignment of the unimodal encoders' contextualised shot embeddings."""
 
-    weight: float = 1.0
-    """Weight of the term in the total loss; 0 switches it off."""
+    where = "objectives.align"
     pairs: tuple[str, ...] = ("visual-audio", "visual-text", "audio-text")
     """Modality pairs to align, written 'a-b'; each pair is scored in both directions."""
     queries_per_window: int = 32
     """Shots per window (random, per pair) used as queries; keys are always every shot. 0 = all shots."""
-    temperature: float = 0.07
-    """InfoNCE temperature (its initial value when learnable)."""
-    learn_temperature: bool = True
-    """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
-    negatives: str = "batch"
-    """Whose shots are negatives: "batch" (every shot of the batch, all ranks) or "window" (only the
-    query's own window: shots of other windows, hence of other movies, are no candidates, so movie-level
-    features cannot solve the task; docs/diagnosis-pretraining.md)."""
 
     def __post_init__(self) -> None:
-        _check_common("objectives.align", self.weight, self.temperature)
-        _check_negatives("objectives.align.negatives", self.negatives)
+        super().__post_init__()
         if self.queries_per_window < 0:
             raise ValueError(
                 f"objectives.align.queries_per_window: must be >= 0 (0 = all), got {self.queries_per_window}"
@@ -101,44 +109,23 @@ class AlignConfig:
 
 
 @dataclass
-class CrossMaskedConfig:
-    """Cross-modal masked modelling: hide one modality of a shot from the cross-modal encoder."""
+class CrossMaskedConfig(MaskedConfig):
+    """Cross-modal masked modelling: a shot's token of one modality is hidden from the cross-modal
+    encoder and recovered from the other modalities and the context."""
 
-    weight: float = 1.0
-    """Weight of the term in the total loss; 0 switches it off."""
+    where = "objectives.cross_masked"
+    ratio_field = "hide_ratio"
     hide_ratio: float = 0.15
     """Fraction of each window's present shots whose token of a modality is hidden, per modality."""
-    temperature: float = 0.07
-    """InfoNCE temperature (its initial value when learnable)."""
-    learn_temperature: bool = True
-    """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
-    modalities: tuple[str, ...] = MODALITIES
-    """Modalities that are hidden and recovered."""
-    negatives: str = "batch"
-    """Whose shots are negatives: "batch" (every shot of the batch, all ranks) or "window" (only the
-    query's own window: shots of other windows, hence of other movies, are no candidates, so movie-level
-    features cannot solve the task; docs/diagnosis-pretraining.md)."""
-
-    def __post_init__(self) -> None:
-        _check_common("objectives.cross_masked", self.weight, self.temperature)
-        _check_negatives("objectives.cross_masked.negatives", self.negatives)
-        _check_ratio("objectives.cross_masked.hide_ratio", self.hide_ratio)
-        self.modalities = check_modalities(self.modalities, "objectives.cross_masked.modalities")
 
 
 @dataclass
-class MovieContrastConfig:
-    """Long-range movie-level contrast of window [CLS] embeddings."""
+class MovieContrastConfig(TermConfig):
+    """Long-range movie-level contrast of window [CLS] embeddings (needs >= 2 windows per movie in a batch)."""
 
-    weight: float = 1.0
-    """Weight of the term in the total loss; 0 switches it off. Needs >= 2 windows per movie in a batch."""
+    where = "objectives.movie"
     temperature: float = 0.1
     """InfoNCE temperature (its initial value when learnable)."""
-    learn_temperature: bool = True
-    """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
-
-    def __post_init__(self) -> None:
-        _check_common("objectives.movie", self.weight, self.temperature)
 
 
 @dataclass
