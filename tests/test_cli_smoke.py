@@ -22,6 +22,21 @@ def test_bad_override_is_one_line(capsys):
     assert "steps: expected an integer" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["study", "span", "--spans", "1"], "spans: each span must be >= 2"),
+        (["study", "data", "--label_fractions", "0,0.5"], "label_fractions: every fraction must be in (0, 1]"),
+        (["study", "ablate", "--modality_sets", "visual+smell"], "unknown modality"),
+        (["demo", "--threads", "-1"], "threads must be >= 0"),
+    ],
+)
+def test_bad_study_and_demo_settings_are_one_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_demo_tiny(tmp_path, capsys):
     out = tmp_path / "demo"

@@ -26,7 +26,7 @@ class DemoConfig:
     """Run directory: movieworld/, pretrain/, results.{md,csv,json}, demo.png."""
     synth_preset: str = "demo"
     """MovieWorld preset (see `lmp synth --help`)."""
-    pretrain_preset: str = "tiny"
+    pretrain_preset: str = "small"
     """Pretraining preset (see `lmp pretrain --help`); the overrides below apply on top of it."""
     steps: int = 400
     """Pretraining optimizer steps."""
@@ -85,9 +85,9 @@ def _pretrain(cfg: DemoConfig, corpus: Path) -> Path:
             "preset": cfg.pretrain_preset,
             "store": str(store.root),
             "out": str(run),
-            "model": {"width": cfg.width, "heads": 4, "layers": 2, "cross_layers": 2},
-            "data": {"window": cfg.window, "min_gap": cfg.window // 4, "batch_size": 16},
-            "optim": {"steps": cfg.steps, "warmup": max(1, cfg.steps // 20), "lr": 1e-3},
+            "model": {"width": cfg.width},
+            "data": {"window": cfg.window, "min_gap": cfg.window // 4},
+            "optim": {"steps": cfg.steps, "warmup": max(1, cfg.steps // 20)},
             "run": {"seed": cfg.seed, "resume": "auto", "ckpt_every": max(1, cfg.steps // 4)},
         },
     )
@@ -122,6 +122,7 @@ def demo(cfg: DemoConfig) -> int:
 
     from lmp.provenance import provenance
     from lmp.store import FeatureStore
+    from lmp.studies.report import cell, markdown_table
     from lmp.tasks.evaluate import evaluate_task
     from lmp.tasks.features import load_model
     from lmp.tasks.labels import read_task
@@ -154,14 +155,10 @@ def demo(cfg: DemoConfig) -> int:
         rows.append(row)
         print(f"  {name:<14} " + "  ".join(f"{a}: {row[a]['mean']:.3f}" for a in ARMS))
 
-    header = f"| task | metric | {' | '.join(ARMS)} |\n|---|---|{'---|' * len(ARMS)}\n"
-    body = "".join(
-        f"| {r['task']} | {r['metric']} | " + " | ".join(f"{r[a]['mean']:.3f} ± {r[a]['std']:.3f}" for a in ARMS) + " |\n"
-        for r in rows
-    )
+    body = markdown_table(["task", "metric", *ARMS], [[r["task"], r["metric"], *(cell(r[a]) for a in ARMS)] for r in rows])
     wins = sum(r["pretrained"]["mean"] > r["random init"]["mean"] for r in rows)
     verdict = f"Pretrained beats random init on {wins} of {len(rows)} tasks (mean of {len(cfg.seeds)} probe seeds)."
-    table = f"# lmp demo: linear probes on frozen encoders ({cfg.representation})\n\n{header}{body}\n{verdict}\n"
+    table = f"# lmp demo: linear probes on frozen encoders ({cfg.representation})\n\n{body}\n{verdict}\n"
     atomic_write_text(cfg.out / "results.md", table)
     csv = "task,metric," + ",".join(f"{a.replace(' ', '_')}_{s}" for a in ARMS for s in ("mean", "std")) + "\n"
     csv += "".join(

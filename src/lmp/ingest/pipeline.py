@@ -21,7 +21,6 @@ Dimension legend:
 from __future__ import annotations
 
 import json
-import os
 import queue
 import shutil
 import threading
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from lmp.atomic import replace_dir
 from lmp.ingest.config import IngestConfig
 from lmp.ingest.decode import (
     AudioChunk,
@@ -517,10 +517,7 @@ def ingest_movie(
                                    meta=meta))
         state.tick("write", t0)
         if stage is not None:
-            final = Path(cfg.store) / PREVIEWS_DIR / movie_id
-            if final.exists():
-                shutil.rmtree(final)
-            os.rename(stage, final)
+            replace_dir(stage, Path(cfg.store) / PREVIEWS_DIR / movie_id)
     finally:
         if stage is not None and stage.exists():
             shutil.rmtree(stage, ignore_errors=True)

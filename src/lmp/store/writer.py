@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from lmp.atomic import swap_dir
 from lmp.errors import StoreError
 from lmp.modality import MODALITIES, mask_key
 from lmp.store.format import (
@@ -182,12 +183,7 @@ class StoreWriter:
                     f.flush()
                     os.fsync(f.fileno())
                 files[name] = FileInfo(sha256_file(path), path.stat().st_size, tuple(arr.shape), str(arr.dtype))
-            final = movies / movie.id
-            trash = None
-            if final.exists():
-                trash = movies / f".old-{movie.id}-{uuid.uuid4().hex[:8]}"
-                os.rename(final, trash)
-            os.rename(stage, final)
+            trash = swap_dir(stage, movies / movie.id)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise

@@ -56,11 +56,11 @@ def pretrain_arm(cfg: StudyConfig, corpus: Corpus, arm: str, overrides: dict[str
     run = cfg.out / "pretrain" / arm
     window = overrides.get("data", {}).get("window", cfg.window)
     values = {
-        "preset": "tiny",
+        "preset": "small",
         "out": str(run),
-        "model": {"width": cfg.width, "heads": 4, "layers": 2, "cross_layers": 2, "dropout": 0.0},
+        "model": {"width": cfg.width},
         "data": {"window": window, "min_gap": max(1, window // 4), "batch_size": 2 * max(1, cfg.shots_per_batch // window // 2)},
-        "optim": {"steps": cfg.steps, "warmup": max(1, cfg.steps // 20), "lr": 1e-3},
+        "optim": {"steps": cfg.steps, "warmup": max(1, cfg.steps // 20)},
         "run": {"seed": cfg.seed, "resume": "auto", "ckpt_every": max(1, cfg.steps // 3), "device": cfg.device},
     }
     for section, update in overrides.items():
@@ -140,8 +140,14 @@ def probe(
 
 def evaluate_arm(corpus: Corpus, cfg: StudyConfig, model, fractions=(1.0,)) -> dict[str, dict[float, dict[str, Any]]]:
     """task -> label fraction -> probe stats, for one frozen model (None = raw features)."""
+    from tqdm import tqdm
+
     reps = representations(corpus, model, cfg)
-    return {name: {f: probe(reps[name], corpus.tasks[name], cfg, f) for f in fractions} for name in corpus.tasks}
+    out: dict[str, dict[float, dict[str, Any]]] = {name: {} for name in corpus.tasks}
+    jobs = [(name, f) for name in corpus.tasks for f in fractions]
+    for name, f in tqdm(jobs, desc="probes", unit="probe", leave=False):
+        out[name][f] = probe(reps[name], corpus.tasks[name], cfg, f)
+    return out
 
 
 def task_average(results: dict[str, dict[str, Any]], tasks) -> dict[str, float]:

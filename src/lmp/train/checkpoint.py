@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from lmp.atomic import replace_dir
 from lmp.model.checkpoint import CheckpointError, load_weights
 
 CHECKPOINTS = "checkpoints"
@@ -54,17 +55,6 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _replace_dir(stage: Path, final: Path) -> None:
-    """Rename `stage` to `final`, replacing an existing directory (moved aside first, then deleted)."""
-    trash = None
-    if final.exists():
-        trash = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
-        os.rename(final, trash)
-    os.rename(stage, final)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
 def _point_last(root: Path, target: Path) -> None:
     tmp = root / f".{LAST}-{uuid.uuid4().hex[:8]}"
     os.symlink(target.name, tmp)
@@ -79,7 +69,7 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, train_state: dict[str,
     try:
         model.save_pretrained(stage)
         torch.save(train_state, stage / TRAIN_STATE)
-        _replace_dir(stage, final)
+        replace_dir(stage, final)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -95,7 +85,7 @@ def save_final_model(run_dir: Path, model: Any) -> Path:
     stage = final.with_name(f".tmp-{FINAL_MODEL}-{uuid.uuid4().hex[:8]}")
     try:
         model.save_pretrained(stage)
-        _replace_dir(stage, final)
+        replace_dir(stage, final)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

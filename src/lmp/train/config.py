@@ -139,6 +139,13 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "optim": {"lr": 1e-3, "warmup": 5, "steps": 50},
         "run": {"log_every": 5, "ckpt_every": 25, "tensorboard": False},
     },
+    # A few minutes on 2 CPU cores: `lmp demo` and `lmp study` (d=64, 2 unimodal + 2 cross-modal layers).
+    "small": {
+        "model": {"preset": "tiny", "width": 64, "heads": 4, "layers": 2, "cross_layers": 2, "dropout": 0.0},
+        "data": {"window": 64, "views": 2, "min_gap": 16, "batch_size": 16, "workers": 0},
+        "optim": {"lr": 1e-3, "warmup": 20, "steps": 400},
+        "run": {"log_every": 5, "ckpt_every": 100, "tensorboard": False},
+    },
     # The paper-scale backbone on 128-shot windows (one GPU).
     "base": {"model": {"preset": "base"}, "data": {"window": 128, "batch_size": 64}},
     # Long range: 1,024-shot windows (about an hour of film each).
@@ -176,5 +183,5 @@ class PretrainConfig:
 
     @classmethod
     def presets(cls) -> dict[str, dict[str, Any]]:
-        """tiny (tests/demo, CPU seconds), base (d=512, N=128), long (d=512, N=1,024)."""
+        """tiny (tests, CPU seconds), small (demo/studies, CPU minutes), base (d=512, N=128), long (d=512, N=1,024)."""
         return {k: {s: dict(v) for s, v in p.items()} for k, p in _PRESETS.items()}
