@@ -29,6 +29,9 @@ def test_bad_override_is_one_line(capsys):
         (["study", "data", "--label_fractions", "0,0.5"], "label_fractions: every fraction must be in (0, 1]"),
         (["study", "ablate", "--modality_sets", "visual+smell"], "unknown modality"),
         (["demo", "--threads", "-1"], "threads must be >= 0"),
+        # Issue 8.8: NaN/inf pass every range check downstream, so they are refused as values.
+        (["pretrain", "--optim.lr=nan"], "optim.lr: expected a finite number, got 'nan'"),
+        (["pretrain", "--optim.warmup", ".inf"], "optim.warmup: expected a finite number, got inf"),
     ],
 )
 def test_bad_study_and_demo_settings_are_one_line(args, message, capsys):

@@ -91,3 +91,11 @@ def test_every_command_has_help(capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in COMMANDS)
     assert main(["no-such-command"]) == 2
+
+
+@pytest.mark.parametrize("raw", ["nan", ".nan", "inf", "-.inf", "1e999"])
+@pytest.mark.parametrize("key", ["width", "dropout"])
+def test_non_finite_numbers_are_refused(raw, key):
+    """Issue 8.8: any int or float option, from YAML or the command line."""
+    with pytest.raises(ConfigError, match=f"{key}: expected a finite number"):
+        resolve(Inner, overrides=[f"{key}={raw}"])

@@ -293,3 +293,76 @@ def test_long_shot_frame_buffer_is_bounded(media, tmp_path, monkeypatch):
                            frames_per_shot=3, sample_fps=25)) == 0
     assert seen and max(seen) <= 3  # 50 candidate frames at 25 fps, never more than the cap held
     assert FeatureStore(store).read("one_shot")["visual_mask"].all()
+
+
+def _copy_as(src: Path, dst: Path) -> Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, dst)
+    return dst
+
+
+def test_same_id_from_other_content_is_refused_across_runs(media, tmp_path):
+    """Issue 8.1: Show1/film and Show2/film in two runs must not silently replace each other."""
+    root, _ = media
+    first = _copy_as(root / "one_shot.mkv", tmp_path / "s1" / "film.mkv")
+    second = _copy_as(root / "no_audio.mov", tmp_path / "s2" / "film.mov")
+    store, report = tmp_path / "store", tmp_path / "r.json"
+
+    def run(*paths, **kw):
+        code = ingest(make_cfg(paths=list(paths), store=store, report=report, modalities=["visual"], previews=False, **kw))
+        return code, by_id(json.loads(report.read_text()))
+
+    assert run(first.parent)[0] == 0
+    sha = FeatureStore(store).record("film").meta["content_sha256"]
+    code, movies = run(second.parent)
+    assert code == 1 and movies["film"]["status"] == "error"
+    error = movies["film"]["error"]
+    assert str(second) in error and str(first.resolve()) in error and "--overwrite" in error and "--id_scheme" in error
+    assert FeatureStore(store).record("film").meta["content_sha256"] == sha  # s1's features are kept
+    assert run(first.parent)[1]["film"]["status"] == "skipped"  # same content: skipped as before
+    code, movies = run(first.parent, second.parent, id_scheme="parent_stem")
+    assert code == 0 and set(movies) == {"s1_film", "s2_film"}
+    assert run(second, overwrite=True)[0] == 0
+    assert FeatureStore(store).record("film").meta["source_path"] == str(second.resolve())
+
+
+def test_unknown_subtitle_encoding_is_refused_before_decoding(media, tmp_path, capsys):
+    """Issue 8.9."""
+    from lmp.cli import main
+
+    root, _ = media
+    store = tmp_path / "s"
+    assert main(["ingest", str(root / "cuts.mp4"), "--store", str(store), "--subtitle_encoding", "klingon"]) == 2
+    err = capsys.readouterr().err
+    assert "subtitle_encoding: unknown encoding 'klingon'" in err and "Traceback" not in err
+    assert not store.exists()
+
+
+def test_missing_path_creates_nothing_and_an_empty_folder_is_warned_about(media, tmp_path, capsys):
+    """Issue 8.11."""
+    from lmp.cli import main
+
+    root, _ = media
+    store = tmp_path / "s"
+    assert main(["ingest", str(tmp_path / "nonexistent"), "--store", str(store)]) == 1
+    assert f"no such file or folder: {tmp_path / 'nonexistent'}" in capsys.readouterr().err
+    assert not store.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no movie here")
+    args = ["ingest", str(root / "one_shot.mkv"), str(empty), "--store", str(store), "--modalities", "visual",
+            "--visual_encoder", "ingest-test-visual", "--previews=false"]
+    assert main(args) == 0
+    assert f"lmp ingest: warning: no movie files (.mp4, .mkv, .mov, .avi, .webm) under {empty}\n" in capsys.readouterr().err
+    assert FeatureStore(store).ids == ["one_shot"]
+
+
+def test_cues_after_the_end_of_the_video_are_counted(media, tmp_path):
+    """Issue 8.12: cues past the end are dropped by the shot assignment; say how many."""
+    root, specs = media
+    srt = write_srt(tmp_path / "late.srt", [(0.2, 1.0, "Hello."), (30.0, 31.0, "Too late."), (40.0, 41.0, "Later.")])
+    report = tmp_path / "r.json"
+    assert ingest(make_cfg(paths=[root / "one_shot.mkv"], store=tmp_path / "s", report=report, subtitles=srt,
+                           modalities=["text"], previews=False)) == 0
+    [movie] = json.loads(report.read_text())["movies"]
+    assert any(f"{srt}: 2 of 3 cues start after the video ends" in w for w in movie["warnings"]), movie["warnings"]

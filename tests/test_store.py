@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from lmp.errors import StoreError
+from lmp.errors import LMPWarning, StoreError
 from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
 
 ENCODERS = {"visual": EncoderSpec("vis-test", 8), "audio": EncoderSpec("aud-test", 4), "text": EncoderSpec("txt-test", 6)}
@@ -115,13 +118,132 @@ def test_shape_mismatch_named(store_dir):
         FeatureStore(store_dir).read("movie-0")
 
 
-def test_corrupt_manifest_and_missing_store(store_dir, tmp_path):
+def test_corrupt_manifest_line_is_skipped_and_missing_store(store_dir, tmp_path):
     with pytest.raises(StoreError, match="not a feature store"):
         FeatureStore(tmp_path / "nowhere")
+    size = (store_dir / "manifest.jsonl").stat().st_size
     with open(store_dir / "manifest.jsonl", "a") as f:
         f.write("{not json}\n")
-    with pytest.raises(StoreError, match="corrupt manifest"):
-        FeatureStore(store_dir)
+    with pytest.warns(LMPWarning, match=f"corrupt record at byte {size}: .*skipped"):
+        store = FeatureStore(store_dir)
+    assert store.ids == ["movie-0", "movie-1", "movie-2"] and len(store.manifest_problems()) == 1
+
+
+def manifest_lines(root) -> list[bytes]:
+    return (root / "manifest.jsonl").read_bytes().splitlines(keepends=True)
+
+
+def test_torn_last_record_is_dropped_by_the_next_write(store_dir):
+    """Issue 8.2: a crash mid-append, then the next ingest: the store stays readable, nothing new is lost."""
+    lines = manifest_lines(store_dir)
+    torn_at = sum(map(len, lines[:2]))
+    (store_dir / "manifest.jsonl").write_bytes(b"".join(lines[:2]) + lines[2][:40])
+    assert FeatureStore(store_dir).ids == ["movie-0", "movie-1"]  # the tail may be a writer mid-append
+    with pytest.warns(LMPWarning, match=f"dropped a torn record at byte {torn_at} \\(movie 'movie-2'\\)"):
+        StoreWriter(store_dir, ENCODERS).write(make_movie("new", 3))
+    store = FeatureStore(store_dir)
+    assert store.ids == ["movie-0", "movie-1", "new"] and store.manifest_problems() == []
+    assert all(line.endswith(b"\n") for line in manifest_lines(store_dir))
+
+
+def test_damaged_record_is_skipped_with_its_offset(store_dir, capsys):
+    """Issue 8.2: a store damaged by an older writer (a record glued onto a torn one) still opens."""
+    from lmp.cli import main
+
+    lines = manifest_lines(store_dir)
+    glued = lines[1][:30] + lines[2]
+    (store_dir / "manifest.jsonl").write_bytes(lines[0] + glued)
+    with pytest.warns(LMPWarning, match=f"corrupt record at byte {len(lines[0])} \\(movie 'movie-1'\\)"):
+        store = FeatureStore(store_dir)
+    assert store.ids == ["movie-0"]
+    store.read("movie-0")
+    assert main(["store", "verify", str(store_dir)]) == 1
+    out = capsys.readouterr().out
+    assert f"corrupt record at byte {len(lines[0])} (movie 'movie-1')" in out and "1 damaged manifest record" in out
+
+
+def test_manifest_truncated_at_every_offset_of_its_last_record(tmp_path, monkeypatch):
+    """Issue 8 acceptance: a crash at any byte of an append leaves a store that opens, that verify
+    flags, and whose next write keeps every committed movie."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)  # durability is not what this test measures
+    encoders = {"visual": EncoderSpec("vis-test", 2)}
+    root = tmp_path / "s"
+    writer = StoreWriter(root, encoders)
+    for mid in ("a", "b", "c"):
+        writer.write(MovieFeatures(mid, np.array([[0.0, 1.0]]), {"visual": np.zeros((1, 2))}))
+    lines = manifest_lines(root)
+    start, full = sum(map(len, lines[:2])), b"".join(lines)
+    for cut in range(start + 1, len(full)):
+        (root / "manifest.jsonl").write_bytes(full[:cut])
+        store = FeatureStore(root)
+        assert store.ids == ["a", "b"], cut
+        [problem] = store.manifest_problems()
+        assert f"torn record at byte {start}" in problem, cut
+        with pytest.warns(LMPWarning, match=f"dropped a torn record at byte {start}"):
+            writer.write(MovieFeatures("d", np.array([[0.0, 1.0]]), {"visual": np.ones((1, 2))}))
+        store = FeatureStore(root)
+        assert store.ids == ["a", "b", "d"] and store.manifest_problems() == [], cut
+    assert store.verify() == {}
+
+
+def test_manifest_ids_are_validated_on_read(store_dir, tmp_path, capsys):
+    """Issue 8.5: a record whose id points outside the store is refused like the writer refuses it."""
+    from lmp.cli import main
+
+    outside = tmp_path / "elsewhere" / "x"
+    outside.mkdir(parents=True)
+    for name in ("times", "visual", "visual_mask", "audio", "audio_mask", "text", "text_mask"):
+        (outside / f"{name}.npy").write_bytes((store_dir / "movies" / "movie-0" / f"{name}.npy").read_bytes())
+    record = json.loads(manifest_lines(store_dir)[0])
+    record["id"] = "../../elsewhere/x"
+    with open(store_dir / "manifest.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    with pytest.warns(LMPWarning, match="invalid movie id '../../elsewhere/x'"):
+        store = FeatureStore(store_dir)
+    assert "../../elsewhere/x" not in store and len(store) == 3
+    assert main(["store", "verify", str(store_dir)]) == 1
+    assert "invalid movie id" in capsys.readouterr().out
+
+
+def test_non_finite_values_are_named_where_windows_are_read(store_dir):
+    """Issue 8.6: flipped bytes that decode to NaN are caught per window, naming movie and field."""
+    arr = np.load(store_dir / "movies" / "movie-1" / "audio.npy", mmap_mode="r+")
+    arr[4, 1] = np.nan
+    arr.flush()
+    del arr
+    store = FeatureStore(store_dir)
+    store.read("movie-1", 0, 4)  # windows without the damaged shot still read
+    with pytest.raises(StoreError, match=r"movie movie-1: field 'audio' has NaN/inf values in shots \[2, 6\).*lmp store verify"):
+        store.read("movie-1", 2, 6)
+
+
+def test_store_info_into_a_closed_pipe_is_quiet(store_dir):
+    """Issue 8.10: `lmp store info S | head` must not print a BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "lmp.cli", "store", "info", str(store_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before lmp writes anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""
+
+
+def test_stale_staging_directories_are_removed_by_the_next_writer(store_dir, capsys):
+    """Issue 8.13: stages left by crashes are reported by verify and removed, but never a busy writer's."""
+    import fcntl
+
+    from lmp.cli import main
+
+    stale = [store_dir / "movies" / ".tmp-movie-9-dead", store_dir / "previews" / ".tmp-movie-9-beef"]
+    for p in stale:
+        p.mkdir(parents=True)
+    assert main(["store", "verify", str(store_dir)]) == 0
+    assert str(stale[0]) in capsys.readouterr().out
+    with open(store_dir / ".staging.lock", "ab") as busy:  # another writer is staging right now
+        fcntl.flock(busy, fcntl.LOCK_SH)
+        StoreWriter(store_dir, ENCODERS)
+        assert all(p.exists() for p in stale)
+    with pytest.warns(LMPWarning, match="removed 2 staging directories"):
+        StoreWriter(store_dir, ENCODERS)
+    assert not any(p.exists() for p in stale)
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ import yaml
 
 from lmp.cli import main
 from lmp.config import from_dict
-from lmp.errors import LMPError
-from lmp.model import LMPModel
+from lmp.errors import LMPError, LMPWarning, StoreError
+from lmp.model import CheckpointError, LMPModel
 from lmp.store import EncoderSpec, MovieFeatures, StoreWriter
 from lmp.train import PretrainConfig, pretrain
 from lmp.train.checkpoint import list_checkpoints
@@ -151,3 +151,92 @@ def test_ddp_two_processes_gloo(store, tmp_path):
     assert not any(p.name.startswith(".") for p in (out / "checkpoints").iterdir())
     frozen = json.loads((out / "run.json").read_text())["frozen_parameters"]
     assert frozen and all("hidden_token" in name for name in frozen)
+
+
+def _flip_bytes(path: Path, count: int = 200) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    for i in range(middle, middle + count):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_diverged_weights_are_never_checkpointed(store, tmp_path, monkeypatch):
+    """Issue 8.3: weights turn NaN at step 4, a checkpoint step but not a log step. The old loop wrote
+    that checkpoint and pruned the good one; now the run stops there and keeps the good one."""
+    from lmp.train import loop
+
+    real = loop.build_trainer
+
+    def diverging(*args, **kwargs):
+        trainer = real(*args, **kwargs)
+        step, calls = trainer.step, []
+
+        def poisoned(next_batch, lr):
+            out = step(next_batch, lr)
+            calls.append(lr)
+            if len(calls) == 4:
+                with torch.no_grad():
+                    next(trainer.model.parameters()).fill_(float("nan"))
+            return out
+
+        trainer.step = poisoned
+        return trainer
+
+    monkeypatch.setattr(loop, "build_trainer", diverging)
+    torch.set_num_threads(1)
+    out = tmp_path / "nan"
+    with pytest.raises(LMPError, match="non-finite loss or weights at step 4; no checkpoint written"):
+        pretrain(tiny(store, out, run={"log_every": 5, "ckpt_every": 2, "keep_checkpoints": 1}))
+    [(step, path)] = list_checkpoints(out)
+    assert step == 2
+    assert all(torch.isfinite(t).all() for t in LMPModel.from_pretrained(path).state_dict().values())
+
+
+def test_damaged_checkpoint_is_refused_and_auto_resume_falls_back(store, tmp_path):
+    """Issue 8.4: 200 flipped bytes in train_state.pt (torch.load accepts them)."""
+    torch.set_num_threads(1)
+    run = tmp_path / "run"
+    pretrain(tiny(store, run))
+    newest = run / "checkpoints" / "step-000006"
+    _flip_bytes(newest / "train_state.pt")
+    with pytest.raises(CheckpointError, match="step-000006/train_state.pt: damaged"):
+        pretrain(tiny(store, run, run={"resume": str(newest)}))
+    assert json.loads((newest / "checksums.json").read_text()).keys() == {"config.json", "model.safetensors", "train_state.pt"}
+    with pytest.warns(LMPWarning, match="resuming from .*step-000003, an older checkpoint, .*train_state.pt: damaged"):
+        pretrain(tiny(store, run, run={"resume": "auto"}))
+    assert json.loads((run / "run.json").read_text())["resumed_from"].endswith("step-000003")
+    # The final model is checked when loaded too (lmp embed, probe, lvu).
+    _flip_bytes(run / "model" / "model.safetensors")
+    with pytest.raises(CheckpointError, match="model.safetensors: damaged"):
+        LMPModel.from_pretrained(run / "model")
+
+
+def test_leftovers_of_interrupted_checkpoint_writes_are_removed_at_resume(store, tmp_path):
+    """Issue 8.13: stages a crash left in RUN/checkpoints and RUN."""
+    torch.set_num_threads(1)
+    run = tmp_path / "run"
+    pretrain(tiny(store, run, optim={"steps": 2}, run={"ckpt_every": 1}))
+    crumbs = [run / "checkpoints" / ".tmp-step-000003-dead", run / "checkpoints" / ".old-step-000001-beef",
+              run / ".tmp-model-cafe"]
+    for p in crumbs:
+        p.mkdir()
+        (p / "train_state.pt").write_bytes(b"half written")
+    os.symlink("step-000002", run / "checkpoints" / ".tmp-last-f00d")
+    crumbs.append(run / "checkpoints" / ".tmp-last-f00d")
+    with pytest.warns(LMPWarning, match="removed 4 leftovers of interrupted checkpoint writes"):
+        pretrain(tiny(store, run, optim={"steps": 3}, run={"ckpt_every": 1, "resume": "auto"}))
+    assert not any(os.path.lexists(p) for p in crumbs)
+
+
+def test_damaged_feature_values_are_named_in_training(store, tmp_path):
+    """Issue 8.6: NaN in a store file must name the movie and field, not suggest a lower learning rate."""
+    torch.set_num_threads(1)
+    damaged = tmp_path / "store"
+    shutil.copytree(store, damaged)
+    audio = np.load(damaged / "movies" / "m2" / "audio.npy", mmap_mode="r+")
+    audio[:] = np.nan
+    audio.flush()
+    del audio
+    with pytest.raises(StoreError, match=r"movie m2: field 'audio' has NaN/inf values .*lmp store verify"):
+        pretrain(tiny(damaged, tmp_path / "run"))

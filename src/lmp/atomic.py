@@ -1,4 +1,5 @@
-"""Directory replacement that readers never see half-done (file writes: lmp.config.atomic_write_text)."""
+"""Writes that readers never see half-done: whole files (`atomic_write_bytes`) and whole directories
+(`stage_path` + `swap_dir`), and finding what a crash left of them (`leftovers`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,34 @@ import shutil
 import uuid
 from pathlib import Path
 
+STAGE_PREFIX = ".tmp-"
+OLD_PREFIX = ".old-"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file so that readers see the old or the new content, never half of it.
+
+    The temporary file is created with mode 0666 minus the umask, like any file `open` creates
+    (mkstemp would make it 0600, and the rename would keep that)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def stage_path(final: Path) -> Path:
+    """A fresh hidden sibling of `final` to build it in before `swap_dir`; `leftovers` finds it after a crash."""
+    return final.with_name(f"{STAGE_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}")
+
 
 def swap_dir(stage: Path, final: Path) -> Path | None:
     """Rename a fully written `stage` directory to `final`. An existing `final` is first moved aside,
@@ -14,7 +43,7 @@ def swap_dir(stage: Path, final: Path) -> Path | None:
     the caller to delete when no one needs it any more (None when there was none)."""
     old = None
     if final.exists():
-        old = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
+        old = final.with_name(f"{OLD_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}")
         os.rename(final, old)
     os.rename(stage, final)
     return old
@@ -25,3 +54,18 @@ def replace_dir(stage: Path, final: Path) -> None:
     old = swap_dir(stage, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def leftovers(directory: Path) -> list[Path]:
+    """Stages and moved-aside old entries in `directory`: a crash left them, unless a writer is busy."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.name.startswith((STAGE_PREFIX, OLD_PREFIX)))
+
+
+def remove(path: Path) -> None:
+    """Delete a file, link or directory tree; a path that is already gone is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -15,10 +15,14 @@ whole interface:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
+import os
+import signal
 import sys
 import typing
+import warnings
 from typing import Any
 
 from lmp.config import ConfigError, field_docs, resolve
@@ -194,12 +198,39 @@ def main(argv: list[str] | None = None) -> int:
     from lmp.errors import LMPError
 
     try:
-        code = fn(cfg)
+        with _one_line_warnings(command):
+            code = fn(cfg)
+        sys.stdout.flush()  # here, so that a closed pipe is handled below and not at interpreter exit
     except LMPError as e:
         # Expected failures (bad input files, corrupt stores) get one clear line, not a traceback.
         print(f"lmp {command}: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`lmp store info S | head`): stop quietly, as other Unix tools do.
+        # Python would flush stdout again at exit and complain, so point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return int(code or 0)
+
+
+@contextlib.contextmanager
+def _one_line_warnings(command: str):
+    """Show LMPWarnings as `lmp COMMAND: warning: ...`; other warnings keep Python's format."""
+    from lmp.errors import LMPWarning
+
+    original = warnings.showwarning
+
+    def show(message, category, *args, **kwargs):
+        if issubclass(category, LMPWarning):
+            print(f"lmp {command}: warning: {message}", file=sys.stderr)
+        else:
+            original(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import ast
 import dataclasses
 import functools
 import inspect
+import math
 import os
-import tempfile
 import textwrap
 import types
 import typing
@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from lmp.atomic import atomic_write_bytes
 from lmp.errors import LMPError
 
 T = TypeVar("T")
@@ -74,6 +75,17 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
         if len(args) == 1:
             return args[0], True
     return tp, False
+
+
+def _finite(value: Any, where: str, expected: str) -> float:
+    """`value` as a float; NaN and inf are refused here, since no range check downstream catches NaN."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {expected}, got {value!r}") from None
+    if not math.isfinite(f):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    return f
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -121,20 +133,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        try:
-            f = float(value)
-        except ValueError:
-            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+        f = _finite(value, where, "an integer")
         if f != int(f):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return int(f)
     if tp is float:
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        return _finite(value, where, "a number")
     if tp is str:
         return str(value)
     if tp is Path:
@@ -249,18 +255,7 @@ def resolve(
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file so that readers see the old or the new content, never half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, text.encode())
 
 
 def save_config(cfg: Any, path: str | os.PathLike) -> Path:

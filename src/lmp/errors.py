@@ -1,4 +1,4 @@
-"""Exceptions for expected failures. The CLI prints these as one line, without a traceback."""
+"""Exceptions (and warnings) for expected failures. The CLI prints these as one line, without a traceback."""
 
 
 class LMPError(Exception):
@@ -7,3 +7,8 @@ class LMPError(Exception):
 
 class StoreError(LMPError):
     """A feature store (or one movie/field in it) is missing, corrupt or inconsistent."""
+
+
+class LMPWarning(UserWarning):
+    """Something was skipped or repaired and the run goes on (a damaged manifest record, an empty folder).
+    The CLI prints these as one line."""

@@ -3,7 +3,8 @@
 Scale: `--workers K` runs K processes here; under torchrun (RANK/WORLD_SIZE) or SLURM
 (SLURM_PROCID/SLURM_NTASKS) each rank takes every WORLD_SIZE-th movie of the sorted list, so the
 same command on N machines splits the work. Movies already in the store with the same content hash
-and feature config are skipped, so re-running an interrupted command resumes it.
+and feature config are skipped, so re-running an interrupted command resumes it; a stored movie of
+the same id but other content is refused unless --overwrite (or --id_scheme parent_stem) is given.
 """
 
 from __future__ import annotations
@@ -12,23 +13,29 @@ import os
 import re
 import time
 import traceback
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-from lmp.errors import LMPError
+from lmp.errors import LMPError, LMPWarning
 from lmp.ingest.config import VIDEO_EXTS, IngestConfig
 from lmp.ingest.pipeline import MovieResult
 
 __all__ = ["IngestConfig", "discover", "ingest", "movie_id_for", "shard"]
 
 
+def _videos_under(folder: Path) -> Iterator[Path]:
+    return (f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTS)
+
+
 def discover(paths: list[Path]) -> list[Path]:
-    """Movie files under the given files/folders, sorted and de-duplicated. A path given explicitly is
-    kept even with an unusual extension (or when missing: it then fails with a clear per-movie error)."""
+    """Movie files under the given files/folders, sorted and de-duplicated. A file given explicitly is
+    kept even with an unusual extension."""
     found: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found += [f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTS]
+            found += _videos_under(p)
         else:
             found.append(p)
     seen: set[Path] = set()
@@ -41,9 +48,11 @@ def discover(paths: list[Path]) -> list[Path]:
     return out
 
 
-def movie_id_for(path: Path) -> str:
-    """Store id from the file name: characters outside [A-Za-z0-9_.-] become '_'."""
-    mid = re.sub(r"[^A-Za-z0-9_.\-]", "_", path.stem).lstrip(".") or "movie"
+def movie_id_for(path: Path, scheme: str = "stem") -> str:
+    """Store id from the file name ('stem') or from its folder and file name ('parent_stem'):
+    characters outside [A-Za-z0-9_.-] become '_'."""
+    name = f"{path.absolute().parent.name}_{path.stem}" if scheme == "parent_stem" else path.stem
+    mid = re.sub(r"[^A-Za-z0-9_.\-]", "_", name).lstrip(".") or "movie"
     return mid[:200]
 
 
@@ -89,7 +98,10 @@ class Worker:
         self.writer = StoreWriter(cfg.store, specs)
         self.reader = None
 
-    def _already_done(self, movie_id: str, sha: str) -> bool:
+    def _already_done(self, path: Path, movie_id: str, sha: str) -> bool:
+        """True when the store holds this movie from the same content and feature config. Raises when
+        it holds the id from other content: two files of the same name (Show1/S01E01.mkv,
+        Show2/S01E01.mkv) must not silently replace each other across runs."""
         from lmp.store import FeatureStore
 
         if self.reader is None:
@@ -98,7 +110,13 @@ class Worker:
         if movie_id not in self.reader:
             return False
         meta = self.reader.record(movie_id).meta
-        return meta.get("content_sha256") == sha and meta.get("ingest_hash") == self.cfg.feature_hash()
+        if meta.get("content_sha256") != sha:
+            raise LMPError(
+                f"{path}: movie id {movie_id!r} is already in the store with other content, from "
+                f"{meta.get('source_path', 'an unknown file')}; pass --overwrite to replace it, or "
+                "--id_scheme parent_stem to include the folder in ids"
+            )
+        return meta.get("ingest_hash") == self.cfg.feature_hash()
 
     def process(self, path: Path, movie_id: str) -> MovieResult:
         from lmp.ingest.pipeline import ingest_movie
@@ -109,7 +127,7 @@ class Worker:
             if not path.is_file():
                 raise LMPError(f"{path}: no such file")
             sha = sha256_file(path)
-            if not self.cfg.overwrite and self._already_done(movie_id, sha):
+            if not self.cfg.overwrite and self._already_done(path, movie_id, sha):
                 return MovieResult(path=str(path), id=movie_id, status="skipped")
             return ingest_movie(path, movie_id, self.cfg, self.pipeline, self.detector, self.writer, sha)
         except LMPError as e:
@@ -179,9 +197,16 @@ def ingest(cfg: IngestConfig) -> int:
     started = time.time()
     if not cfg.paths:
         raise LMPError("lmp ingest: give at least one movie file or folder (lmp ingest PATH... --store DIR)")
+    missing = [str(p) for p in cfg.paths if not p.exists()]
+    if missing:
+        # Refused before anything is created: a mistyped path must not leave a new, empty store behind.
+        raise LMPError(f"no such file or folder: {', '.join(missing)}")
     movies = discover(cfg.paths)
     if not movies:
         raise LMPError(f"no movie files ({', '.join(VIDEO_EXTS)}) under {', '.join(map(str, cfg.paths))}")
+    for folder in cfg.paths:
+        if folder.is_dir() and next(_videos_under(folder), None) is None:
+            warnings.warn(f"no movie files ({', '.join(VIDEO_EXTS)}) under {folder}", LMPWarning, stacklevel=2)
     if cfg.subtitles is not None and cfg.subtitles.is_file() and len(movies) > 1:
         raise LMPError(f"--subtitles {cfg.subtitles} is one file but {len(movies)} movies were given; pass a folder")
     rank, world = shard()
@@ -189,7 +214,7 @@ def ingest(cfg: IngestConfig) -> int:
     jobs: list[tuple[Path, str]] = []
     duplicates: list[MovieResult] = []
     for path in movies:
-        mid = movie_id_for(path)
+        mid = movie_id_for(path, cfg.id_scheme)
         if mid in owner:
             duplicates.append(MovieResult(path=str(path), id=mid, status="error",
                                           error=f"{path}: movie id {mid!r} is already used by {owner[mid]}; rename one"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -55,13 +56,15 @@ class IngestConfig:
     subtitles: Path | None = None
     """A subtitle file (with one movie) or a folder searched by movie name; default: next to each video."""
     subtitle_encoding: str | None = None
-    """Force the subtitle text encoding (default: BOM, then UTF-8, then Windows-1252)."""
+    """Force the subtitle text encoding, a Python codec name (default: BOM, then UTF-8, then Windows-1252)."""
     min_dialogue_overlap: float = 0.25
     """Seconds a cue must overlap a shot to count for it (it always counts for its best shot)."""
     allow_partial: bool = False
     """Keep the decodable part of a truncated/corrupt file instead of failing the movie."""
     overwrite: bool = False
-    """Re-ingest movies that are already in the store with the same content and config."""
+    """Re-ingest movies already in the store with the same content and config, and replace a stored movie of the same id from another file."""
+    id_scheme: Literal["stem", "parent_stem"] = "stem"
+    """Movie ids: 'stem' = the file name without extension, 'parent_stem' = '<folder>_<stem>' (Show1/S01E01.mkv -> Show1_S01E01)."""
     previews: bool = True
     """Save thumbnails, audio energy and dialogue under STORE/previews/<id>/ for `lmp inspect`."""
     thumb_height: int = 54
@@ -97,6 +100,12 @@ class IngestConfig:
             raise ValueError("batch_shots and queue_chunks must be >= 1")
         if self.thumb_height < 8:
             raise ValueError(f"thumb_height must be >= 8, got {self.thumb_height}")
+        if self.subtitle_encoding is not None:
+            try:
+                codecs.lookup(self.subtitle_encoding)
+            except LookupError:
+                # Checked here: otherwise every movie would fail, after decoding its video.
+                raise ValueError(f"subtitle_encoding: unknown encoding {self.subtitle_encoding!r}") from None
 
     def encoder_names(self) -> dict[str, str]:
         """modality -> encoder name, for the modalities in use."""

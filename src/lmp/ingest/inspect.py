@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lmp.errors import StoreError
-from lmp.ingest.pipeline import PREVIEWS_DIR
+from lmp.store.format import PREVIEWS_DIR
 
 
 @dataclass

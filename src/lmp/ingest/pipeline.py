@@ -25,14 +25,13 @@ import queue
 import shutil
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lmp.atomic import replace_dir
+from lmp.atomic import replace_dir, stage_path
 from lmp.ingest.config import IngestConfig
 from lmp.ingest.decode import (
     AudioChunk,
@@ -45,8 +44,8 @@ from lmp.ingest.decode import (
 )
 from lmp.ingest.shots import ShotDetector, cuts_to_shots, filter_cuts
 from lmp.ingest.subtitles import Cue, SubtitleError, assign_dialogue, find_subtitles, read_subtitles
+from lmp.store.format import PREVIEWS_DIR
 
-PREVIEWS_DIR = "previews"
 ENERGY_HOP = 0.1
 """Seconds per audio-energy value saved for `lmp inspect`."""
 PREVIEW_RATE = 16000
@@ -476,6 +475,10 @@ def ingest_movie(
 
     t0 = time.perf_counter()
     cues, source = _dialogue(cfg, path, state, pipeline.audio_rate, result, pipeline.asr)
+    late = sum(c.start >= duration for c in cues)
+    if late:
+        result.warnings.append(f"{source}: {late} of {len(cues)} cues start after the video ends ({duration:.2f} s) "
+                               "and were dropped; wrong subtitle file?")
     dialogue = assign_dialogue(cues, times, cfg.min_dialogue_overlap) if cues else [""] * num_shots
     if "text" in pipeline.encoders:
         spoken = [i for i, d in enumerate(dialogue) if d]
@@ -507,20 +510,21 @@ def ingest_movie(
     }
     if "audio" in masks and not info.has_audio:
         result.warnings.append(f"{path}: no audio stream; audio mask is all False")
-    stage = None
-    if cfg.previews:
-        stage = Path(cfg.store) / PREVIEWS_DIR / f".tmp-{movie_id}-{uuid.uuid4().hex[:8]}"
-        _write_previews(stage, state, times, dialogue, cues, info, source)
-    try:
-        t0 = time.perf_counter()
-        writer.write(MovieFeatures(id=movie_id, times=times, features=features, masks=masks, duration=duration,
-                                   meta=meta))
-        state.tick("write", t0)
+    previews = Path(cfg.store) / PREVIEWS_DIR / movie_id
+    stage = stage_path(previews) if cfg.previews else None
+    with writer.staging():  # the previews stage lives outside writer.write: keep other writers off it
         if stage is not None:
-            replace_dir(stage, Path(cfg.store) / PREVIEWS_DIR / movie_id)
-    finally:
-        if stage is not None and stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
+            _write_previews(stage, state, times, dialogue, cues, info, source)
+        try:
+            t0 = time.perf_counter()
+            writer.write(MovieFeatures(id=movie_id, times=times, features=features, masks=masks, duration=duration,
+                                       meta=meta))
+            state.tick("write", t0)
+            if stage is not None:
+                replace_dir(stage, previews)
+        finally:
+            if stage is not None and stage.exists():
+                shutil.rmtree(stage, ignore_errors=True)
     result.shots = num_shots
     result.duration = duration
     result.wall_seconds = time.perf_counter() - start

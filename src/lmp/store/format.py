@@ -7,9 +7,11 @@
         times.npy           float64 [S, 2]   shot start/end in seconds
         <modality>.npy      float16 [S, D]   frozen encoder features, one row per shot
         <modality>_mask.npy bool    [S]      True = the shot has this modality
+      previews/<id>/        optional pictures for `lmp inspect` (written by `lmp ingest`, not checksummed)
+      .staging.lock         writers hold it shared while they stage; cleaning up stages needs it exclusively
 
-A movie becomes visible only when its manifest line is appended, which happens after its directory
-was fully written and renamed into place; so readers never see half a movie.
+A movie becomes visible only when its manifest line is appended, newline included, which happens after
+its directory was fully written and renamed into place; so readers never see half a movie.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ FORMAT_VERSION = 1
 STORE_FILE = "store.json"
 MANIFEST_FILE = "manifest.jsonl"
 MOVIES_DIR = "movies"
+PREVIEWS_DIR = "previews"
+STAGING_LOCK = ".staging.lock"
 TIMES_FIELD = "times"
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,199}$")
@@ -93,7 +97,7 @@ class MovieRecord:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> MovieRecord:
         return cls(
-            id=str(d["id"]),
+            id=check_movie_id(d["id"]),  # ids name directories: one like '../x' must not escape the store
             duration=float(d["duration"]),
             num_shots=int(d["num_shots"]),
             encoders={m: EncoderSpec.from_json(e) for m, e in d["encoders"].items()},

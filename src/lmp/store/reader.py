@@ -6,17 +6,18 @@ under a second. A window read slices memory maps, costing O(window) I/O, never O
 
 from __future__ import annotations
 
-import json
 import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lmp.errors import StoreError
+from lmp.errors import LMPWarning, StoreError
 from lmp.modality import mask_key
 from lmp.store.format import MANIFEST_FILE, MOVIES_DIR, TIMES_FIELD, EncoderSpec, MovieRecord
+from lmp.store.manifest import complete_lines, parse_record, torn_tail
 from lmp.store.writer import read_store_json, sha256_file
 
 
@@ -28,6 +29,8 @@ class FeatureStore:
         header = read_store_json(self.root)
         self.encoders: dict[str, EncoderSpec] = {m: EncoderSpec.from_json(e) for m, e in header["encoders"].items()}
         self._records: dict[str, MovieRecord] = {}
+        self.skipped: list[str] = []
+        """Damaged manifest records passed over by `refresh`, one message each."""
         self._offset = 0
         self._maps: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._max_open = max_open_movies
@@ -39,7 +42,10 @@ class FeatureStore:
 
     # -- manifest ---------------------------------------------------------------------------------
     def refresh(self) -> int:
-        """Read manifest lines appended since the last call; returns how many records were read."""
+        """Read manifest lines appended since the last call; returns how many records were read.
+
+        A damaged line (bad JSON, a torn record, an invalid id) is skipped with a warning naming its
+        byte offset and listed in `skipped`: one bad record must not make the whole store unreadable."""
         path = self.root / MANIFEST_FILE
         if not path.exists():
             return 0
@@ -47,19 +53,20 @@ class FeatureStore:
             f.seek(self._offset)
             data = f.read()
         # A writer may be mid-append: only complete lines count; the tail is read next time.
-        end = data.rfind(b"\n") + 1
         count = 0
-        for lineno, line in enumerate(data[:end].splitlines(), 1):
+        for offset, line in complete_lines(data, self._offset):
             if not line.strip():
                 continue
             try:
-                record = MovieRecord.from_json(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise StoreError(f"{path}: corrupt manifest record near byte {self._offset} (line +{lineno}): {e}") from None
+                record = parse_record(line, f"{path}: corrupt record at byte {offset}")
+            except StoreError as e:
+                self.skipped.append(str(e))
+                warnings.warn(f"{e}; skipped it", LMPWarning, stacklevel=2)
+                continue
             self._records[record.id] = record
             self._maps.pop(record.id, None)  # a rewritten movie must be re-mapped
             count += 1
-        self._offset += end
+        self._offset += data.rfind(b"\n") + 1
         return count
 
     @property
@@ -131,6 +138,14 @@ class FeatureStore:
                 raise StoreError(f"movie {movie_id}: store has no modality '{m}' (it has {list(self.modalities)})")
             out[m] = np.array(maps[m][start:stop])
             out[mask_key(m)] = np.array(maps[mask_key(m)][start:stop])
+        for name, x in out.items():
+            # The writer refuses NaN/inf, so any here is damage done later (flipped bytes); name it now
+            # rather than let it surface far away as a non-finite training loss. Cheap: O(window).
+            if x.dtype != np.bool_ and not np.isfinite(x).all():
+                raise StoreError(
+                    f"movie {movie_id}: field '{name}' has NaN/inf values in shots [{start}, {stop}); "
+                    f"the file is damaged (run `lmp store verify {self.root}`)"
+                )
         return out
 
     # -- integrity --------------------------------------------------------------------------------
@@ -158,6 +173,11 @@ class FeatureStore:
             if name != TIMES_FIELD and not name.endswith("_mask") and info.shape[0] != record.num_shots:
                 problems.append(f"movie {movie_id}: field '{name}' has {info.shape[0]} rows, movie has {record.num_shots} shots")
         return problems
+
+    def manifest_problems(self) -> list[str]:
+        """Damaged manifest records: the ones `refresh` skipped, and a torn last record."""
+        torn = torn_tail(self.root / MANIFEST_FILE)
+        return self.skipped + ([torn] if torn else [])
 
     def verify(self) -> dict[str, list[str]]:
         """Problems per broken movie; an empty dict means the whole store is intact."""

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lmp.atomic import swap_dir
-from lmp.errors import StoreError
+from lmp.atomic import atomic_write_bytes, leftovers, remove, stage_path, swap_dir
+from lmp.errors import LMPWarning, StoreError
 from lmp.modality import MODALITIES, mask_key
 from lmp.store.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST_FILE,
     MOVIES_DIR,
+    PREVIEWS_DIR,
+    STAGING_LOCK,
     STORE_FILE,
     TIMES_FIELD,
     EncoderSpec,
@@ -31,6 +34,7 @@ from lmp.store.format import (
     MovieRecord,
     check_movie_id,
 )
+from lmp.store.manifest import locked, movie_hint, read_tail
 
 
 @dataclass
@@ -82,7 +86,8 @@ class StoreWriter:
 
     Several writers (processes or machines sharing a filesystem) may write the same store at once:
     each movie is staged in a private directory, renamed into place, and only then announced by one
-    manifest line appended under an exclusive file lock.
+    manifest line appended under an exclusive file lock. A new writer first deletes the staging
+    directories that crashed writers left behind.
     """
 
     def __init__(self, root: str | os.PathLike, encoders: Mapping[str, EncoderSpec]):
@@ -95,6 +100,7 @@ class StoreWriter:
             raise StoreError(f"{self.root}: a store needs at least one modality")
         (self.root / MOVIES_DIR).mkdir(parents=True, exist_ok=True)
         self._init_store_json()
+        self._remove_stale_stages()
 
     def _init_store_json(self) -> None:
         path = self.root / STORE_FILE
@@ -105,15 +111,14 @@ class StoreWriter:
         }
         if not path.exists():
             # O_EXCL-like: write to a temp file, then link it; the first writer wins, others compare.
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".store.", suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                json.dump(header, f, indent=2)
+            tmp = self.root / f".store.{uuid.uuid4().hex[:8]}.tmp"
+            atomic_write_bytes(tmp, json.dumps(header, indent=2).encode())
             try:
                 os.link(tmp, path)
             except FileExistsError:
                 pass
             finally:
-                os.unlink(tmp)
+                tmp.unlink()
         existing = read_store_json(self.root)
         have = {m: EncoderSpec.from_json(e) for m, e in existing["encoders"].items()}
         if have != self.encoders:
@@ -121,6 +126,28 @@ class StoreWriter:
                 f"{self.root}: store was built with [{_describe(have)}] but this writer has "
                 f"[{_describe(self.encoders)}]; use a new store directory for different encoders"
             )
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[None]:
+        """Hold the store's staging lock (shared) while something is built under a `.tmp-` name, so
+        that no other writer takes it for a crash's leftover and deletes it."""
+        with locked(self.root / STAGING_LOCK, "ab", fcntl.LOCK_SH):
+            yield
+
+    def _remove_stale_stages(self) -> None:
+        """Delete the staging directories crashed writers left in movies/ and previews/. Only when no
+        writer is staging (the lock is free): then every stage is stale. Otherwise a later writer will."""
+        try:
+            with locked(self.root / STAGING_LOCK, "ab", fcntl.LOCK_EX | fcntl.LOCK_NB):
+                stale = stages(self.root)
+                for path in stale:
+                    remove(path)
+        except BlockingIOError:
+            return
+        if stale:
+            names = ", ".join(str(p.relative_to(self.root)) for p in stale)
+            warnings.warn(f"{self.root}: removed {len(stale)} staging directories left by interrupted writes ({names})",
+                          LMPWarning, stacklevel=3)
 
     def _validate(self, movie: MovieFeatures) -> tuple[dict[str, np.ndarray], float]:
         mid = check_movie_id(movie.id)
@@ -171,44 +198,55 @@ class StoreWriter:
             json.dumps(movie.meta)
         except TypeError as e:
             raise StoreError(f"movie {movie.id}: meta is not JSON-serialisable ({e})") from None
-        movies = self.root / MOVIES_DIR
-        stage = movies / f".tmp-{movie.id}-{uuid.uuid4().hex[:8]}"
-        stage.mkdir()
-        try:
-            files = {}
-            for name, arr in arrays.items():
-                path = stage / f"{name}.npy"
-                with open(path, "wb") as f:
-                    np.save(f, np.ascontiguousarray(arr))
-                    f.flush()
-                    os.fsync(f.fileno())
-                files[name] = FileInfo(sha256_file(path), path.stat().st_size, tuple(arr.shape), str(arr.dtype))
-            trash = swap_dir(stage, movies / movie.id)
-        except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise
-        record = MovieRecord(
-            id=movie.id,
-            duration=duration,
-            num_shots=int(arrays[TIMES_FIELD].shape[0]),
-            encoders=dict(self.encoders),
-            files=files,
-            meta=dict(movie.meta),
-        )
-        self._append_manifest(record)
-        if trash is not None:
-            # Readers that already mapped the old files keep them alive until they close them.
-            shutil.rmtree(trash, ignore_errors=True)
+        with self.staging():
+            final = self.root / MOVIES_DIR / movie.id
+            stage = stage_path(final)
+            stage.mkdir()
+            try:
+                files = {}
+                for name, arr in arrays.items():
+                    path = stage / f"{name}.npy"
+                    with open(path, "wb") as f:
+                        np.save(f, np.ascontiguousarray(arr))
+                        f.flush()
+                        os.fsync(f.fileno())
+                    files[name] = FileInfo(sha256_file(path), path.stat().st_size, tuple(arr.shape), str(arr.dtype))
+                trash = swap_dir(stage, final)
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)
+                raise
+            record = MovieRecord(
+                id=movie.id,
+                duration=duration,
+                num_shots=int(arrays[TIMES_FIELD].shape[0]),
+                encoders=dict(self.encoders),
+                files=files,
+                meta=dict(movie.meta),
+            )
+            self._append_manifest(record)
+            if trash is not None:
+                # Readers that already mapped the old files keep them alive until they close them.
+                shutil.rmtree(trash, ignore_errors=True)
         return record
 
     def _append_manifest(self, record: MovieRecord) -> None:
         line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"
-        with open(self.root / MANIFEST_FILE, "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        path = self.root / MANIFEST_FILE
+        with locked(path, "a+b", fcntl.LOCK_EX) as f:
+            offset, tail = read_tail(f)
+            if tail:
+                # Under the lock, bytes after the last newline can only be a record torn by a crash:
+                # never committed, and appending onto it would glue the new record to it.
+                warnings.warn(f"{path}: dropped a torn record at byte {offset}{movie_hint(tail)} left by an "
+                              "interrupted write; re-ingest that movie", LMPWarning, stacklevel=3)
+                f.truncate(offset)
+            f.write(line.encode())
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def stages(root: Path) -> list[Path]:
+    """Staging and moved-aside directories in movies/ and previews/: a crash's leftovers, unless a
+    writer holding the staging lock is using them right now."""
+    return leftovers(root / MOVIES_DIR) + leftovers(root / PREVIEWS_DIR)
 

@@ -5,11 +5,13 @@
         train_state.pt                   tensors and plain data only (torch.load(weights_only=True)):
                                          step, optimizer, objectives (Pretrainer weights outside the
                                          model: heads, temperatures), scheduler, sampler, rng
+        checksums.json                   sha256 of each file above, verified before resuming
     RUN/checkpoints/last -> step-000100  relative symlink to the newest checkpoint
-    RUN/model/                           the final model (save_pretrained), for `lmp probe`, `lmp lvu`, ...
+    RUN/model/                           the final model (save_pretrained + checksums.json), for `lmp probe`, ...
 
 A checkpoint is staged in a hidden sibling directory and renamed into place, so a crash mid-write
-leaves either the old set or the new set of checkpoints, never a half-written one.
+leaves either the old set or the new set of checkpoints, never a half-written one (and the next run
+deletes the stage).
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lmp.atomic import replace_dir
-from lmp.model.checkpoint import CheckpointError, load_weights
+from lmp.atomic import leftovers, remove, replace_dir, stage_path
+from lmp.errors import LMPWarning
+from lmp.model.checkpoint import CheckpointError, load_state, load_weights, verify_checksums, write_checksums
 
 CHECKPOINTS = "checkpoints"
 LAST = "last"
@@ -56,23 +59,35 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
 
 
 def _point_last(root: Path, target: Path) -> None:
-    tmp = root / f".{LAST}-{uuid.uuid4().hex[:8]}"
+    tmp = stage_path(root / LAST)
     os.symlink(target.name, tmp)
     os.replace(tmp, root / LAST)
 
 
-def save_checkpoint(run_dir: Path, step: int, model: Any, train_state: dict[str, Any], keep: int) -> Path:
-    """Write checkpoint `step`, point `last` at it and delete all but the newest `keep` checkpoints."""
-    final = step_dir(run_dir, step)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex[:8]}")
+def _save_dir(final: Path, write) -> Path:
+    """Build `final` in a stage (`write(stage)`), record every file's sha256, then swap it into place."""
+    stage = stage_path(final)
     try:
-        model.save_pretrained(stage)
-        torch.save(train_state, stage / TRAIN_STATE)
+        write(stage)
+        write_checksums(stage, [p.name for p in stage.iterdir()])
         replace_dir(stage, final)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    return final
+
+
+def save_checkpoint(run_dir: Path, step: int, model: Any, train_state: dict[str, Any], keep: int) -> Path:
+    """Write checkpoint `step`, point `last` at it and delete all but the newest `keep` checkpoints.
+    The caller writes only checkpoints with finite weights, so pruning never drops the last good one."""
+    final = step_dir(run_dir, step)
+    final.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(stage: Path) -> None:
+        model.save_pretrained(stage)
+        torch.save(train_state, stage / TRAIN_STATE)
+
+    _save_dir(final, write)
     _point_last(final.parent, final)
     for _, old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
@@ -81,33 +96,57 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, train_state: dict[str,
 
 def save_final_model(run_dir: Path, model: Any) -> Path:
     """Save the trained model to RUN/model (atomically), where the downstream commands look for it."""
-    final = Path(run_dir) / FINAL_MODEL
-    stage = final.with_name(f".tmp-{FINAL_MODEL}-{uuid.uuid4().hex[:8]}")
-    try:
-        model.save_pretrained(stage)
-        replace_dir(stage, final)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return final
+    return _save_dir(Path(run_dir) / FINAL_MODEL, model.save_pretrained)
+
+
+def remove_leftovers(run_dir: Path) -> None:
+    """Delete the stages and moved-aside directories that interrupted saves left in RUN/checkpoints and
+    RUN. Only the trainer's main process writes a run, so at its start none of them is in use."""
+    stale = leftovers(Path(run_dir) / CHECKPOINTS) + leftovers(Path(run_dir))
+    for path in stale:
+        remove(path)
+    if stale:
+        names = ", ".join(str(p.relative_to(run_dir)) for p in stale)
+        warnings.warn(f"{run_dir}: removed {len(stale)} leftovers of interrupted checkpoint writes ({names})",
+                      LMPWarning, stacklevel=2)
 
 
 def resolve_resume(resume: str, run_dir: Path) -> Path | None:
-    """'none' -> None; 'auto' -> the newest complete checkpoint of `run_dir` (None if there is none); else a path."""
+    """'none' -> None; 'auto' -> the newest complete and intact checkpoint of `run_dir` (None if there
+    is none at all); else that path, which must be complete and intact."""
     if resume == "none":
         return None
     if resume == "auto":
-        found = list_checkpoints(run_dir)
-        return found[-1][1] if found else None
+        return _newest_intact(run_dir)
     path = Path(resume)
     if path.name == LAST or path.is_symlink():
         path = path.resolve()
     if not _is_complete(path):
         raise CheckpointError(f"run.resume={resume}: {path} is not a complete checkpoint (needs {MODEL_WEIGHTS} and {TRAIN_STATE})")
+    verify_checksums(path)
     return path
 
 
+def _newest_intact(run_dir: Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    damaged = []
+    for _, path in reversed(found):
+        try:
+            verify_checksums(path)
+        except CheckpointError as e:
+            damaged.append(str(e))
+            continue
+        if damaged:
+            warnings.warn(f"run.resume=auto: resuming from {path}, an older checkpoint, since newer ones are damaged: "
+                          f"{'; '.join(damaged)}", LMPWarning, stacklevel=3)
+        return path
+    if damaged:
+        raise CheckpointError(f"run.resume=auto: every checkpoint of {run_dir} is damaged ({'; '.join(damaged)})")
+    return None
+
+
 def load_train_state(ckpt: Path) -> dict[str, Any]:
+    """train_state.pt of a checkpoint that `resolve_resume` returned (so its checksums were verified)."""
     try:
         return torch.load(ckpt / TRAIN_STATE, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt file, or one holding pickled objects
@@ -115,11 +154,5 @@ def load_train_state(ckpt: Path) -> dict[str, Any]:
 
 
 def load_model_weights(model: torch.nn.Module, ckpt: Path) -> None:
-    """Load a checkpoint's model.safetensors into an already-built model (strict: every key must match)."""
-    state = load_weights(ckpt)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{ckpt / MODEL_WEIGHTS}: does not fit the configured model "
-            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}); was it trained with another model config?"
-        )
+    """Load a checkpoint's model.safetensors into an already-built model (strict: every key and shape must match)."""
+    load_state(model, load_weights(ckpt), ckpt / MODEL_WEIGHTS)

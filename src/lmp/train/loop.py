@@ -108,6 +108,8 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
     resume_from = ckpt.resolve_resume(cfg.run.resume, run_dir)
     if resume_from is None and cfg.run.resume == "none" and ckpt.list_checkpoints(run_dir):
         raise LMPError(f"out={run_dir}: already has checkpoints; pass --run.resume=auto to continue it, or choose a new --out")
+    if info.is_main:
+        ckpt.remove_leftovers(run_dir)
 
     groups_per_batch = cfg.data.batch_size // cfg.data.views
     state = ckpt.load_train_state(resume_from) if resume_from is not None else None
@@ -199,6 +201,7 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
                 bar.set_postfix(loss=f"{record['loss']:.4f}", wps=f"{record['windows_per_s']:.1f}")
                 sums, steps_in_interval, t_last = {}, 0, time.perf_counter()
             if step % cfg.run.ckpt_every == 0 or step == o.steps:
+                _check_finite(step, sums, pre, info)
                 _save(run_dir, step, consumed, groups_per_batch, model, pre, optimizer, info, cfg)
     finally:
         bar.close()
@@ -209,6 +212,18 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
         ckpt.save_final_model(run_dir, model)
     barrier(info)
     return final
+
+
+def _check_finite(step: int, sums: dict[str, torch.Tensor], pre: torch.nn.Module, info: DistInfo) -> None:
+    """Refuse to checkpoint a diverged run: a NaN/inf loss term since the last log line (those before it
+    were checked there) or weight. Checkpoints rotate, so a bad one would push out the last good one.
+    A collective: every rank must take the same decision."""
+    flags = [torch.isfinite(v).all() for v in sums.values()] + [torch.isfinite(p).all() for p in pre.parameters()]
+    if all_reduce_mean(torch.stack(flags).all().float(), info).item() < 1:
+        raise LMPError(
+            f"pretrain: non-finite loss or weights at step {step}; no checkpoint written, the earlier ones are "
+            "kept; lower optim.lr or check the store"
+        )
 
 
 def _save(
