@@ -48,7 +48,7 @@ def assert_same_at(out_a: dict, out_b: dict, where: torch.Tensor) -> None:
 def test_output_shapes_and_keys():
     model, batch = make_model(), make_batch()
     out = model.forward_features(batch)
-    assert set(out) == {"unimodal", "fused", "fused_shot", "cls", "shot_mask"}
+    assert set(out) == {"unimodal", "fused", "fused_shot", "cls", "content", "shot_mask"}
     for key in ("unimodal", "fused"):
         assert set(out[key]) == set(DIMS)
         assert all(v.shape == (3, 8, 32) for v in out[key].values())
@@ -262,3 +262,38 @@ def test_checkpoint_errors(tmp_path):
     (tmp_path / "a" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="unreadable"):
         LMPModel.from_pretrained(tmp_path / "a")
+
+
+def test_wrong_shape_weights_are_one_line_naming_checkpoint_and_tensor(tmp_path, capsys):
+    """Issue 8.7: `lmp embed --checkpoint DIR` with weights of another shape than config.json says."""
+    import numpy as np
+
+    from lmp.cli import main
+    from lmp.store import EncoderSpec, MovieFeatures, StoreWriter
+
+    store = tmp_path / "store"
+    writer = StoreWriter(store, {m: EncoderSpec(f"{m}-test", d) for m, d in DIMS.items()})
+    writer.write(MovieFeatures("m", np.array([[0.0, 1.0], [1.0, 2.0]]), {m: np.zeros((2, d)) for m, d in DIMS.items()}))
+    ckpt = tmp_path / "ckpt"
+    make_model().save_pretrained(ckpt)
+    make_model(width=16, heads=2).save_pretrained(tmp_path / "other")
+    (ckpt / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match=r"tensor '.+' has shape \[.*16.*\] but the model config gives it"):
+        LMPModel.from_pretrained(ckpt)
+    assert main(["embed", "--store", str(store), "--checkpoint", str(ckpt), "--out", str(tmp_path / "emb")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"checkpoint {ckpt}: tensor '" in err and "Traceback" not in err
+
+
+def test_saved_weights_are_deterministic_and_world_readable(tmp_path):
+    """Issue 8.14: the same weights give the same bytes, with the permissions of any other new file."""
+    model = make_model()
+    for i in range(8):  # the safetensors library orders its metadata differently from call to call
+        model.save_pretrained(tmp_path / f"ckpt{i}")
+    weights = {(tmp_path / f"ckpt{i}" / "model.safetensors").read_bytes() for i in range(8)}
+    assert len(weights) == 1
+    (tmp_path / "plain").write_text("")  # created by open(): 0666 minus the umask
+    mode = (tmp_path / "plain").stat().st_mode & 0o777
+    assert {(tmp_path / "ckpt0" / f).stat().st_mode & 0o777 for f in ("model.safetensors", "config.json")} == {mode}
+    loaded = LMPModel.from_pretrained(tmp_path / "ckpt0").state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())

@@ -147,7 +147,7 @@ def test_gather_is_a_no_op_without_distributed():
 
 def test_feature_prediction_by_hand():
     """Identity head, temperature 1: the loss is -log softmax of cosine similarities to frozen features."""
-    obj = FeaturePrediction(("visual",), 2, {"visual": 2}, temperature=1.0, learn_temperature=False)
+    obj = FeaturePrediction(("visual",), 2, {"visual": 2}, temperature=1.0, learn_temperature=False, target="raw")
     obj.heads["visual"] = nn.Identity()
     feats = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]]])  # [1, 3, 2]; norms do not matter
     batch = {"visual": feats, "shot_mask": torch.ones(1, 3, dtype=torch.bool)}
@@ -161,7 +161,7 @@ def test_feature_prediction_by_hand():
 
 
 def test_feature_prediction_duplicate_targets_are_not_negatives():
-    obj = FeaturePrediction(("text",), 2, {"text": 2}, temperature=1.0, learn_temperature=False)
+    obj = FeaturePrediction(("text",), 2, {"text": 2}, temperature=1.0, learn_temperature=False, target="raw")
     obj.heads["text"] = nn.Identity()
     feats = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]])  # one subtitle line over shots 0 and 1
     batch = {"text": feats, "shot_mask": torch.ones(1, 3, dtype=torch.bool)}
@@ -173,7 +173,7 @@ def test_feature_prediction_duplicate_targets_are_not_negatives():
 
 def test_alignment_by_hand():
     """Two shots, two modalities, identity heads: symmetric InfoNCE over the batch's shots."""
-    obj = ShotAlignment((("visual", "audio"),), 2, 2, temperature=1.0, learn_temperature=False)
+    obj = ShotAlignment((("visual", "audio"),), 2, 2, temperature=1.0, learn_temperature=False, keys="contextual")
     obj.heads["visual"] = nn.Identity()
     obj.heads["audio"] = nn.Identity()
     v = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
@@ -238,11 +238,11 @@ def test_window_negatives_ignore_other_windows():
     q1 = queries.rows(slice(0, 1))
     for negatives in ("batch", "window"):
         torch.manual_seed(1)
-        pred = FeaturePrediction(("visual",), 5, {"visual": 3}, 0.5, False, negatives=negatives)
+        pred = FeaturePrediction(("visual",), 5, {"visual": 3}, 0.5, False, negatives=negatives, target="raw")
         two = pred(batch, tokens, {"visual": queries})["visual"]
         one = pred(alone, {m: t[:1] for m, t in tokens.items()}, {"visual": q1})["visual"]
         torch.manual_seed(1)
-        align = ShotAlignment((("visual", "audio"),), 5, 4, 0.5, False, negatives=negatives)
+        align = ShotAlignment((("visual", "audio"),), 5, 4, 0.5, False, negatives=negatives, keys="contextual")
         corrupted = {"visual": none, "audio": none}
         two_a = align(batch, tokens, corrupted, {"visual-audio": queries})["visual-audio"]
         one_a = align(
@@ -316,13 +316,20 @@ def test_every_parameter_gets_a_gradient():
 
 
 def test_terms_and_weighted_loss():
-    pre = make_pretrainer(masked_shot={"weight": 2.0}, align={"weight": 0.5}, movie={"weight": 0.0})
+    pre = make_pretrainer(
+        masked_shot={"weight": 2.0}, align={"weight": 0.5}, movie={"weight": 0.0}, summary={"weight": 3.0},
+        spread={"weight": 0.25},
+    )  # fmt: skip
     terms = pre(make_batch())
     assert "movie" not in terms and pre.movie is None
-    assert {"masked_shot", "align", "cross_masked", "masked_shot/text", "align/visual-audio"} <= set(terms)
+    assert {"masked_shot", "align", "cross_masked", "masked_shot/text", "align/visual-audio", "summary",
+            "spread/audio"} <= set(terms)  # fmt: skip
     parts = [terms[f"masked_shot/{m}"] for m in DIMS]
     torch.testing.assert_close(terms["masked_shot"], torch.stack(parts).mean())
-    expected = 2.0 * terms["masked_shot"] + 0.5 * terms["align"] + 1.0 * terms["cross_masked"]
+    expected = (
+        2.0 * terms["masked_shot"] + 0.5 * terms["align"] + 1.0 * terms["cross_masked"] + 3.0 * terms["summary"]
+        + 0.25 * terms["spread"]
+    )  # fmt: skip
     torch.testing.assert_close(terms["loss"], expected)
 
 
@@ -333,9 +340,10 @@ def test_modality_and_objective_switches():
     assert set(pre.cross_masked.heads) == {"audio"}
     assert [k for k in terms if k.startswith("align/")] == ["align/visual-audio"]
     assert "masked_shot/text" not in terms
+    every = ("masked_shot", "align", "cross_masked", "movie", "summary", "spread")
     with pytest.raises(ConfigError, match="switched off"):
-        make_pretrainer(**{k: {"weight": 0} for k in ("masked_shot", "align", "cross_masked", "movie")})
-    only_movie = make_pretrainer(preset="no_masked_shot", align={"weight": 0}, cross_masked={"weight": 0})
+        make_pretrainer(**{k: {"weight": 0} for k in every})
+    only_movie = make_pretrainer(**{k: {"weight": 0} for k in every if k != "movie"})
     assert set(only_movie(make_batch())) == {"movie", "loss"}
 
 

@@ -3,7 +3,8 @@
 1. synthesise a MovieWorld corpus (a real feature store + label files),
 2. pretrain the long-range multimodal model on the train-split movies (no labels used),
 3. linear-probe frozen representations on a few clip tasks: pretrained vs the same architecture
-   randomly initialised, plus the raw frozen features as a no-model reference,
+   randomly initialised, the raw frozen features, and a linear CCA between modalities fit on the same
+   unlabeled movies (the probes and baselines of `lmp study`),
 4. print a table and save it (Markdown, CSV, JSON) with a bar plot and the provenance.
 
 Every step resumes: rerunning reuses the corpus and continues an interrupted pretraining.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from lmp.config import atomic_write_text, from_dict, save_config
 
-ARMS = ("random init", "pretrained", "raw features")
+ARMS = ("random init", "pretrained", "raw features", "CCA")
 
 
 @dataclass
@@ -104,14 +105,15 @@ def _plot(rows: list[dict], path: Path, representation: str) -> None:
     tasks = [r["task"] for r in rows]
     x = np.arange(len(tasks))
     fig, ax = plt.subplots(figsize=(1.6 * len(tasks) + 2, 3.6))
+    width = 0.8 / len(ARMS)
     for i, arm in enumerate(ARMS):
         means = [r[arm]["mean"] for r in rows]
         stds = [r[arm]["std"] for r in rows]
-        ax.bar(x + (i - 1) * 0.27, means, 0.27, yerr=stds, capsize=3, label=arm)
+        ax.bar(x + (i - (len(ARMS) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=arm)
     ax.set_xticks(x, [f"{t}\n({r['metric']})" for t, r in zip(tasks, rows)])
     ax.set_ylabel("test metric (higher is better)")
     ax.set_title(f"MovieWorld linear probes on frozen encoders ({representation}): pretrained vs random init")
-    ax.legend(frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    ax.legend(frameon=False, ncols=len(ARMS), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -121,43 +123,45 @@ def demo(cfg: DemoConfig) -> int:
     import torch
 
     from lmp.provenance import provenance
-    from lmp.store import FeatureStore
+    from lmp.studies.baselines import CCA, baseline_representations
+    from lmp.studies.config import StudyConfig
     from lmp.studies.report import cell, markdown_table
-    from lmp.tasks.evaluate import evaluate_task
+    from lmp.studies.runner import load_corpus, probe_all, representations
     from lmp.tasks.features import load_model
-    from lmp.tasks.labels import read_task
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     cfg.out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, cfg.out / "config.yaml")
-    corpus = _corpus(cfg)
-    model_dir = _pretrain(cfg, corpus)
-    store = FeatureStore(corpus / "store")
-    models = {
-        "pretrained": load_model(model_dir, store),
-        "random init": load_model(model_dir, store, random_init=True, seed=cfg.seed),
-        "raw features": None,
-    }
+    root = _corpus(cfg)
+    model_dir = _pretrain(cfg, root)
+    # The studies' probe protocol, on the demo's corpus, tasks, seeds and window.
+    scfg = from_dict(StudyConfig, {
+        "out": str(cfg.out), "corpus": str(root), "tasks": list(cfg.tasks), "seeds": list(cfg.seeds),
+        "eval_window": cfg.window, "representation": cfg.representation, "context_tasks": [], "seed": cfg.seed,
+    })  # fmt: skip
+    corpus = load_corpus(scfg)
     print(f"[3/3] linear probes on {len(cfg.tasks)} tasks x {len(cfg.seeds)} seeds")
-    rows = []
     torch.manual_seed(cfg.seed)
+    raw = representations(corpus, None, scfg)
+    reps = {
+        "random init": representations(corpus, load_model(model_dir, corpus.store, random_init=True, seed=cfg.seed), scfg),
+        "pretrained": representations(corpus, load_model(model_dir, corpus.store), scfg),
+        "raw features": raw,
+        "CCA": baseline_representations(raw, corpus.store, corpus.train_movies, scfg)[CCA],
+    }
+    results = {arm: probe_all(corpus, scfg, reps[arm]) for arm in ARMS}
+    rows = []
     for name in cfg.tasks:
-        task = read_task(corpus / "labels" / name)
-        row: dict = {"task": name, "metric": task.spec.metric}
-        for arm in ARMS:
-            rep = "raw" if arm == "raw features" else cfg.representation
-            summary = evaluate_task(
-                task, store, models[arm], protocol="linear", representation=rep, seeds=cfg.seeds,
-                window=cfg.window, progress=False,
-            )  # fmt: skip
-            row[arm] = {k: summary["test"][task.spec.metric][k] for k in ("mean", "std")}
+        row: dict = {"task": name, "metric": corpus.tasks[name].spec.metric}
+        row.update({arm: {k: results[arm][name][1.0][k] for k in ("mean", "std")} for arm in ARMS})
         rows.append(row)
         print(f"  {name:<14} " + "  ".join(f"{a}: {row[a]['mean']:.3f}" for a in ARMS))
 
     body = markdown_table(["task", "metric", *ARMS], [[r["task"], r["metric"], *(cell(r[a]) for a in ARMS)] for r in rows])
-    wins = sum(r["pretrained"]["mean"] > r["random init"]["mean"] for r in rows)
-    verdict = f"Pretrained beats random init on {wins} of {len(rows)} tasks (mean of {len(cfg.seeds)} probe seeds)."
+    wins = {a: sum(r["pretrained"]["mean"] > r[a]["mean"] for r in rows) for a in ARMS if a != "pretrained"}
+    verdict = "Pretrained beats " + ", ".join(f"{a} on {n} of {len(rows)} tasks" for a, n in wins.items())
+    verdict += f" (mean of {len(cfg.seeds)} probe seeds, all train labels)."
     table = f"# lmp demo: linear probes on frozen encoders ({cfg.representation})\n\n{body}\n{verdict}\n"
     atomic_write_text(cfg.out / "results.md", table)
     csv = "task,metric," + ",".join(f"{a.replace(' ', '_')}_{s}" for a in ARMS for s in ("mean", "std")) + "\n"
@@ -165,7 +169,7 @@ def demo(cfg: DemoConfig) -> int:
         f"{r['task']},{r['metric']}," + ",".join(f"{r[a][s]:.6f}" for a in ARMS for s in ("mean", "std")) + "\n" for r in rows
     )
     atomic_write_text(cfg.out / "results.csv", csv)
-    prov = provenance({"movieworld": corpus / "store"}, list(cfg.seeds))
+    prov = provenance({"movieworld": root / "store"}, list(cfg.seeds))
     atomic_write_text(cfg.out / "results.json", json.dumps({"rows": rows, "provenance": prov}, indent=2))
     _plot(rows, cfg.out / "demo.png", cfg.representation)
     print()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import InitVar, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from lmp.config import ConfigError
 from lmp.modality import MODALITIES, check_modalities
@@ -45,6 +45,12 @@ class ModelConfig:
     """Hidden width of each block's MLP, as a multiple of width."""
     dropout: float = 0.1
     """Dropout on attention weights, residual branches and embeddings."""
+    position: Literal["rotary", "sinusoidal"] = "rotary"
+    """How a shot's index in the window reaches the encoders: "rotary" (queries and keys only, so tokens
+    carry no absolute position) or "sinusoidal" (added to every token, the earlier behaviour)."""
+    context: Literal["window", "shot"] = "window"
+    """What a shot's tokens attend to: the whole "window", or only the same "shot" (its other modalities;
+    the [CLS] still reads every shot): the per-shot ablation, with no cross-shot context."""
     max_shots: int = 8192
     """Longest window (in shots) the model accepts; position embeddings are sinusoidal, so this is a guard."""
     preset: InitVar[str | None] = None
@@ -67,6 +73,10 @@ class ModelConfig:
             raise ValueError(f"model.width: head width {self.width // self.heads} must be even")
         if self.width % 2:
             raise ValueError(f"model.width: must be even (sinusoidal positions), got {self.width}")
+        if self.position not in ("rotary", "sinusoidal"):
+            raise ValueError(f"model.position: must be one of ['rotary', 'sinusoidal'], got {self.position!r}")
+        if self.context not in ("window", "shot"):
+            raise ValueError(f"model.context: must be one of ['window', 'shot'], got {self.context!r}")
         if self.mlp_ratio <= 0:
             raise ValueError(f"model.mlp_ratio: must be > 0, got {self.mlp_ratio}")
         if not 0.0 <= self.dropout < 1.0:

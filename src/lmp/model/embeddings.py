@@ -2,10 +2,15 @@
 
 Dimension legend: b batch, s shots, d width.
 
-Our choice: the shot's index within the window is encoded with fixed sinusoids (no table, so any
-window length works, and windows longer than those seen in pretraining still get distinct codes);
-the shot's timing (duration and start time relative to the window start, in seconds) goes through
-a small learned MLP on log-compressed values, because durations span 0.1 s to minutes.
+Our choices: the shot's index within the window reaches attention as a rotary code (`rotary`, the
+default) or is added to the token as fixed sinusoids (`sinusoidal`, the earlier behaviour). Neither
+needs a table, so any window length works. Rotary codes rotate queries and keys only: attention
+depends on how far apart two shots are, and no token carries "I am shot 37 of this window", which a
+transferable shot embedding should not (with added sinusoids every output keeps that code, probes pool
+it as a nuisance, and any objective comparing two modalities' tokens can match them by it).
+The shot's timing goes through a small learned MLP on log-compressed values, because durations span
+0.1 s to minutes: duration only with rotary positions (the start time would put the position back
+into the token), duration and start time (seconds from the window start) with added sinusoids.
 """
 
 from __future__ import annotations
@@ -26,15 +31,31 @@ def sinusoidal(positions: torch.Tensor, width: int, base: float = 10000.0) -> to
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
+def rotary(positions: torch.Tensor, head_width: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """positions [b, n] (real) -> (cos, sin), each [b, 1, n, head_width / 2], for `apply_rotary`."""
+    angles = sinusoidal(positions, head_width, base)  # [b, n, head_width]: sin half, cos half
+    half = head_width // 2
+    return angles[..., half:][:, None], angles[..., :half][:, None]
+
+
+def apply_rotary(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Rotate each (first half, second half) pair of x [b, h, n, dh] by its position's angle."""
+    cos, sin = (t.to(x.dtype) for t in rope)
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 class TimeEmbedding(nn.Module):
     """times [b, s, 2] (start, end in seconds from the window start) -> [b, s, d]."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, with_start: bool = True) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(2, width), nn.GELU(), nn.Linear(width, width))
+        self.with_start = with_start
+        self.mlp = nn.Sequential(nn.Linear(2 if with_start else 1, width), nn.GELU(), nn.Linear(width, width))
 
     def forward(self, times: torch.Tensor) -> torch.Tensor:
-        start = times[..., 0].clamp(min=0)
         duration = (times[..., 1] - times[..., 0]).clamp(min=0)
-        feats = torch.stack([torch.log1p(duration), torch.log1p(start)], dim=-1)  # [b, s, 2]
-        return self.mlp(feats.to(self.mlp[0].weight.dtype))
+        feats = [torch.log1p(duration)]
+        if self.with_start:
+            feats.append(torch.log1p(times[..., 0].clamp(min=0)))
+        return self.mlp(torch.stack(feats, dim=-1).to(self.mlp[0].weight.dtype))  # [b, s, 1 or 2] -> [b, s, d]

@@ -4,6 +4,9 @@ Dimension legend:
     b  batch (windows)          n  tokens in the sequence (shots, or 1 + m*s in the cross-modal encoder)
     d  width                    h  heads, dh = d / h per head
 
+Positions: an optional rotary code (lmp.model.embeddings.rotary) rotates queries and keys, so scores
+depend on token distance and the values carry no position.
+
 Padding: `valid` is bool [b, n], True = a real token. Keys that are not valid receive no attention,
 so whatever sits at a padded position cannot influence a real one. Outputs at padded positions are
 meaningless but finite (see `Encoder.forward`).
@@ -14,6 +17,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from lmp.model.embeddings import apply_rotary
+
+Rope = tuple[torch.Tensor, torch.Tensor] | None
 
 
 class Attention(nn.Module):
@@ -26,15 +33,15 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, rope: Rope = None) -> torch.Tensor:
+        """x [b, n, d]; mask bool [b, 1, 1 or n, n], True = the query may attend to the key."""
         b, n, d = x.shape
         # [b, n, 3d] -> [3, b, h, n, dh]
         qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        # key_mask [b, n] -> [b, 1, 1, n]: broadcast over heads and queries; True = may be attended to.
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=key_mask[:, None, None, :], dropout_p=self.dropout if self.training else 0.0
-        )
+        if rope is not None:
+            q, k = apply_rotary(q, rope), apply_rotary(k, rope)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         # [b, h, n, dh] -> [b, n, d]
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
@@ -61,8 +68,8 @@ class Block(nn.Module):
         self.mlp = MLP(width, int(width * mlp_ratio), dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), key_mask))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, rope: Rope = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), mask, rope))
         return x + self.drop(self.mlp(self.norm2(x)))
 
 
@@ -74,11 +81,19 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """x [b, n, d], valid [b, n] -> [b, n, d]."""
+    def forward(
+        self, x: torch.Tensor, valid: torch.Tensor, rope: Rope = None, pairs: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x [b, n, d], valid [b, n], rope: rotary (cos, sin) of the n tokens or None, pairs: optional
+        bool [b, n, n] restricting which token may attend to which -> [b, n, d]."""
         # A row with no valid token at all would softmax over an empty set (NaN). Such a row has no real
         # output to protect, so let it attend to everything; rows with any valid token are unaffected.
         key_mask = valid | ~valid.any(dim=1, keepdim=True)
+        mask = key_mask[:, None, None, :]  # [b, 1, 1, n]: broadcast over heads and queries
+        if pairs is not None:
+            # Every token may attend to itself, so that a row left with no key stays finite.
+            eye = torch.eye(x.shape[1], dtype=torch.bool, device=x.device)
+            mask = (mask & pairs[:, None]) | eye  # [b, 1, n, n]
         for block in self.blocks:
-            x = block(x, key_mask)
+            x = block(x, mask, rope)
         return self.norm(x)

@@ -4,10 +4,10 @@ Dimension legend:
     b  batch (windows)      s  shots per window      m  modalities in use      d  width
     D_m  frozen feature width of modality m
 
-    features[m] [b, s, D_m] --LN+Linear--> [b, s, d]   (missing shot -> learned [MISSING_m],
-                                                        masked shot  -> learned [MASK_m])
-                + sinusoid(shot index) + time MLP_m(start, duration)
-      --unimodal encoder m (over the window's shots)--> unimodal[m] [b, s, d]
+    features[m] [b, s, D_m] --LN+Linear--> content[m] [b, s, d]   (position-free: one shot's features only)
+                (missing shot -> learned [MISSING_m], masked shot -> learned [MASK_m])
+                + time MLP_m(duration) (+ sinusoid(shot index) + start, with position="sinusoidal")
+      --unimodal encoder m (over the window's shots; rotary shot index)--> unimodal[m] [b, s, d]
     [CLS] ++ (unimodal[m] or learned [HIDDEN_m] + shot embedding) + modality embedding_m, for each m
       --cross-modal encoder over 1 + m*s tokens--> cls [b, d], fused[m] [b, s, d]
 
@@ -26,9 +26,9 @@ from torch import nn
 
 from lmp.errors import LMPError
 from lmp.modality import mask_key
-from lmp.model.checkpoint import CheckpointError, load_config, load_weights, save_checkpoint
+from lmp.model.checkpoint import load_config, load_state, load_weights, save_checkpoint
 from lmp.model.config import ModelConfig
-from lmp.model.embeddings import TimeEmbedding, sinusoidal
+from lmp.model.embeddings import TimeEmbedding, rotary, sinusoidal
 from lmp.model.layers import Encoder
 
 
@@ -43,12 +43,12 @@ def _token(width: int) -> nn.Parameter:
 class ModalityInput(nn.Module):
     """Everything modality-specific before the encoders: projection, time embedding, special tokens."""
 
-    def __init__(self, in_dim: int, width: int) -> None:
+    def __init__(self, in_dim: int, width: int, time_start: bool) -> None:
         super().__init__()
         # Frozen encoders differ wildly in scale (CLIP vs speaker embeddings); LN first puts them on par.
         self.norm = nn.LayerNorm(in_dim)
         self.proj = nn.Linear(in_dim, width)
-        self.time = TimeEmbedding(width)
+        self.time = TimeEmbedding(width, with_start=time_start)
         # Stands in for a shot that lacks this modality (e.g. no dialogue): absence is information.
         self.missing_token = _token(width)
         # Replaces a shot's input for intra-modal masked shot modelling.
@@ -65,7 +65,8 @@ class LMPModel(nn.Module):
         self.cfg = cfg
         d = cfg.width
         self.modalities = cfg.modalities
-        self.inputs = nn.ModuleDict({m: ModalityInput(cfg.dim(m), d) for m in cfg.modalities})
+        absolute = cfg.position == "sinusoidal"
+        self.inputs = nn.ModuleDict({m: ModalityInput(cfg.dim(m), d, absolute) for m in cfg.modalities})
         self.unimodal = nn.ModuleDict(
             {m: Encoder(d, cfg.heads, cfg.layers, cfg.mlp_ratio, cfg.dropout) for m in cfg.modalities}
         )
@@ -104,7 +105,9 @@ class LMPModel(nn.Module):
         cross-modal encoder. Both are optional and only used by the pretraining objectives.
 
         Returns {"unimodal": {m: [b, s, d]}, "fused": {m: [b, s, d]}, "fused_shot": [b, s, d],
-        "cls": [b, d], "shot_mask": [b, s]}; outputs at padded shots are zero.
+        "cls": [b, d], "content": {m: [b, s, d]}, "shot_mask": [b, s]}; outputs at padded shots are zero.
+        content[m] is the shot's own projected features before any context, position, time or
+        corruption (zero where the shot lacks m): the position-free targets of the objectives.
         """
         shot_mask = self._shot_mask(batch)
         b, s = shot_mask.shape
@@ -113,9 +116,17 @@ class LMPModel(nn.Module):
         times = torch.zeros(b, s, 2, device=shot_mask.device) if times is None else times
         times = torch.where(shot_mask[..., None], times, 0)
         index = self._shot_index(batch, shot_mask)
-        position = sinusoidal(index, d)  # [b, s, d], shared by all modalities
+        if self.cfg.position == "sinusoidal":
+            position, rope, cross_rope = sinusoidal(index, d), None, None  # [b, s, d], shared by all modalities
+        else:
+            position, dh = torch.zeros((), device=index.device), d // self.cfg.heads
+            rope = rotary(index, dh)
+            # Every modality's token of shot i sits at i; the [CLS] at the window's centre.
+            centre = index.float().amax(dim=1, keepdim=True) / 2  # [b, 1]
+            cross_rope = rotary(torch.cat([centre, index.float().repeat(1, len(self.modalities))], dim=1), dh)
 
         unimodal: dict[str, torch.Tensor] = {}
+        content: dict[str, torch.Tensor] = {}
         presents: list[torch.Tensor] = []
         cross_tokens = [self.cls_token.expand(b, 1, d)]
         for m in self.modalities:
@@ -124,12 +135,13 @@ class LMPModel(nn.Module):
             # Sanitise absent/padded features first: a NaN there would survive a 0 attention weight.
             x = torch.where(present[..., None], batch[m], 0).to(inp.proj.weight.dtype)
             tok = inp.proj(inp.norm(x))
+            content[m] = torch.where(present[..., None], tok, 0)
             tok = torch.where(present[..., None], tok, inp.missing_token)
             corrupt = self._corrupted(m, masked, hidden, shot_mask)
             if corrupt is not None:
                 tok = torch.where(corrupt[..., None], inp.mask_token, tok)
             shot_embed = position.to(tok.dtype) + inp.time(times)  # [b, s, d]
-            u = self.unimodal[m](self.drop(tok + shot_embed), shot_mask)
+            u = self.unimodal[m](self.drop(tok + shot_embed), shot_mask, rope, self._own_shot(b, s, 1, False, tok.device))
             unimodal[m] = torch.where(shot_mask[..., None], u, 0)
             if hidden is not None and m in hidden:
                 # The hidden token still needs to know where its shot is: give it the shot embedding.
@@ -140,7 +152,7 @@ class LMPModel(nn.Module):
         n_mod = len(self.modalities)
         seq = torch.cat(cross_tokens, dim=1)  # [b, 1 + m*s, d]: [CLS], then each modality's s shots
         valid = torch.cat([shot_mask.new_ones(b, 1), shot_mask.repeat(1, n_mod)], dim=1)  # [b, 1 + m*s]
-        out = self.cross(seq, valid)
+        out = self.cross(seq, valid, cross_rope, self._own_shot(b, s, n_mod, True, seq.device))
         fused_all = torch.where(
             shot_mask[:, None, :, None], out[:, 1:].reshape(b, n_mod, s, d), 0
         )  # [b, m, s, d]
@@ -155,11 +167,26 @@ class LMPModel(nn.Module):
             "fused": fused,
             "fused_shot": fused_shot,
             "cls": out[:, 0],
+            "content": content,
             "shot_mask": shot_mask,
         }
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict:
         return self.forward_features(batch)
+
+    def _own_shot(self, b: int, s: int, n_mod: int, cls: bool, device: torch.device) -> torch.Tensor | None:
+        """With context="shot": bool [b, n, n], token i may attend to token j only when both belong to
+        the same shot (a leading [CLS] attends to all, and nothing attends to it); None (no
+        restriction) with context="window"."""
+        if self.cfg.context == "window":
+            return None
+        shot = torch.arange(s, device=device).repeat(n_mod)  # [n_mod * s]
+        if cls:  # the cross-modal sequence: [CLS] first, then each modality's s shots
+            shot = torch.cat([shot.new_full((1,), -1), shot])
+        pairs = shot[:, None] == shot[None, :]
+        if cls:
+            pairs[0] = True
+        return pairs.expand(b, -1, -1)
 
     # -- batch access ---------------------------------------------------------------------------------
 
@@ -220,11 +247,5 @@ class LMPModel(nn.Module):
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> LMPModel:
         """Rebuild a model from a checkpoint directory written by save_pretrained (or the trainer)."""
         model = cls(load_config(directory))
-        state = load_weights(directory, device)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise CheckpointError(
-                f"checkpoint {directory}: weights do not match config.json "
-                f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
-            )
+        load_state(model, load_weights(directory, device), directory)
         return model.to(device)

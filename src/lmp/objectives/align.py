@@ -1,17 +1,21 @@
-"""Inter-modal shot alignment: the unimodal encoders' contextualised embeddings of the same shot in two
-modalities are positives; every other shot of the same window and of the batch (all ranks) is a negative.
+"""Inter-modal shot alignment: a shot's contextualised embedding in modality a must pick out the same
+shot in modality b among every other shot of its window and of the batch (all ranks).
 
 Dimension legend: b batch, s shots, q query slots per window, p projection width, N = world*b*s keys.
 
-A shot is a pair (a, b) only if it has both modalities and neither was corrupted by masked shot
-modelling or cross-modal hiding (a corrupted shot's embedding is a guess, not an observation). Any
-uncorrupted shot that has modality b is a candidate key for a query from a, even if it lacks a.
+Keys (`keys`, our choice of default): `content` keys are the shots' position-free content embeddings
+(lmp.objectives.content), so the query must predict the other modality's *content* from its own
+modality and context. With `contextual` keys (the earlier behaviour) both sides are unimodal encoder
+outputs, which share the shot-index code and the time embedding (start, duration) of the shot: the
+pair is then solvable from position alone (docs/diagnosis-pretraining.md), and no content is learnt.
 
-Our choices: one projection head per modality into a single joint space shared by all pairs (as in
-ImageBind), one learnable temperature for the objective, each pair scored in both directions, and
-queries drawn per window (`queries_per_window`, the Pretrainer samples them) while keys are always
-every shot: the [queries, keys] logits are what costs memory on 30k-shot batches, and hard negatives
-come from the keys.
+A query is a shot that has both modalities and whose modality-a embedding is an observation (neither
+masked nor hidden). Candidate keys: with content keys every shot that has modality b (its content is
+observed even where its encoder input was corrupted); with contextual keys every uncorrupted shot that
+has b. Our choices: one projection head per modality for the queries, one joint space for all pairs
+(as in ImageBind), one learnable temperature, each pair scored in both directions, and queries drawn
+per window (`queries_per_window`, the Pretrainer samples them) while keys are every shot: the
+[queries, keys] logits are what costs memory on 30k-shot batches, and hard negatives come from the keys.
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ class ShotAlignment(nn.Module):
         temperature: float,
         learn_temperature: bool,
         negatives: str = "batch",
+        keys: str = "content",
     ) -> None:
         super().__init__()
         self.pairs = pairs
         self.negatives = negatives
+        self.keys = keys
         modalities = sorted({m for pair in pairs for m in pair})
         self.heads = nn.ModuleDict({m: ProjectionHead(width, proj_dim) for m in modalities})
         self.scale = LogitScale(temperature, learn_temperature)
@@ -58,8 +64,10 @@ class ShotAlignment(nn.Module):
         unimodal: dict[str, torch.Tensor],
         corrupted: dict[str, torch.Tensor],
         queries: dict[str, ShotSample],
+        content_keys: dict[str, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """unimodal[m] [b, s, d]; corrupted[m] bool [b, s]; queries["a-b"]: the pair's query shots.
+        """unimodal[m] [b, s, d]; corrupted[m] bool [b, s]; queries["a-b"]: the pair's query shots;
+        content_keys[m] [N, p] gathered content embeddings (needed when keys="content").
 
         Returns {"a-b": loss}, the mean of the a->b and b->a directions.
         """
@@ -68,9 +76,13 @@ class ShotAlignment(nn.Module):
         for m in self.heads:
             b, s, d = unimodal[m].shape
             emb[m] = l2norm(self.heads[m](unimodal[m].reshape(b * s, d)))  # [b*s, p]
-            keys[m] = all_gather_with_grad(emb[m])  # [N, p]
             ok[m] = usable_shots(batch, m, corrupted).reshape(b * s)  # [b*s]
-            key_ok[m] = all_gather_no_grad(ok[m])  # [N]
+            if self.keys == "content":
+                keys[m] = content_keys[m]  # [N, p]
+                key_ok[m] = all_gather_no_grad(present(batch, m).reshape(b * s))  # [N]
+            else:
+                keys[m] = all_gather_with_grad(emb[m])  # [N, p]
+                key_ok[m] = all_gather_no_grad(ok[m])  # [N]
 
         out = {}
         for a, b_ in self.pairs:

@@ -17,22 +17,31 @@ from lmp.modality import MODALITIES, check_modalities
 
 
 @dataclass
-class TermConfig:
-    """What every objective has: a weight and an InfoNCE temperature."""
+class WeightConfig:
+    """What every objective has: a weight."""
 
     where = "objectives"
     """Config path used in error messages (a class attribute, not a field)."""
 
     weight: float = 1.0
     """Weight of the term in the total loss; 0 switches it off (its heads are not even built)."""
+
+    def __post_init__(self) -> None:
+        if self.weight < 0:
+            raise ValueError(f"{self.where}.weight: must be >= 0 (0 switches the objective off), got {self.weight}")
+
+
+@dataclass
+class TermConfig(WeightConfig):
+    """A contrastive objective: a weight and an InfoNCE temperature."""
+
     temperature: float = 0.07
     """InfoNCE temperature (its initial value when learnable)."""
     learn_temperature: bool = True
     """Learn the temperature (CLIP-style log scale, clamped to >= 0.01)."""
 
     def __post_init__(self) -> None:
-        if self.weight < 0:
-            raise ValueError(f"{self.where}.weight: must be >= 0 (0 switches the objective off), got {self.weight}")
+        super().__post_init__()
         if not 0.0 < self.temperature <= 10.0:
             raise ValueError(f"{self.where}.temperature: must be in (0, 10], got {self.temperature}")
 
@@ -41,7 +50,7 @@ class TermConfig:
 class ShotContrastConfig(TermConfig):
     """A shot-level contrastive term: scores a query shot against candidate shots."""
 
-    negatives: Literal["batch", "window"] = "batch"
+    negatives: Literal["batch", "window"] = "window"
     """Whose shots are negatives: "batch" (every shot of the batch, all ranks) or "window" (only the
     query's own window: shots of other windows, hence of other movies, are no candidates, so movie-level
     features cannot solve the task; docs/diagnosis-pretraining.md)."""
@@ -61,9 +70,14 @@ class MaskedConfig(ShotContrastConfig):
 
     modalities: tuple[str, ...] = MODALITIES
     """Modalities whose shots are corrupted and predicted."""
+    target: Literal["content", "raw", "regress"] = "content"
+    """What a corrupted shot is scored against: "content" (the shots' learned, position-free content
+    embeddings) or "raw" (their frozen features, the earlier behaviour)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.target not in ("content", "raw", "regress"):
+            raise ValueError(f"{self.where}.target: must be one of ['content', 'raw', 'regress'], got {self.target!r}")
         ratio = getattr(self, self.ratio_field)
         if not 0.0 < ratio < 1.0:
             raise ValueError(f"{self.where}.{self.ratio_field}: must be in (0, 1), got {ratio}")
@@ -89,9 +103,14 @@ class AlignConfig(ShotContrastConfig):
     """Modality pairs to align, written 'a-b'; each pair is scored in both directions."""
     queries_per_window: int = 32
     """Shots per window (random, per pair) used as queries; keys are always every shot. 0 = all shots."""
+    keys: Literal["content", "contextual"] = "content"
+    """What a query is scored against: the other modality's position-free "content" embeddings, or its
+    "contextual" unimodal outputs (the earlier behaviour, solvable from the shared position code)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.keys not in ("content", "contextual"):
+            raise ValueError(f"objectives.align.keys: must be one of ['content', 'contextual'], got {self.keys!r}")
         if self.queries_per_window < 0:
             raise ValueError(
                 f"objectives.align.queries_per_window: must be >= 0 (0 = all), got {self.queries_per_window}"
@@ -124,8 +143,26 @@ class MovieContrastConfig(TermConfig):
     """Long-range movie-level contrast of window [CLS] embeddings (needs >= 2 windows per movie in a batch)."""
 
     where = "objectives.movie"
+    weight: float = 0.0
+    """Weight of the term in the total loss; 0 (the default) switches it off: it turns the [CLS] into a
+    film fingerprint (docs/studies.md), the window summary keeps the [CLS] about content instead."""
     temperature: float = 0.1
     """InfoNCE temperature (its initial value when learnable)."""
+
+
+@dataclass
+class SummaryConfig(WeightConfig):
+    """Window summary: the [CLS] regresses the mean of its window's normalised frozen features, so that
+    it keeps what the window shows (not only which film it is)."""
+
+    where = "objectives.summary"
+
+
+@dataclass
+class SpreadConfig(WeightConfig):
+    """VICReg-style variance + covariance terms on each modality's unimodal tokens (no contrast)."""
+
+    where = "objectives.spread"
 
 
 @dataclass
@@ -140,6 +177,10 @@ class ObjectivesConfig:
     """Cross-modal masked modelling."""
     movie: MovieContrastConfig = field(default_factory=MovieContrastConfig)
     """Long-range movie-level contrast between windows of the same movie."""
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
+    """Window summary on the [CLS] (keeps window content in the [CLS])."""
+    spread: SpreadConfig = field(default_factory=SpreadConfig)
+    """Variance-covariance terms that keep the unimodal shot embeddings from collapsing."""
     modalities: tuple[str, ...] = MODALITIES
     """Modalities any objective may use (intersected with each objective's own list and the model's)."""
     proj_dim: int = 256
@@ -160,4 +201,6 @@ class ObjectivesConfig:
             "no_align": {"align": off},
             "no_cross_masked": {"cross_masked": off},
             "no_movie": {"movie": off},
+            "no_summary": {"summary": off},
+            "no_spread": {"spread": off},
         }

@@ -1,12 +1,20 @@
-"""Predicting corrupted shots' frozen features: intra-modal masked shot modelling and cross-modal
-masked modelling share this loss and differ only in what is corrupted and which tokens predict.
+"""Predicting corrupted shots: intra-modal masked shot modelling and cross-modal masked modelling
+share this loss and differ only in what is corrupted and which tokens predict.
 
-Dimension legend: b batch, s shots, k query slots per window, D_m frozen feature width, N = world*b*s keys.
+Dimension legend: b batch, s shots, k query slots per window, D_m frozen feature width,
+p content width, N = world*b*s keys.
 
-For modality m, each corrupted shot's token goes through a head to R^{D_m} and is scored by cosine
-similarity against the frozen features of EVERY shot of modality m in the batch (all ranks): the
-shot's own feature is the positive, the other shots of its window (hard negatives from the same movie)
-and of the other windows are negatives. No target-side parameters, so nothing can collapse.
+For modality m, each corrupted shot's token goes through a head and is scored by cosine similarity
+against a key of EVERY shot of modality m in the batch (all ranks), or of its own window only
+(`negatives: window`): the shot's own key is the positive, the other shots of its window (hard
+negatives from the same movie) and of the other windows are negatives. The keys (`target`):
+
+* `content` (default): the shots' learned, position-free content embeddings (lmp.objectives.content).
+  A frozen feature is mostly per-shot noise (MovieWorld: noise norm 3 against factor weights of ~1;
+  real encoders: framing, compression, background), which no context can predict; a learned target
+  can drop it, and the negatives keep it from collapsing.
+* `raw`: the frozen features themselves (the earlier behaviour): no target-side parameters, but the
+  loss then sits near the uniform-guess bound (docs/diagnosis-pretraining.md).
 
 Our choice: keys whose frozen feature is identical to the target's (a subtitle line spanning two shots,
 a repeated title card) are left out of that query's candidates: they are neither a negative the model
@@ -50,11 +58,15 @@ class FeaturePrediction(nn.Module):
         temperature: float,
         learn_temperature: bool,
         negatives: str = "batch",
+        target: str = "content",
+        proj_dim: int = 256,
     ) -> None:
         super().__init__()
         self.modalities = modalities
         self.negatives = negatives
-        self.heads = nn.ModuleDict({m: ProjectionHead(width, input_dims[m]) for m in modalities})
+        self.target = target
+        out = {m: proj_dim if target == "content" else input_dims[m] for m in modalities}
+        self.heads = nn.ModuleDict({m: ProjectionHead(width, out[m]) for m in modalities})
         self.scale = LogitScale(temperature, learn_temperature)
         # Fixed (not learned, not saved, independent of the global RNG) directions for fingerprints.
         g = torch.Generator().manual_seed(0)
@@ -62,9 +74,14 @@ class FeaturePrediction(nn.Module):
             self.register_buffer(f"_probe_{m}", torch.randn(input_dims[m], generator=g), persistent=False)
 
     def forward(
-        self, batch: dict[str, torch.Tensor], tokens: dict[str, torch.Tensor], samples: dict[str, ShotSample]
+        self,
+        batch: dict[str, torch.Tensor],
+        tokens: dict[str, torch.Tensor],
+        samples: dict[str, ShotSample],
+        content_keys: dict[str, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """tokens[m] [b, s, d]: the encoder outputs that predict; samples[m]: the corrupted shots."""
+        """tokens[m] [b, s, d]: the encoder outputs that predict; samples[m]: the corrupted shots;
+        content_keys[m] [N, p]: gathered content embeddings (needed when target="content")."""
         scale = self.scale()
         out = {}
         for m in self.modalities:
@@ -74,19 +91,22 @@ class FeaturePrediction(nn.Module):
             k = sample.index.shape[1]
             # Only the k query slots per window go through the head: [b, s, d] -> [b, k, d] -> [b*k, d].
             picked = tokens[m].gather(1, sample.index[..., None].expand(b, k, d)).reshape(b * k, d)
-            queries = l2norm(self.heads[m](picked))  # [b*k, D_m]
-
             valid = present(batch, m)
             # Zero absent/padded features: a NaN there would poison the gradient through 0 * NaN.
             feats = torch.where(valid[..., None], batch[m].detach(), 0)
-            keys = all_gather_no_grad(l2norm(feats.reshape(b * s, -1)))  # [N, D_m]
+            if self.target == "regress":
+                out[m] = self._regress(feats, picked, sample, m)
+                continue
+            queries = l2norm(self.heads[m](picked))  # [b*k, D_m or p]
+            raw = all_gather_no_grad(l2norm(feats.reshape(b * s, -1)))  # [N, D_m]
+            keys = content_keys[m] if self.target == "content" else raw  # [N, p] or [N, D_m]
             key_valid = all_gather_no_grad(valid.reshape(b * s))  # [N]
 
             # Gathered key index of each query's own shot: rank offset + window * s + shot.
             target = global_offset(b * s) + torch.arange(b, device=keys.device)[:, None] * s + sample.index
             target = target.reshape(b * k)
             with torch.autocast(keys.device.type, enabled=False):  # equal features, equal fp32 fingerprints
-                fingerprint = keys @ getattr(self, f"_probe_{m}")  # [N]
+                fingerprint = raw @ getattr(self, f"_probe_{m}")  # [N]
             distinct = fingerprint[target][:, None] != fingerprint[None, :]  # [b*k, N]; False at the target
             if self.negatives == "window":  # only the query's own window competes
                 distinct = distinct & same_window(target, keys.shape[0], s)
@@ -95,3 +115,15 @@ class FeaturePrediction(nn.Module):
             )
             out[m] = global_mean(loss_sum, count)
         return out
+
+    def _regress(self, feats: torch.Tensor, picked: torch.Tensor, sample: ShotSample, m: str) -> torch.Tensor:
+        """Mean squared error between the head's prediction [b*k, D_m] and the corrupted shots' frozen
+        features, each normalised to zero mean and unit variance over its dimensions (MAE's normalised
+        targets). The per-shot noise adds a constant to this loss but does not bias its gradient: the
+        best prediction is the feature's expectation given the context."""
+        b, k = sample.index.shape
+        target = feats.detach().gather(1, sample.index[..., None].expand(b, k, feats.shape[-1]))
+        target = torch.nn.functional.layer_norm(target.reshape(b * k, -1).float(), (feats.shape[-1],))
+        err = (self.heads[m](picked).float() - target).pow(2).mean(dim=1)  # [b*k]
+        valid = sample.valid.reshape(b * k)
+        return global_mean(torch.where(valid, err, 0).sum(), valid.sum())

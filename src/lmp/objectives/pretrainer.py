@@ -6,7 +6,9 @@
 One pass serves all objectives: the corruptions of masked shot modelling ([MASK] at the unimodal
 input) and cross-modal masked modelling ([MASK] at the unimodal input + [HIDDEN] at the cross-modal
 input) are sampled on disjoint shots and applied together; alignment uses only uncorrupted shots, and
-the movie contrast sees the corrupted windows (the corruption acts as augmentation).
+the movie contrast and window summary see the corrupted windows (the corruption acts as augmentation).
+The shot-level terms score against the shots' content embeddings (lmp.objectives.content), computed
+once per step and shared.
 
 Terms: "loss" (what is optimised), one term per enabled objective (the mean over its modalities or
 pairs), and "<objective>/<modality or pair>" for each part. Under DDP each value is this rank's share
@@ -24,9 +26,12 @@ from lmp.config import ConfigError
 from lmp.model import LMPModel
 from lmp.objectives.align import ShotAlignment, pair_name, usable_shots
 from lmp.objectives.config import ObjectivesConfig
+from lmp.objectives.content import ContentSpace, gather_keys
 from lmp.objectives.feature_prediction import FeaturePrediction, present
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
+from lmp.objectives.spread import Spread
+from lmp.objectives.summary import WindowSummary
 
 
 @dataclass
@@ -67,32 +72,45 @@ class Pretrainer(nn.Module):
         d = mcfg.width
 
         # An objective whose modalities were all ablated away is off, like one with weight 0.
-        msm, xmm, al, mv = cfg.masked_shot, cfg.cross_masked, cfg.align, cfg.movie
+        msm, xmm, al, mv, sm = cfg.masked_shot, cfg.cross_masked, cfg.align, cfg.movie, cfg.summary
+        p = cfg.proj_dim
         self.msm_modalities = tuple(m for m in usable if m in msm.modalities) if msm.weight > 0 else ()
         self.masked_shot = (
             FeaturePrediction(
-                self.msm_modalities, d, mcfg.input_dims, msm.temperature, msm.learn_temperature, msm.negatives
+                self.msm_modalities, d, mcfg.input_dims, msm.temperature, msm.learn_temperature, msm.negatives,
+                msm.target, p,
             )
             if self.msm_modalities
             else None
-        )
+        )  # fmt: skip
         self.xmm_modalities = tuple(m for m in usable if m in xmm.modalities) if xmm.weight > 0 else ()
         self.cross_masked = (
             FeaturePrediction(
-                self.xmm_modalities, d, mcfg.input_dims, xmm.temperature, xmm.learn_temperature, xmm.negatives
+                self.xmm_modalities, d, mcfg.input_dims, xmm.temperature, xmm.learn_temperature, xmm.negatives,
+                xmm.target, p,
             )
             if self.xmm_modalities
             else None
-        )
+        )  # fmt: skip
         self.pairs = tuple(tuple(p.split("-")) for p in al.pairs if set(p.split("-")) <= set(usable))
         self.align = (
-            ShotAlignment(self.pairs, d, cfg.proj_dim, al.temperature, al.learn_temperature, al.negatives)
+            ShotAlignment(self.pairs, d, p, al.temperature, al.learn_temperature, al.negatives, al.keys)
             if al.weight > 0 and self.pairs
             else None
         )
-        self.movie = (
-            MovieContrast(d, cfg.proj_dim, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
-        )
+        self.movie = MovieContrast(d, p, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
+        self.summary = WindowSummary(d, mcfg.input_dims, usable) if sm.weight > 0 else None
+        self.spread = Spread(usable) if cfg.spread.weight > 0 else None
+        # The content space serves every term that scores against content embeddings.
+        content_users = set()
+        if self.masked_shot is not None and msm.target == "content":
+            content_users |= set(self.msm_modalities)
+        if self.cross_masked is not None and xmm.target == "content":
+            content_users |= set(self.xmm_modalities)
+        if self.align is not None and al.keys == "content":
+            content_users |= {m for pair in self.pairs for m in pair}
+        self.content_modalities = tuple(m for m in usable if m in content_users)
+        self.content = ContentSpace(self.content_modalities, d, p) if self.content_modalities else None
         if not self.enabled:
             raise ConfigError(
                 "objectives: every objective is switched off (weight 0, or no usable modality for "
@@ -107,6 +125,8 @@ class Pretrainer(nn.Module):
             "align": (self.align, self.cfg.align.weight),
             "cross_masked": (self.cross_masked, self.cfg.cross_masked.weight),
             "movie": (self.movie, self.cfg.movie.weight),
+            "summary": (self.summary, self.cfg.summary.weight),
+            "spread": (self.spread, self.cfg.spread.weight),
         }
         return {name: w for name, (module, w) in weights.items() if module is not None}
 
@@ -138,23 +158,30 @@ class Pretrainer(nn.Module):
             masked={m: x.mask for m, x in samples.masked.items()},
             hidden={m: x.mask for m, x in samples.hidden.items()},
         )
+        local = self.content(out["content"]) if self.content is not None else {}  # {m: [b*s, p]}
+        keys = gather_keys(local)  # {m: [N, p]}
         parts: dict[str, dict[str, torch.Tensor]] = {}
         if self.masked_shot is not None:
-            parts["masked_shot"] = self.masked_shot(batch, out["unimodal"], samples.masked)
+            parts["masked_shot"] = self.masked_shot(batch, out["unimodal"], samples.masked, keys)
         if self.cross_masked is not None:
-            parts["cross_masked"] = self.cross_masked(batch, out["fused"], samples.hidden)
+            parts["cross_masked"] = self.cross_masked(batch, out["fused"], samples.hidden, keys)
         if self.align is not None:
             corrupted = {m: samples.corrupted(m, out["shot_mask"]) for m in self.model.modalities}
-            parts["align"] = self.align(batch, out["unimodal"], corrupted, samples.align)
+            parts["align"] = self.align(batch, out["unimodal"], corrupted, samples.align, keys)
         if self.movie is not None:
             parts["movie"] = {"movie": self.movie(batch, out["cls"])}
+        if self.summary is not None:
+            present_ = {m: present(batch, m) for m in self.summary.modalities}
+            parts["summary"] = {"summary": self.summary(batch, out["cls"], present_)}
+        if self.spread is not None:
+            parts["spread"] = self.spread(out["unimodal"], {m: present(batch, m) for m in self.spread.modalities})
 
         terms: dict[str, torch.Tensor] = {}
         loss = out["cls"].new_zeros((), dtype=torch.float32)
         for name, weight in self.enabled.items():
             values = parts[name]
             terms[name] = torch.stack(list(values.values())).mean()
-            if name != "movie":  # the movie term has no parts
+            if name not in ("movie", "summary"):  # window-level terms have no parts
                 terms.update({f"{name}/{part}": v for part, v in values.items()})
             loss = loss + weight * terms[name]
         terms["loss"] = loss

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from lmp.modality import MODALITIES
 from lmp.studies.config import StudyConfig
-from lmp.studies.report import bar_plot, cell, claim_line, markdown_table, write_study
+from lmp.studies.report import bar_plot, cell, claim_line, markdown_table, verdict, write_study
 from lmp.studies.runner import Corpus, base_arm, evaluate_arm, load_arm_model, pretrain_arm, task_average
 
 
@@ -23,7 +23,7 @@ def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
         names = ms.split("+")
         full = set(names) == set(MODALITIES)
         mod[ms] = _arm_results(cfg, corpus, base_arm(cfg) if full else f"mod-{ms}", {} if full else {"data": {"modalities": names}})
-    obj = {"all objectives": _arm_results(cfg, corpus, base_arm(cfg), {})}
+    obj = {"default objectives": _arm_results(cfg, corpus, base_arm(cfg), {})}
     for o in cfg.objectives:
         obj[f"no {o}"] = _arm_results(cfg, corpus, f"no-{o}", {"objectives": {o: {"weight": 0.0}}})
     records = [
@@ -36,13 +36,15 @@ def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
     claims = []
     sections = []
     if visual_only and all_mods:
-        margin = task_average(mod[all_mods], mm_tasks)["mean"] - task_average(mod[visual_only], mm_tasks)["mean"]
+        ours, theirs = task_average(mod[all_mods], mm_tasks), task_average(mod[visual_only], mm_tasks)
+        margin = ours["mean"] - theirs["mean"]
         per_task = ", ".join(f"{t} {mod[all_mods][t]['mean'] - mod[visual_only][t]['mean']:+.3f}" for t in mm_tasks)
-        holds = margin > 0
-        claims.append({"claim": 3, "holds": holds, "margin": margin})
+        result = verdict([(ours, theirs)], len(cfg.seeds))
+        claims.append({"claim": 3, "verdict": result, "margin": margin})
         sections.append(claim_line(
-            3, "all modalities beat visual only on multimodal tasks", holds,
+            3, "all modalities beat visual only on multimodal tasks", result,
             f"All minus visual only, mean test accuracy on {', '.join(mm_tasks)}: {margin:+.3f} ({per_task}).",
+            len(cfg.seeds),
         ))  # fmt: skip
     for title, table in (("Modalities", mod), ("Objectives", obj)):
         rows = [[t, *(cell(table[a][t]) for a in table)] for t in cfg.tasks]

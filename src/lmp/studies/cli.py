@@ -23,7 +23,8 @@ def _run(cfg: StudyConfig, names: tuple[str, ...]) -> int:
     summary = {name: studies[name](cfg, corpus) for name in names}
     claims = [c for s in summary.values() for c in s["claims"]]
     for c in claims:
-        print(f"claim {c['claim']}: {'holds' if c['holds'] else 'does NOT hold'}")
+        what = c.get("protocol") or c.get("comparison") or ""
+        print(f"claim {c['claim']}{f' ({what})' if what else ''}: {c['verdict']}")
     for s in summary.values():
         print(f"results: {s['dir']}/results.md")
     atomic_write_text(cfg.out / f"summary-{'-'.join(names)}.json", json.dumps(summary, indent=2))

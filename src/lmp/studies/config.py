@@ -34,7 +34,9 @@ class StudyConfig:
     tasks: tuple[str, ...] = ("relationship", "way_speaking", "scene", "director", "writer", "genre")
     """MovieWorld clip tasks (classification) probed by every study."""
     long_range_tasks: tuple[str, ...] = ("relationship", "writer")
-    """Tasks whose evidence is spread over minutes (claim 2 is judged on them); see docs/movieworld.md."""
+    """Clip tasks whose evidence is spread over minutes (reported with the span study); see docs/movieworld.md."""
+    context_tasks: tuple[str, ...] = ("offscreen_speaker", "place_return")
+    """Shot tasks whose answer lies minutes from the shot, probed on contextual shot tokens (claim 2 is judged on them)."""
     multimodal_tasks: tuple[str, ...] = ("way_speaking", "writer", "relationship", "genre")
     """Tasks carried by audio or dialogue (claim 3 is judged on them); see docs/movieworld.md."""
     representation: str = "all"
@@ -43,15 +45,23 @@ class StudyConfig:
     """Probe seeds; with label fractions each seed also draws its own labelled subset."""
     label_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 1.0)
     """Fractions of the train labels used by the data-efficiency study."""
+    finetune_fractions: tuple[float, ...] = (0.01, 0.05, 0.1)
+    """Label fractions at which pretrained and random weights are also fine-tuned end to end (empty = none)."""
+    finetune_epochs: int = 5
+    """Fine-tuning epochs (the best epoch on val is kept)."""
+    pca_components: int = 32
+    """Principal components of the PCA baseline (fit on the unlabeled train-split movies)."""
+    cca_components: int = 16
+    """Canonical directions per side of each modality pair in the CCA baseline."""
     low_fraction: float = 0.1
     """Claim 1 is judged on label fractions at or below this."""
-    pretrain_fractions: tuple[float, ...] = (0.1, 0.3, 1.0)
+    pretrain_fractions: tuple[float, ...] = (0.25, 1.0)
     """Fractions of the train-split movies used for pretraining (data-amount curve)."""
     spans: tuple[int, ...] = (8, 32, 128, 512)
     """Pretraining window lengths of the span study."""
     modality_sets: tuple[str, ...] = ("visual", "visual+audio", "visual+text", "visual+audio+text")
     """Modality subsets of the modality ablation ('+'-joined)."""
-    objectives: tuple[str, ...] = ("masked_shot", "align", "cross_masked", "movie")
+    objectives: tuple[str, ...] = ("masked_shot", "align", "cross_masked", "summary", "spread")
     """Objectives removed one at a time by the objective ablation."""
     device: str = "auto"
     """auto | cpu | cuda."""
@@ -62,16 +72,18 @@ class StudyConfig:
         self.out, self.corpus = Path(self.out), Path(self.corpus)
         if self.steps < 1 or self.width < 8 or self.window < 2 or self.eval_window < 2:
             raise ValueError("steps >= 1, width >= 8, window >= 2 and eval_window >= 2 are required")
+        if self.pca_components < 1 or self.cca_components < 1:
+            raise ValueError("pca_components and cca_components must be >= 1")
         if not self.seeds or not self.tasks:
             raise ValueError("seeds and tasks must not be empty")
-        for name in ("label_fractions", "pretrain_fractions"):
+        for name in ("label_fractions", "pretrain_fractions", "finetune_fractions"):
             if not all(0 < f <= 1 for f in getattr(self, name)):
                 raise ValueError(f"{name}: every fraction must be in (0, 1], got {getattr(self, name)}")
         if any(s < 2 or self.shots_per_batch // s < 2 for s in self.spans):
             raise ValueError(f"spans: each span must be >= 2 and leave >= 2 windows per batch of {self.shots_per_batch} shots")
         for ms in self.modality_sets:
             check_modalities(ms.split("+"), f"modality_sets ({ms!r})")
-        known = {"masked_shot", "align", "cross_masked", "movie"}
+        known = {"masked_shot", "align", "cross_masked", "movie", "summary", "spread"}
         if set(self.objectives) - known:
             raise ValueError(f"objectives: unknown {sorted(set(self.objectives) - known)}; choose from {sorted(known)}")
 
@@ -83,6 +95,7 @@ class StudyConfig:
                 "synth_preset": "tiny", "steps": 4, "width": 16, "window": 16, "shots_per_batch": 64,
                 "eval_window": 32, "tasks": ("scene", "relationship", "writer"), "seeds": (0,),
                 "label_fractions": (0.5, 1.0), "low_fraction": 0.5, "pretrain_fractions": (0.5, 1.0),
+                "finetune_fractions": (0.5,), "finetune_epochs": 1, "pca_components": 4, "cca_components": 2,
                 "spans": (8, 16), "modality_sets": ("visual", "visual+audio+text"), "objectives": ("movie",),
             },  # fmt: skip
             # `make study`: all three studies on the default MovieWorld within an hour on 2 CPU cores.

@@ -21,8 +21,31 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def claim_line(number: int, text: str, holds: bool, evidence: str) -> str:
-    return f"**Claim {number} ({text}): {'HOLDS' if holds else 'DOES NOT HOLD'}.** {evidence}\n"
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+
+
+def pooled_std(a: dict[str, float], b: dict[str, float]) -> float:
+    """Pooled seed std of two results ({"mean", "std"}), the noise scale of their difference."""
+    return float((0.5 * (a["std"] ** 2 + b["std"] ** 2)) ** 0.5)
+
+
+def verdict(comparisons: list[tuple[dict[str, float], dict[str, float]]], seeds: int) -> str:
+    """(ours, baseline) result pairs -> HOLDS when ours wins every pair by more than 2 pooled std,
+    FAILS when some baseline wins by more than that, INCONCLUSIVE otherwise or with fewer than 2 seeds
+    (a single seed has no spread to judge by)."""
+    if seeds < 2 or not comparisons:
+        return INCONCLUSIVE
+    margins = [(a["mean"] - b["mean"], 2 * pooled_std(a, b)) for a, b in comparisons]
+    if all(m > bar for m, bar in margins):
+        return HOLDS
+    if any(m < -bar for m, bar in margins):
+        return FAILS
+    return INCONCLUSIVE
+
+
+def claim_line(number: int, text: str, result: str, evidence: str, seeds: int) -> str:
+    why = " (n too small: one probe seed)" if seeds < 2 else ""
+    return f"**Claim {number} ({text}): {result.upper()}{why}.** {evidence}\n"
 
 
 def write_study(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from lmp.tasks.labels import Task, read_task
 
 RANDOM_INIT = "random init"
 RAW = "raw features"
+PER_SHOT = "per-shot"
+"""The per-shot ablation arm: lmp's objectives on windows of one shot (no cross-shot context)."""
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Corpus:
     store: FeatureStore
     tasks: dict[str, Task]
     train_movies: list[str]
+    context: dict[str, Task] = field(default_factory=dict)
+    """Shot-level context tasks (cfg.context_tasks) that this corpus has labels for."""
     pretrain_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Resolved pretraining config of every arm used, saved with the results."""
 
@@ -45,7 +49,11 @@ def load_corpus(cfg: StudyConfig) -> Corpus:
     store = FeatureStore(root / "store")
     tasks = {name: read_task(root / "labels" / name).restrict(store) for name in cfg.tasks}
     train = json.loads((root / "corpus.json").read_text())["splits"]["train"]
-    return Corpus(root, store, tasks, train)
+    context = {n: read_task(root / "labels" / n).restrict(store) for n in cfg.context_tasks if (root / "labels" / n).is_dir()}
+    missing = [n for n in cfg.context_tasks if n not in context]
+    if missing:
+        print(f"corpus {root} has no labels for the context tasks {missing} (made by an older lmp synth); skipping them")
+    return Corpus(root, store, tasks, train, context)
 
 
 def pretrain_arm(cfg: StudyConfig, corpus: Corpus, arm: str, overrides: dict[str, Any], movie_fraction: float = 1.0):
@@ -138,15 +146,56 @@ def probe(
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
 
 
-def evaluate_arm(corpus: Corpus, cfg: StudyConfig, model, fractions=(1.0,)) -> dict[str, dict[float, dict[str, Any]]]:
-    """task -> label fraction -> probe stats, for one frozen model (None = raw features)."""
+def probe_all(corpus: Corpus, cfg: StudyConfig, reps, fractions=(1.0,)) -> dict[str, dict[float, dict[str, Any]]]:
+    """task -> label fraction -> probe stats, for one arm's representations."""
     from tqdm import tqdm
 
-    reps = representations(corpus, model, cfg)
     out: dict[str, dict[float, dict[str, Any]]] = {name: {} for name in corpus.tasks}
     jobs = [(name, f) for name in corpus.tasks for f in fractions]
     for name, f in tqdm(jobs, desc="probes", unit="probe", leave=False):
         out[name][f] = probe(reps[name], corpus.tasks[name], cfg, f)
+    return out
+
+
+def evaluate_arm(corpus: Corpus, cfg: StudyConfig, model, fractions=(1.0,)) -> dict[str, dict[float, dict[str, Any]]]:
+    """task -> label fraction -> probe stats, for one frozen model (None = raw features)."""
+    return probe_all(corpus, cfg, representations(corpus, model, cfg), fractions)
+
+
+def context_arm(corpus: Corpus, cfg: StudyConfig, model) -> dict[str, dict[str, Any]]:
+    """context task -> probe stats (all train labels): per-shot linear probes on one frozen model's
+    contextual shot tokens, encoded with the evaluation window."""
+    from lmp.tasks.features import Representer
+
+    rep = Representer(corpus.store, model, cfg.representation, window=cfg.eval_window, progress=False)
+    out = {}
+    for name, task in corpus.context.items():
+        with torch.no_grad():
+            reps = rep.task(task)
+        out[name] = probe(reps, task, cfg)
+    return out
+
+
+def finetune_arm(corpus: Corpus, cfg: StudyConfig, model, fractions) -> dict[str, dict[float, dict[str, Any]]]:
+    """task -> label fraction -> test stats of fine-tuning `model` end to end (each seed its own labels)."""
+    from tqdm import tqdm
+
+    from lmp.tasks.finetune import finetune
+
+    out: dict[str, dict[float, dict[str, Any]]] = {name: {} for name in corpus.tasks}
+    jobs = [(name, f) for name in corpus.tasks for f in fractions]
+    for name, f in tqdm(jobs, desc="fine-tuning", unit="task", leave=False):
+        task = corpus.tasks[name]
+        values = []
+        for seed in cfg.seeds:
+            keep = stratified_subset(task.targets("train"), f, seed).tolist()
+            subset = replace(task, splits={**task.splits, "train": [task.splits["train"][i] for i in keep]})
+            result = finetune(
+                model, corpus.store, subset, representation=cfg.representation, window=cfg.eval_window,
+                epochs=cfg.finetune_epochs, seed=seed,
+            )  # fmt: skip
+            values.append(float(result["test"][task.spec.metric]))
+        out[name][f] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
     return out
 
 

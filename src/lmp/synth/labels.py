@@ -69,8 +69,13 @@ TASKS: dict[str, TaskDef] = {
         # Binary: classes[1] is the positive class scored by AP.
         TaskDef("scene_boundary", "boundary", "classification", ("same_scene", "new_scene"), "AP"),
         TaskDef("cut_type", "boundary", "multilabel", CUT_TYPES, "mAP"),
+        # Context tasks: the answer for a shot lies minutes away from it (docs/movieworld.md).
+        TaskDef("offscreen_speaker", "shot", "classification", ("focus_character", "side_character"), "AP"),
+        TaskDef("place_return", "shot", "classification", ("new_place", "returning_place"), "AP"),
     )
 }
+CONTEXT_TASKS = ("offscreen_speaker", "place_return")
+"""Shot tasks whose answer needs context far outside the shot (claim 2 and the per-shot ablation)."""
 LVU_TASKS = (
     "relationship",
     "way_speaking",
@@ -97,6 +102,28 @@ def cut_types(movie: Movie) -> np.ndarray:
         ],
         axis=1,
     )
+
+
+def offscreen_speakers(movie: Movie) -> tuple[np.ndarray, np.ndarray]:
+    """Shots with a line whose speaker is not on screen (voice over a listener, an L-cut, a cut-away):
+    (shot indices, bool: the speaker is NOT one of the clip's two focus characters, the rarer case
+    that AP scores). Only the voice says who it is, and whether that voice belongs to the story's main
+    pair is known from earlier shots where the pair was seen speaking."""
+    shots = np.flatnonzero(movie.dialogue & ~movie.onscreen[np.arange(movie.num_shots), movie.speaker])
+    pair = movie.seg_pair[movie.segment[shots]]  # [n, 2]
+    speaker = movie.speaker[shots]
+    return shots, (speaker != pair[:, 0]) & (speaker != pair[:, 1])
+
+
+def place_returns(movie: Movie) -> tuple[np.ndarray, np.ndarray]:
+    """First shots of scenes at another place than the scene before: (shot indices, bool: the place was
+    already seen in an earlier scene of the movie). The previous scene never answers it, so the
+    evidence is at least a scene (tens of seconds to minutes) back."""
+    starts = np.flatnonzero(np.r_[True, movie.scene[1:] != movie.scene[:-1]])  # first shot of each scene
+    place = movie.scene_place  # [Z], scene z starts at starts[z]
+    rows = [z for z in range(1, len(starts)) if place[z] != place[z - 1]]
+    seen = [bool(np.isin(place[z], place[: z - 1]).item()) for z in rows]
+    return starts[rows], np.array(seen, dtype=bool)
 
 
 def _noisy(labels: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -134,6 +161,12 @@ def movie_rows(movie: Movie, label_noise: float, rng: np.random.Generator) -> di
     new_scene = movie.scene[1:] != movie.scene[:-1]
     boundary = TASKS["scene_boundary"].classes
     rows["scene_boundary"] = [f"{movie.id},{i},{boundary[int(b)]}" for i, b in enumerate(new_scene)]
+    for name, (shots, positive) in (
+        ("offscreen_speaker", offscreen_speakers(movie)),
+        ("place_return", place_returns(movie)),
+    ):
+        names = TASKS[name].classes
+        rows[name] = [f"{movie.id},{i},{names[int(p)]}" for i, p in zip(shots, positive)]
     cuts = cut_types(movie)
     rows["cut_type"] = [
         f"{movie.id},{i},{'|'.join(c for c, on in zip(CUT_TYPES, row) if on)}" for i, row in enumerate(cuts)

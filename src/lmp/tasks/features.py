@@ -10,7 +10,10 @@ Representations (`representation=`), our choice of names:
                     clip level: its mean over the clip's shots
     unimodal:<m>    one unimodal encoder alone (ablation); clip level: mean over shots that have m
     all             every encoder at once: per shot the unimodal outputs of each modality and the fused
-                    token concatenated ([s, (M + 1) d]); clip level: their mean over the clip's shots
+                    token concatenated ([s, (M + 1) d]); clip level: each unimodal block averaged over
+                    the shots that have its modality (as `raw` does; a shot without dialogue holds only
+                    the [MISSING] token's context, and how many such shots a clip has is no content),
+                    the fused block over every shot
     raw             no model: the frozen store features, each modality averaged over the shots that
                     have it and the modalities concatenated (a no-pretraining baseline)
 
@@ -156,6 +159,15 @@ def token_weights(batch: dict[str, torch.Tensor], representation: str) -> torch.
     return shot_mask
 
 
+def pooling_blocks(out: dict, batch: dict[str, torch.Tensor], representation: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[(tokens [b, s, d_i], weights [b, s])]: the blocks of `shot_tokens` with the shots each block is
+    averaged over at clip level (`all`: one block per unimodal encoder, then the fused tokens)."""
+    if representation == "all":
+        blocks = [(tok, token_weights(batch, f"unimodal:{m}")) for m, tok in out["unimodal"].items()]
+        return [*blocks, (out["fused_shot"], token_weights(batch, "fused"))]
+    return [(shot_tokens(out, representation), token_weights(batch, representation))]
+
+
 def _pool_groups(seq: torch.Tensor, groups: int) -> torch.Tensor:
     """[L, d] -> [groups, d]: means of `groups` consecutive near-equal runs (L > groups, so none is empty)."""
     n = len(seq)
@@ -221,14 +233,16 @@ class Representer:
         lengths = batch["shot_mask"].sum(1).float()  # [chunks]
         if self.representation == "cls":
             # Chunk [CLS] vectors weighted by chunk length.
-            parts, weights = out["cls"] * lengths[:, None], lengths
-        else:
-            weight = token_weights(batch, self.representation)  # [chunks, s]
-            parts, weights = (tok * weight[..., None]).sum(1), weight.sum(1)
-        owner = torch.tensor(owners, device=parts.device)
-        sums = torch.zeros(len(examples), parts.shape[1], device=parts.device).index_add(0, owner, parts)
-        counts = torch.zeros(len(examples), device=parts.device).index_add(0, owner, weights)
-        vectors = sums / counts[:, None]
+            blocks = [(out["cls"] * lengths[:, None], lengths)]
+        else:  # per block: weighted sums over each chunk's shots and the weights' sums
+            blocks = [((t * w[..., None]).sum(1), w.sum(1)) for t, w in pooling_blocks(out, batch, self.representation)]
+        owner = torch.tensor(owners, device=tok.device)
+        vectors = []
+        for parts, weights in blocks:  # [chunks, d_i], [chunks]
+            sums = torch.zeros(len(examples), parts.shape[1], device=parts.device).index_add(0, owner, parts)
+            counts = torch.zeros(len(examples), device=parts.device).index_add(0, owner, weights)
+            vectors.append(sums / counts[:, None])
+        vectors = torch.cat(vectors, dim=1)
         if not tokens:
             return vectors
         seqs: list[list[torch.Tensor]] = [[] for _ in examples]

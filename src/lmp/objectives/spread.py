@@ -1,0 +1,51 @@
+"""Spread: keeps the transferable shot embeddings from collapsing onto a few directions.
+
+Dimension legend: n real shots of the batch (this rank), d model width.
+
+Contrastive and predictive terms are solved first by the few directions that tell the easy candidates
+apart, and the encoders' outputs then concentrate there: after pretraining with the other terms
+alone, the top three principal components of a clip's unimodal embedding held ~60 % of its variance
+(participation ratio 6 against 21 at random init; docs/studies.md), and a probe with few labels had
+little else to use. Following VICReg's variance and covariance terms, for each modality's unimodal
+tokens over the batch's real shots:
+
+    relu(1 - std_j) averaged over dimensions j     (every dimension keeps a spread of at least 1)
+  + sum of squared off-diagonal covariances / d    (dimensions carry different information)
+
+Our choices: it acts on the encoder outputs that probes read (not on a projection head), over the
+real shots of the whole batch on every rank (each rank's sums are gathered, so the term and its
+gradient equal the single-process ones under DDP), and each modality counts equally.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad
+
+
+class Spread(nn.Module):
+    def __init__(self, modalities: tuple[str, ...]) -> None:
+        super().__init__()
+        self.modalities = modalities
+
+    def forward(self, tokens: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """tokens[m] [b, s, d], present[m] bool [b, s] -> {m: variance + covariance term}."""
+        out = {}
+        for m in self.modalities:
+            w = present[m].float()[..., None]  # [b, s, 1]
+            x = tokens[m].float() * w  # [b, s, d]: zero at absent shots
+            d = x.shape[-1]
+            # Sufficient statistics of every rank's shots: count, sum [d], sum of outer products [d, d].
+            n = all_gather_no_grad(w.sum().reshape(1)).sum().clamp_min(2.0)
+            total = all_gather_with_grad(x.sum((0, 1))[None]).sum(0)
+            outer = all_gather_with_grad(torch.einsum("bsi,bsj->ij", x, x)[None]).sum(0)
+            mean = total / n
+            cov = (outer - n * torch.outer(mean, mean)) / (n - 1)  # [d, d]
+            std = (cov.diagonal().clamp_min(0) + 1e-4).sqrt()
+            off = cov - torch.diag(cov.diagonal())
+            # Every rank returns the full-batch term: its mean over ranks is that value, and the gathers'
+            # backward sums the ranks' identical gradients, which DDP's averaging then undoes.
+            out[m] = torch.relu(1.0 - std).mean() + off.pow(2).sum() / d
+        return out

@@ -1,0 +1,183 @@
+"""The content-space objectives (content keys, regression targets, window summary, spread), rotary
+positions and the per-shot ablation: hand-checked values and the shortcuts they must not allow."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lmp.config import from_dict
+from lmp.model import LMPModel, ModelConfig
+from lmp.objectives import ObjectivesConfig, Pretrainer
+from lmp.objectives.align import ShotAlignment
+from lmp.objectives.feature_prediction import FeaturePrediction
+from lmp.objectives.masking import ShotSample
+from lmp.objectives.spread import Spread
+from lmp.objectives.summary import WindowSummary
+
+E = math.e
+
+
+def every_shot(b: int, s: int) -> ShotSample:
+    index = torch.arange(s).expand(b, s)
+    return ShotSample(mask=torch.ones(b, s, dtype=torch.bool), index=index, valid=torch.ones(b, s, dtype=torch.bool))
+
+
+def test_alignment_scores_contextual_queries_against_content_keys():
+    """Identity heads, temperature 1: each direction is -log softmax of query . content keys."""
+    obj = ShotAlignment((("visual", "audio"),), 2, 2, temperature=1.0, learn_temperature=False, keys="content")
+    obj.heads["visual"] = nn.Identity()
+    obj.heads["audio"] = nn.Identity()
+    contextual = {"visual": torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]), "audio": torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])}
+    content = {"visual": torch.tensor([[1.0, 0.0], [1.0, 0.0]]), "audio": torch.tensor([[1.0, 0.0], [0.0, 1.0]])}
+    batch = {"shot_mask": torch.ones(1, 2, dtype=torch.bool)}
+    none = torch.zeros(1, 2, dtype=torch.bool)
+    loss = obj(batch, contextual, {"visual": none, "audio": none}, {"visual-audio": every_shot(1, 2)}, content)
+    # visual -> audio content: shot 0 logits [1, 0] (positive 0), shot 1 logits [0, 1] (positive 1).
+    v2a = -math.log(E / (E + 1))
+    # audio -> visual content: both queries score [0, 0]: log 2 each.
+    a2v = math.log(2)
+    assert loss["visual-audio"].item() == pytest.approx(0.5 * (v2a + a2v), rel=1e-5)
+    # A masked visual shot is still a content key (its features are observed), but no query.
+    corrupt = {"visual": torch.tensor([[False, True]]), "audio": none}
+    loss = obj(batch, contextual, corrupt, {"visual-audio": every_shot(1, 2)}, content)
+    assert loss["visual-audio"].item() == pytest.approx(0.5 * (-math.log(E / (E + 1)) + math.log(2)), rel=1e-5)
+
+
+def test_regression_target_is_the_normalised_frozen_feature():
+    obj = FeaturePrediction(("visual",), 3, {"visual": 3}, temperature=1.0, learn_temperature=False, target="regress")
+    obj.heads["visual"] = nn.Identity()
+    feats = torch.tensor([[[1.0, 2.0, 3.0], [5.0, 5.0, 8.0]]])  # normalised: [-1.2247, 0, 1.2247], [-.7071, -.7071, 1.4142]
+    batch = {"visual": feats, "shot_mask": torch.ones(1, 2, dtype=torch.bool)}
+    tokens = torch.zeros(1, 2, 3)
+    sample = ShotSample(mask=torch.tensor([[False, True]]), index=torch.tensor([[1]]), valid=torch.tensor([[True]]))
+    loss = obj(batch, {"visual": tokens}, {"visual": sample})["visual"]
+    assert loss.item() == pytest.approx((0.5 + 0.5 + 2.0) / 3, rel=1e-4)  # mean square of the target
+
+
+def test_window_summary_regresses_the_mean_of_normalised_features():
+    obj = WindowSummary(2, {"visual": 2, "audio": 2}, ("visual", "audio"))
+    obj.head = nn.Identity()  # cls [b, 4] is the prediction of [visual mean, audio mean]
+    batch = {
+        # Normalised over its 2 dimensions a feature becomes [-1, 1] or [1, -1] (scale and offset vanish).
+        "visual": torch.tensor([[[0.0, 2.0], [5.0, 9.0], [7.0, 3.0]]]),
+        "audio": torch.tensor([[[1.0, 0.0], [float("nan"), 0.0], [0.0, 1.0]]]),
+        "audio_mask": torch.tensor([[True, False, False]]),
+        "shot_mask": torch.tensor([[True, True, True]]),
+    }
+    present = {"visual": batch["shot_mask"], "audio": batch["audio_mask"]}
+    cls = torch.zeros(1, 4)
+    # visual target: mean of [-1, 1], [-1, 1], [1, -1] = [-1/3, 1/3]; audio: [1, -1] (one shot has it).
+    expected = 0.5 * ((1 / 9 + 1 / 9) / 2 + (1 + 1) / 2)
+    assert obj(batch, cls, present).item() == pytest.approx(expected, rel=1e-4)
+    cls = torch.tensor([[-1 / 3, 1 / 3, 1.0, -1.0]])
+    assert obj(batch, cls, present).item() == pytest.approx(0.0, abs=1e-6)
+    # A window without audio at all is scored on visual alone.
+    present["audio"] = torch.zeros(1, 3, dtype=torch.bool)
+    assert obj(batch, torch.zeros(1, 4), present).item() == pytest.approx(1 / 9, rel=1e-4)
+
+
+def test_spread_by_hand():
+    obj = Spread(("visual",))
+    # Two present shots: per dimension std sqrt(2) and 0 (hinge 0 and 1), covariance 0 between them.
+    tokens = torch.tensor([[[1.0, 3.0], [-1.0, 3.0], [50.0, 50.0]]])
+    present = torch.tensor([[True, True, False]])  # the third shot is absent and ignored
+    out = obj({"visual": tokens}, {"visual": present})["visual"]
+    hinge = (max(0.0, 1 - math.sqrt(2 + 1e-4)) + (1 - math.sqrt(1e-4))) / 2
+    assert out.item() == pytest.approx(hinge, rel=1e-4)
+    # Perfectly correlated dimensions: covariance 2 off the diagonal twice, divided by d = 2.
+    tokens = torch.tensor([[[1.0, 1.0], [-1.0, -1.0]]])
+    out = obj({"visual": tokens}, {"visual": torch.ones(1, 2, dtype=torch.bool)})["visual"]
+    assert out.item() == pytest.approx((2 * 2.0**2) / 2, rel=1e-3)
+
+
+# -- shortcuts ------------------------------------------------------------------------------------
+
+DIMS = {"visual": 8, "audio": 8}
+
+
+def unrelated_batch(g: torch.Generator, b: int = 8, s: int = 16) -> dict[str, torch.Tensor]:
+    """Visual and audio drawn independently for every shot: no content links a shot's two modalities,
+    only its index, start time and duration (shared by both) do."""
+    start = torch.cumsum(torch.rand(b, s, generator=g) * 5 + 0.5, dim=1)
+    dur = torch.rand(b, s, generator=g) * 5 + 0.5
+    return {
+        "visual": torch.randn(b, s, 8, generator=g),
+        "audio": torch.randn(b, s, 8, generator=g),
+        "shot_mask": torch.ones(b, s, dtype=torch.bool),
+        "times": torch.stack([start - start[:, :1], start - start[:, :1] + dur], dim=-1),
+        "positions": torch.arange(s).expand(b, s).clone(),
+        "movie": torch.arange(b) // 2,
+    }
+
+
+def train_alignment(position: str, keys: str, steps: int = 150) -> float:
+    """Align loss after training on unrelated modalities (window negatives: 16 candidates)."""
+    torch.manual_seed(0)
+    model = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, modalities=tuple(DIMS), position=position))
+    off = {"weight": 0.0}
+    cfg = {"masked_shot": off, "cross_masked": off, "movie": off, "summary": off, "spread": off,
+           "align": {"keys": keys, "negatives": "window", "pairs": ["visual-audio"], "queries_per_window": 0}}  # fmt: skip
+    pre = Pretrainer(model, from_dict(ObjectivesConfig, cfg))
+    opt = torch.optim.Adam(pre.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        loss = pre(unrelated_batch(g))["align"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float(pre(unrelated_batch(g))["align"])
+
+
+def test_alignment_cannot_be_solved_by_position_alone():
+    """Content carries nothing here, so any loss below chance (ln 16) is a shortcut: the earlier
+    contextual keys with added sinusoids learn one, the default content keys cannot."""
+    chance = math.log(16)
+    assert train_alignment("sinusoidal", "contextual") < 0.5 * chance
+    assert train_alignment("rotary", "content") > 0.95 * chance
+
+
+# -- positions and context ------------------------------------------------------------------------
+
+
+def tiny(**cfg) -> LMPModel:
+    torch.manual_seed(0)
+    return LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, modalities=tuple(DIMS), **cfg)).eval()
+
+
+def test_rotary_outputs_depend_on_shot_distances_not_on_the_window_offset():
+    g = torch.Generator().manual_seed(1)
+    batch = unrelated_batch(g, b=2)
+    shifted = {**batch, "positions": batch["positions"] + 1000}
+    for position in ("rotary", "sinusoidal"):
+        model = tiny(position=position)
+        a, b = model.forward_features(batch), model.forward_features(shifted)
+        torch.testing.assert_close(a["unimodal"]["visual"], b["unimodal"]["visual"])  # index is relative
+    # Identical shots (same features, same duration): with rotary codes attention mixes identical
+    # values, so every shot gets the same output wherever it sits; added sinusoids tell them apart.
+    same = {**batch, "visual": batch["visual"][:, :1].expand(2, 16, 8), "audio": batch["audio"][:, :1].expand(2, 16, 8)}
+    same["times"] = torch.stack([torch.arange(16.0), torch.arange(16.0) + 1], dim=-1).expand(2, 16, 2)
+    for position, constant in (("rotary", True), ("sinusoidal", False)):
+        out = tiny(position=position).forward_features(same)["unimodal"]["visual"]
+        assert torch.allclose(out, out[:, :1].expand_as(out), atol=1e-5) == constant, position
+
+
+def test_per_shot_context_sees_no_other_shot():
+    g = torch.Generator().manual_seed(2)
+    batch = unrelated_batch(g, b=2)
+    other = {**batch, "visual": batch["visual"].clone(), "audio": batch["audio"].clone()}
+    other["visual"][:, 1:] = torch.randn(2, 15, 8, generator=g)  # every shot but the first changes
+    other["audio"][:, 1:] = torch.randn(2, 15, 8, generator=g)
+    model = tiny(context="shot")
+    a, b = model.forward_features(batch), model.forward_features(other)
+    for key in ("visual", "audio"):
+        torch.testing.assert_close(a["unimodal"][key][:, 0], b["unimodal"][key][:, 0])
+        torch.testing.assert_close(a["fused"][key][:, 0], b["fused"][key][:, 0])
+    assert not torch.allclose(a["cls"], b["cls"])  # the [CLS] still reads the whole window
+    full = tiny()
+    assert not torch.allclose(full.forward_features(batch)["unimodal"]["visual"][:, 0],
+                              full.forward_features(other)["unimodal"]["visual"][:, 0])  # fmt: skip

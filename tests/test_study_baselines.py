@@ -1,0 +1,36 @@
+"""The studies' linear baselines (PCA, CCA) and the three-valued claim verdict, on planted cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmp.studies.baselines import fit_cca, fit_pca
+from lmp.studies.report import FAILS, HOLDS, INCONCLUSIVE, verdict
+
+
+def test_cca_finds_the_shared_latent_and_pca_the_largest_direction():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal(2000)  # the latent both modalities carry
+    visual = np.stack([z + 0.1 * rng.standard_normal(2000), 5 * rng.standard_normal(2000)], axis=1)
+    audio = np.stack([rng.standard_normal(2000), -z + 0.1 * rng.standard_normal(2000), rng.standard_normal(2000)], 1)
+    mean, proj = fit_cca({"visual": visual, "audio": audio}, k=1)
+    assert proj.shape == (5, 2)  # one direction per side of the single pair, in the concatenated space
+    full = np.concatenate([visual, audio], axis=1) - mean
+    v, a = full @ proj[:, 0], full @ proj[:, 1]
+    assert abs(np.corrcoef(v, z)[0, 1]) > 0.99 and abs(np.corrcoef(a, z)[0, 1]) > 0.99
+    assert np.allclose(proj[2:, 0], 0) and np.allclose(proj[:2, 1], 0)  # each side reads its own modality
+    _, pca = fit_pca({"visual": visual, "audio": audio}, k=1)
+    assert abs(pca[1, 0]) > 0.99  # visual dimension 1 has by far the largest variance (25)
+
+
+def test_verdict_needs_two_pooled_std_and_two_seeds():
+    ours = {"mean": 0.60, "std": 0.01}
+    assert verdict([(ours, {"mean": 0.55, "std": 0.01})], seeds=3) == HOLDS  # +0.05 > 2 * 0.01
+    assert verdict([(ours, {"mean": 0.59, "std": 0.01})], seeds=3) == INCONCLUSIVE
+    assert verdict([(ours, {"mean": 0.65, "std": 0.01})], seeds=3) == FAILS
+    # Every comparison must hold; one clear loss is enough to fail.
+    assert verdict([(ours, {"mean": 0.5, "std": 0.0}), (ours, {"mean": 0.7, "std": 0.0})], seeds=3) == FAILS
+    assert verdict([(ours, {"mean": 0.1, "std": 0.0})], seeds=1) == INCONCLUSIVE  # no spread to judge by
+    with pytest.raises(KeyError):
+        verdict([(ours, {"mean": 0.5})], seeds=3)
