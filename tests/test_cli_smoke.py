@@ -71,3 +71,13 @@ def test_span_study_smoke(tmp_path):
     md = (out / "span" / "results.md").read_text()
     assert "INCONCLUSIVE (n too small: one probe seed)" in md
     assert "| writer |" in md and "| place_return |" in md and (out / "span" / "span.png").exists()
+
+
+def test_command_groups_list_their_subcommands_and_literals_their_choices(capsys):
+    assert main(["study", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "study data" in out and "study span" in out and "\n  pretrain " not in out
+    assert main(["store"]) == 2  # a group without a subcommand is a usage error
+    assert "store verify" in capsys.readouterr().err
+    assert main(["pretrain", "--help"]) == 0
+    assert "--model.position (one of rotary, sinusoidal, default: 'rotary')" in capsys.readouterr().out

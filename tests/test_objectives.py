@@ -343,7 +343,7 @@ def test_modality_and_objective_switches():
     every = ("masked_shot", "align", "cross_masked", "movie", "summary", "spread")
     with pytest.raises(ConfigError, match="switched off"):
         make_pretrainer(**{k: {"weight": 0} for k in every})
-    only_movie = make_pretrainer(**{k: {"weight": 0} for k in every if k != "movie"})
+    only_movie = make_pretrainer(**{k: {"weight": 0} for k in every if k != "movie"}, movie={"weight": 1.0})
     assert set(only_movie(make_batch())) == {"movie", "loss"}
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from ddp import requires_torchrun, run_torchrun
 from lmp.cli import main
 from lmp.config import from_dict
 from lmp.errors import LMPError, LMPWarning, StoreError
@@ -23,7 +22,9 @@ from lmp.train import PretrainConfig, pretrain
 from lmp.train.checkpoint import list_checkpoints
 from lmp.train.logger import read_log
 
-ENCODERS = {"visual": EncoderSpec("vis-test", 12), "audio": EncoderSpec("aud-test", 8), "text": EncoderSpec("txt-test", 10)}
+ENCODERS = {
+    "visual": EncoderSpec("vis-test", 12), "audio": EncoderSpec("aud-test", 8), "text": EncoderSpec("txt-test", 10)
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,8 @@ def test_pretrain_writes_run_and_resumes_exactly(store, tmp_path):
     log = losses(straight)
     assert sorted(log) == [1, 2, 3, 4, 5, 6]
     rec = log[6]
-    assert {"loss", "lr", "grad_norm", "windows_per_s", "masked_shot", "align", "cross_masked", "movie"} <= set(rec)
+    terms = {"masked_shot", "align", "cross_masked", "summary", "spread"}  # the default objectives
+    assert {"loss", "lr", "grad_norm", "windows_per_s", *terms} <= set(rec)
     assert all(np.isfinite(r["loss"]) for r in log.values())
     assert log[1]["lr"] == pytest.approx(0.5e-3) and log[2]["lr"] == pytest.approx(1e-3)  # warmup 2, peak 1e-3
 
@@ -91,7 +93,7 @@ def test_pretrain_writes_run_and_resumes_exactly(store, tmp_path):
     assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
     assert json.loads((split / "run.json").read_text())["resumed_from"].endswith("step-000003")
     for step in (4, 5, 6):
-        for key in ("loss", "masked_shot", "align", "cross_masked", "movie", "grad_norm", "lr"):
+        for key in ("loss", "masked_shot", "align", "cross_masked", "summary", "spread", "grad_norm", "lr"):
             assert resumed[step][key] == log[step][key], (step, key)
     a = LMPModel.from_pretrained(final).state_dict()
     b = LMPModel.from_pretrained(split / "model").state_dict()
@@ -131,15 +133,14 @@ def test_cli_help_and_two_step_run(store, tmp_path, capsys):
     assert "not a feature store" in capsys.readouterr().err
 
 
+@requires_torchrun
 def test_ddp_two_processes_gloo(store, tmp_path):
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "lmp.cli", "pretrain", str(store), "--preset=tiny", f"--out={out}", "--optim.steps=3",
-           "--run.device=cpu", "--run.log_every=1", "--run.ckpt_every=2", "--run.progress=false",
-           # An ablation leaves parameters without gradients ([HIDDEN] tokens): DDP must still run.
-           "--objectives.cross_masked.weight=0"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    args = ["-m", "lmp.cli", "pretrain", str(store), "--preset=tiny", f"--out={out}", "--optim.steps=3",
+            "--run.device=cpu", "--run.log_every=1", "--run.ckpt_every=2", "--run.progress=false",
+            # An ablation leaves parameters without gradients ([HIDDEN] tokens): DDP must still run.
+            "--objectives.cross_masked.weight=0"]
+    proc = run_torchrun(args, env={"PYTHONPATH": str(Path(__file__).parents[1] / "src")}, fresh=out, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = losses(out)
     assert sorted(log) == [1, 2, 3]  # one writer: one record per step, not two
@@ -202,7 +203,8 @@ def test_damaged_checkpoint_is_refused_and_auto_resume_falls_back(store, tmp_pat
     _flip_bytes(newest / "train_state.pt")
     with pytest.raises(CheckpointError, match="step-000006/train_state.pt: damaged"):
         pretrain(tiny(store, run, run={"resume": str(newest)}))
-    assert json.loads((newest / "checksums.json").read_text()).keys() == {"config.json", "model.safetensors", "train_state.pt"}
+    checksums = json.loads((newest / "checksums.json").read_text())
+    assert checksums.keys() == {"config.json", "model.safetensors", "train_state.pt"}
     with pytest.warns(LMPWarning, match="resuming from .*step-000003, an older checkpoint, .*train_state.pt: damaged"):
         pretrain(tiny(store, run, run={"resume": "auto"}))
     assert json.loads((run / "run.json").read_text())["resumed_from"].endswith("step-000003")

@@ -60,6 +60,8 @@ def config_class(fn) -> type:
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Literal:
+        return "one of " + ", ".join(str(c) for c in typing.get_args(tp))
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
 
@@ -160,10 +162,13 @@ def parse_args(cls: type, argv: list[str]) -> Any:
     return resolve(cls, files=files, overrides=overrides, values=values)
 
 
-def _usage() -> str:
-    width = max(len(c) for c in COMMANDS)
-    rows = [f"  {name.ljust(width)}  {summary}" for name, (_, summary) in COMMANDS.items()]
-    return "usage: lmp COMMAND [options]   (lmp COMMAND --help for its options)\n\ncommands:\n" + "\n".join(rows)
+def _usage(group: str = "") -> str:
+    """The command list; with `group` (e.g. "study"), only that group's subcommands."""
+    chosen = {n: v for n, v in COMMANDS.items() if not group or n.split(" ", 1)[0] == group}
+    width = max(len(c) for c in chosen)
+    rows = [f"  {name.ljust(width)}  {summary}" for name, (_, summary) in chosen.items()]
+    head = f"usage: lmp {group or 'COMMAND'} {'SUBCOMMAND ' if group else ''}[options]"
+    return f"{head}   (lmp COMMAND --help for its options)\n\ncommands:\n" + "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         command, rest = two, argv[2:]
     elif argv[0] in COMMANDS:
         command, rest = argv[0], argv[1:]
+    elif any(name.startswith(argv[0] + " ") for name in COMMANDS):  # a group: `lmp study`, `lmp store --help`
+        asked = len(argv) > 1 and argv[1] in ("-h", "--help")
+        print(_usage(argv[0]), file=sys.stdout if asked else sys.stderr)
+        return 0 if asked else 2
     else:
         print(f"lmp: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ Dimension legend: b windows, s shots, d model width, p projection width, N = wor
 `content[m]` (LMPModel.forward_features) is a shot's projected modality-m features before any context,
 position, time or corruption. A head per modality maps it into one joint space of width p. These are
 the *keys* of the shot-level objectives by default: a query built from context (a contextual token, a
-[MASK]ed or [HIDDEN] position, the [CLS]) must pick out a shot's content embedding. Keys carry no shot
+[MASK]ed or [HIDDEN] position) must pick out a shot's content embedding. Keys carry no shot
 index, start time or duration, so nothing shared between a query and its key but the content can solve
 the task (the position shortcut of docs/diagnosis-pretraining.md), and being learned, the keys can drop
 what is unpredictable noise in the frozen features, unlike raw feature targets.

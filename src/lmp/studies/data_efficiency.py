@@ -91,7 +91,7 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
             {"curve": "finetune", "setting": f, "arm": arm, "task": t, "metric": corpus.tasks[t].spec.metric, **stats}
             for arm, res in ft.items() for t, per in res.items() for f, stats in per.items()
         ]  # fmt: skip
-        ft_avg = {arm: {f: task_average({t: res[t][f] for t in res}, cfg.tasks) for f in ft_fracs} for arm, res in ft.items()}
+        ft_avg = {arm: {f: task_average({t: res[t][f] for t in res}, list(res)) for f in ft_fracs} for arm, res in ft.items()}
         ft_result, ft_evidence = _judge(ft_avg, ft_fracs, cfg.low_fraction, f"{PRETRAINED} (fine-tuned)", len(cfg.seeds))
         claims.append({"claim": 1, "protocol": "fine-tuning", "verdict": ft_result})
         sections.append(
@@ -128,7 +128,7 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
     ]
     if ft_avg:
         sections += [
-            "\n## Fine-tuning: metric vs label fraction (same tasks; ± = seed std)\n",
+            f"\n## Fine-tuning: metric vs label fraction (mean over {', '.join(cfg.finetune_tasks)}; ± = seed std)\n",
             markdown_table(["label fraction", *ft_avg], [[f"{f:g}", *(cell(ft_avg[a][f]) for a in ft_avg)] for f in ft_fracs]),
         ]
     sections += [

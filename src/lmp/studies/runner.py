@@ -177,13 +177,15 @@ def context_arm(corpus: Corpus, cfg: StudyConfig, model) -> dict[str, dict[str, 
 
 
 def finetune_arm(corpus: Corpus, cfg: StudyConfig, model, fractions) -> dict[str, dict[float, dict[str, Any]]]:
-    """task -> label fraction -> test stats of fine-tuning `model` end to end (each seed its own labels)."""
+    """task -> label fraction -> test stats of fine-tuning `model` end to end on cfg.finetune_tasks
+    (each seed its own labels)."""
     from tqdm import tqdm
 
     from lmp.tasks.finetune import finetune
 
-    out: dict[str, dict[float, dict[str, Any]]] = {name: {} for name in corpus.tasks}
-    jobs = [(name, f) for name in corpus.tasks for f in fractions]
+    names = [t for t in cfg.finetune_tasks if t in corpus.tasks]
+    out: dict[str, dict[float, dict[str, Any]]] = {name: {} for name in names}
+    jobs = [(name, f) for name in names for f in fractions]
     for name, f in tqdm(jobs, desc="fine-tuning", unit="task", leave=False):
         task = corpus.tasks[name]
         values = []
