@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +39,9 @@ def pure_decode(path: Path) -> float:
 
 
 def build(path: Path, seconds: float, size: tuple[int, int], seed: int):
-    from lmp.testing_media import Line, random_edit
+    # The test movies are built by the test suite's helper, tests/media.py; benchmarks import it from there.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from media import Line, random_edit
 
     mean_len = 86  # frames, midway between min_len and max_len below
     lines = tuple(Line(t, text) for t, text in zip(

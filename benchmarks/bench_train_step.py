@@ -25,7 +25,7 @@ def one(window: int, batch: int, steps: int, warmup: int, preset: str, threads: 
     import torch
 
     from lmp.model import ModelConfig
-    from lmp.train.throughput import measure_step
+    from throughput import measure_step  # benchmarks/throughput.py, beside this script
 
     torch.set_num_threads(threads)
     fig = measure_step(ModelConfig.from_name(preset, input_dims=DIMS), window=window, batch=batch,
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         row = json.loads(out.strip().splitlines()[-1])
         rows.append(row)
         print(f"  {args.preset} N={row['window']:>4} batch={row['batch']}: {row['windows_per_s']:.2f} windows/s "
-              f"({row['step_ms'] / 1e3:.1f} s/step, {row['tflops'] * 1e3:.0f} GFLOP/s), peak RSS {row['peak_mem_gb']:.2f} GB, "
+              f"({row['step_ms'] / 1e3:.1f} s/step, {row['tflops'] * 1e3:.0f} GFLOP/s), "
+              f"peak RSS {row['peak_mem_gb']:.2f} GB, "
               f"{row['params_m']:.1f} M params", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -28,7 +28,6 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_ingest import build, pure_decode
-
     from lmp.config import from_dict
     from lmp.ingest.cli import Worker, default_threads
     from lmp.ingest.config import IngestConfig

@@ -6,7 +6,7 @@
 Each setting builds the model, objectives (all four) and AdamW with `lmp.train.step.build_trainer`,
 exactly as `lmp pretrain` does, and times `TrainStep` (forward + backward + clip + AdamW) on one
 synthetic in-memory batch (made by the real collate), so the loader is not measured. FLOPs follow the
-formula in lmp.train.throughput: 6 × (params of each matmul) × (tokens through it) + 12·b·n²·d per
+formula in benchmarks/throughput.py: 6 × (params of each matmul) × (tokens through it) + 12·b·n²·d per
 attention layer. Input widths are realistic: visual 1280, audio 512, text 384. Compiled settings are
 timed after their warmup steps, so compile time is excluded (it is printed separately).
 Designed to finish in ~6 minutes on one H200.
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from lmp.model import ModelConfig
-from lmp.train.throughput import measure_step
+from throughput import measure_step  # benchmarks/throughput.py: this script's folder is on sys.path
 
 DIMS = {"visual": 1280, "audio": 512, "text": 384}
 SETTINGS = [(128, 256), (512, 64), (2048, 16)]
@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20, help="timed steps per setting")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (compiled: +compile)")
     p.add_argument("--preset", default="base", help="model preset")
-    p.add_argument("--budget-s", type=float, default=330.0, help="skip the settings left once this much time has passed")
+    p.add_argument("--budget-s", type=float, default=330.0,
+                   help="skip the settings left once this much time has passed")
     args = p.parse_args(argv)
     start = time.perf_counter()
 
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                                    compiled=compiled, steps=args.steps, warmup=args.warmup,
                                    flops=flops.get((window, batch)))
             except Exception as e:  # OOM or a compile failure: record it and go on with the other settings
-                error = "OOM" if isinstance(e, torch.OutOfMemoryError) else f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                first_line = str(e).splitlines()[0][:200] if str(e) else ""
+                error = "OOM" if isinstance(e, torch.OutOfMemoryError) else f"{type(e).__name__}: {first_line}"
                 print(f"  N={window} b={batch} {mode}: {error}", flush=True)
                 rows.append({"window": window, "batch": batch, "compiled": compiled, "error": error})
                 continue
@@ -102,12 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     print("| N | batch | mode | windows/s | TFLOP/s | peak GB | step ms | reference | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        mode = "compiled" if r["compiled"] else "eager"
         if "error" in r:
-            print(f"| {r['window']} | {r['batch']} | {'compiled' if r['compiled'] else 'eager'} | {r['error']} | | | | | |")
+            print(f"| {r['window']} | {r['batch']} | {mode} | {r['error']} | | | | | |")
             continue
         ref = f"{r['reference_windows_per_s']:g}" if r["reference_windows_per_s"] else "-"
         ratio = f"{r['ratio_to_reference']:.2f}" if r["ratio_to_reference"] else "-"
-        print(f"| {r['window']} | {r['batch']} | {'compiled' if r['compiled'] else 'eager'} | {r['windows_per_s']:.1f} | "
+        print(f"| {r['window']} | {r['batch']} | {mode} | {r['windows_per_s']:.1f} | "
               f"{r['tflops']:.1f} | {r['peak_mem_gb']:.2f} | {r['step_ms']:.1f} | {ref} | {ratio} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({**header, "rows": rows}, indent=2) + "\n")

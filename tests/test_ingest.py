@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,11 @@ import pytest
 
 from lmp.config import from_dict
 from lmp.encoders import FrozenEncoder, register
+from lmp.encoders import base as encoder_registry
 from lmp.ingest.cli import discover, ingest, movie_id_for, shard
-from lmp.ingest.config import IngestConfig
+from lmp.ingest.config import FEATURE_FIELDS, NON_FEATURE_FIELDS, IngestConfig
 from lmp.store import FeatureStore
-from lmp.testing_media import (
+from media import (
     CUTS_LINES,
     CUTS_RECIPE,
     Segment,
@@ -60,9 +62,14 @@ class FakeText(FrozenEncoder):
 
 @pytest.fixture(scope="module", autouse=True)
 def fake_encoders():
+    """Registers the fake encoders for this module's tests, then puts the registry back as it was."""
+    saved = dict(encoder_registry._REGISTRY)
     register("ingest-test-visual", "visual", 3, FakeVisual, overwrite=True)
     register("ingest-test-audio", "audio", 2, FakeAudio, overwrite=True)
     register("ingest-test-text", "text", 2, FakeText, overwrite=True)
+    yield
+    encoder_registry._REGISTRY.clear()
+    encoder_registry._REGISTRY.update(saved)
 
 
 def make_cfg(**kw) -> IngestConfig:
@@ -193,7 +200,30 @@ def test_rerun_skips_then_config_change_reingests(ingested, media, tmp_path):
     assert {m["status"] for m in json.loads(report.read_text())["movies"]} == {"skipped"}
     ingest(make_cfg(paths=[root / "one_shot.mkv"], store=store, report=report, frames_per_shot=2))
     assert [m["status"] for m in json.loads(report.read_text())["movies"]] == ["ok"]
+    # Issue 9.3: the subtitle encoding is a feature setting too (it was missing from the hash).
+    again = dict(paths=[root / "one_shot.mkv"], store=store, report=report, frames_per_shot=2)
+    ingest(make_cfg(**again, subtitle_encoding="latin-1"))
+    assert [m["status"] for m in json.loads(report.read_text())["movies"]] == ["ok"]
+    ingest(make_cfg(**again, subtitle_encoding="latin-1", threads=1, previews=False))  # not feature settings
+    assert [m["status"] for m in json.loads(report.read_text())["movies"]] == ["skipped"]
     assert FeatureStore(store).verify() == {}
+
+
+def test_feature_fields_are_every_field_but_the_listed_exclusions():
+    """Issue 9.3: FEATURE_FIELDS was a hand-kept list that missed decoder and subtitle_encoding."""
+    assert set(FEATURE_FIELDS) == {
+        "modalities", "visual_encoder", "audio_encoder", "text_encoder", "detector", "detector_threshold",
+        "min_shot_seconds", "frames_per_shot", "sample_fps", "text_source", "asr_model", "subtitle_encoding",
+        "min_dialogue_overlap", "allow_partial", "decoder",
+    }  # fmt: skip
+    names = {f.name for f in fields(IngestConfig)}
+    assert NON_FEATURE_FIELDS < names and set(FEATURE_FIELDS) == names - NON_FEATURE_FIELDS
+    base = IngestConfig().feature_hash()
+    for changed in ({"decoder": "torchcodec"}, {"subtitle_encoding": "latin-1"}, {"frames_per_shot": 3}):
+        assert IngestConfig(**changed).feature_hash() != base, changed
+    for same in ({"workers": 3}, {"overwrite": True}, {"previews": False}, {"store": Path("elsewhere")},
+                 {"paths": [Path("a.mp4")]}, {"batch_shots": 4}):
+        assert IngestConfig(**same).feature_hash() == base, same
 
 
 def test_allow_partial_keeps_the_decodable_part(media, tmp_path):
@@ -254,7 +284,8 @@ def test_cli_entry_point_and_sharding(media, tmp_path, monkeypatch):
     files = [str(root / n) for n in ("cuts.mp4", "no_audio.mov", "one_shot.mkv", "vfr.mp4")]
     store = tmp_path / "store"
     args = ["ingest", *files, "--store", str(store), "--visual_encoder", "ingest-test-visual",
-            "--audio_encoder", "ingest-test-audio", "--text_encoder", "ingest-test-text", "--modalities", "visual,audio"]
+            "--audio_encoder", "ingest-test-audio", "--text_encoder", "ingest-test-text",
+            "--modalities", "visual,audio"]
     assert main(args) == 0
     # Rank 1 of 2 takes every second movie of the sorted list.
     assert sorted(FeatureStore(store).ids) == ["no_audio", "vfr"]
@@ -309,7 +340,8 @@ def test_same_id_from_other_content_is_refused_across_runs(media, tmp_path):
     store, report = tmp_path / "store", tmp_path / "r.json"
 
     def run(*paths, **kw):
-        code = ingest(make_cfg(paths=list(paths), store=store, report=report, modalities=["visual"], previews=False, **kw))
+        cfg = make_cfg(paths=list(paths), store=store, report=report, modalities=["visual"], previews=False, **kw)
+        code = ingest(cfg)
         return code, by_id(json.loads(report.read_text()))
 
     assert run(first.parent)[0] == 0
@@ -353,7 +385,8 @@ def test_missing_path_creates_nothing_and_an_empty_folder_is_warned_about(media,
     args = ["ingest", str(root / "one_shot.mkv"), str(empty), "--store", str(store), "--modalities", "visual",
             "--visual_encoder", "ingest-test-visual", "--previews=false"]
     assert main(args) == 0
-    assert f"lmp ingest: warning: no movie files (.mp4, .mkv, .mov, .avi, .webm) under {empty}\n" in capsys.readouterr().err
+    warning = f"lmp ingest: warning: no movie files (.mp4, .mkv, .mov, .avi, .webm) under {empty}\n"
+    assert warning in capsys.readouterr().err
     assert FeatureStore(store).ids == ["one_shot"]
 
 

@@ -12,7 +12,7 @@ from lmp.config import from_dict
 from lmp.ingest.cli import ingest
 from lmp.ingest.config import IngestConfig
 from lmp.store import FeatureStore
-from lmp.testing_media import CUTS_LINES, CUTS_RECIPE, build_movie
+from media import CUTS_LINES, CUTS_RECIPE, build_movie
 
 pytest.importorskip("av")
 pytest.importorskip("scenedetect")

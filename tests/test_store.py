@@ -14,7 +14,9 @@ import pytest
 from lmp.errors import LMPWarning, StoreError
 from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
 
-ENCODERS = {"visual": EncoderSpec("vis-test", 8), "audio": EncoderSpec("aud-test", 4), "text": EncoderSpec("txt-test", 6)}
+ENCODERS = {
+    "visual": EncoderSpec("vis-test", 8), "audio": EncoderSpec("aud-test", 4), "text": EncoderSpec("txt-test", 6)
+}
 
 
 def make_movie(movie_id: str, num_shots: int, seed: int = 0) -> MovieFeatures:
@@ -213,7 +215,8 @@ def test_non_finite_values_are_named_where_windows_are_read(store_dir):
     del arr
     store = FeatureStore(store_dir)
     store.read("movie-1", 0, 4)  # windows without the damaged shot still read
-    with pytest.raises(StoreError, match=r"movie movie-1: field 'audio' has NaN/inf values in shots \[2, 6\).*lmp store verify"):
+    message = r"movie movie-1: field 'audio' has NaN/inf values in shots \[2, 6\).*lmp store verify"
+    with pytest.raises(StoreError, match=message):
         store.read("movie-1", 2, 6)
 
 
@@ -297,3 +300,43 @@ def test_subset_view(store_dir, tmp_path):
     np.testing.assert_array_equal(view.read("movie-1")["visual"], FeatureStore(store_dir).read("movie-1")["visual"])
     with pytest.raises(StoreError, match="not in the store"):
         subset_store(store_dir, ["nope"], tmp_path / "view2")
+
+
+def test_replacing_a_subset_view_swaps_in_a_complete_one(store_dir, tmp_path, monkeypatch):
+    """Issue 9.4: the view used to be deleted first and the new one renamed in after, so for a while
+    there was none. Now the new view is complete before the old one is moved aside."""
+    from lmp.store.subset import subset_store
+
+    views = tmp_path / "views"
+    subset_store(store_dir, ["movie-0", "movie-1"], views / "view")
+    real_rename, seen = os.rename, []
+
+    def watching_rename(src, dst):
+        if not seen:  # the first rename of the swap: the old view must still be whole, the new one staged
+            staged = [p for p in views.iterdir() if p.name.startswith(".tmp-")]
+            seen.append((FeatureStore(views / "view").ids, [FeatureStore(p).ids for p in staged]))
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", watching_rename)
+    view = subset_store(store_dir, ["movie-2", "movie-1"], views / "view")
+    monkeypatch.undo()
+    assert seen == [(["movie-0", "movie-1"], [["movie-2", "movie-1"]])]
+    assert view.ids == ["movie-2", "movie-1"] and view.verify() == {}
+    assert FeatureStore(views / "view").ids == ["movie-2", "movie-1"]
+    assert sorted(p.name for p in views.iterdir()) == ["view"]  # no stage and no old view left
+
+    # A build that fails half-way leaves the current view as it was, and no stage.
+    real_symlink, calls = os.symlink, []
+
+    def failing_symlink(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_symlink(src, dst)
+
+    monkeypatch.setattr(os, "symlink", failing_symlink)
+    with pytest.raises(OSError, match="disk full"):
+        subset_store(store_dir, ["movie-0", "movie-2"], views / "view")
+    monkeypatch.undo()
+    assert FeatureStore(views / "view").ids == ["movie-2", "movie-1"]
+    assert sorted(p.name for p in views.iterdir()) == ["view"]

@@ -75,9 +75,18 @@ def world(tmp_path_factory):
     clip_rows["train"].append("gone,,,x")
     labels = root / "labels"
     specs = {
-        "shot_size": ({"level": "shot", "type": "classification", "classes": ["close", "medium", "wide"]}, shot_rows, "video_id,shot,label"),
-        "scene_boundary": ({"level": "boundary", "type": "classification", "classes": ["same", "new"], "metric": "AP"}, boundary_rows, "video_id,shot,label"),
-        "tags": ({"level": "clip", "type": "multilabel", "classes": ["x", "y", "z"], "metric": "mAP"}, clip_rows, "video_id,start_shot,end_shot,label"),
+        "shot_size": (
+            {"level": "shot", "type": "classification", "classes": ["close", "medium", "wide"]},
+            shot_rows, "video_id,shot,label",
+        ),
+        "scene_boundary": (
+            {"level": "boundary", "type": "classification", "classes": ["same", "new"], "metric": "AP"},
+            boundary_rows, "video_id,shot,label",
+        ),
+        "tags": (
+            {"level": "clip", "type": "multilabel", "classes": ["x", "y", "z"], "metric": "mAP"},
+            clip_rows, "video_id,start_shot,end_shot,label",
+        ),
     }  # fmt: skip
     for name, (spec, rows, header) in specs.items():
         (labels / name).mkdir(parents=True)
@@ -98,7 +107,9 @@ def test_raw_features_linear_probe_solves_shot_and_boundary_tasks(world):
     assert r["test"]["accuracy"] > 0.9
     data, task = task_representations(world["labels"] / "scene_boundary", store, representation="raw")
     assert data["train"][0].shape[1] == 3 * sum(DIMS.values())
-    meta = {s: {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} for s, rows in task.splits.items()}
+    meta = {
+        s: {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} for s, rows in task.splits.items()
+    }
     r = linear_probe(*data["train"], *data["val"], *data["test"], "classification", metric="AP", meta=meta, steps=150)
     assert r["test"]["AP"] > 0.8
     assert {"mIoU", "F1", "mAP"} <= set(r["test"]) and r["test"]["mIoU"] > 0.5
@@ -141,9 +152,11 @@ def test_evaluate_task_linear_attentive_and_missing_report(world):
     store = world["store"]
     task = read_task(world["labels"] / "tags").restrict(store)
     assert task.missing["train"] == {"total": 19, "found": 18, "missing": 1, "missing_ids": ["gone"]}
-    lin = evaluate_task(task, store, None, protocol="linear", representation="raw", seeds=(0, 1), options=FAST, progress=False)
+    lin = evaluate_task(task, store, None, protocol="linear", representation="raw", seeds=(0, 1), options=FAST,
+                        progress=False)
     assert lin["test"]["mAP"]["mean"] > 0.8 and len(lin["test"]["mAP"]["values"]) == 2
-    att = evaluate_task(task, store, None, protocol="attentive", representation="raw", seeds=(0,), options=FAST, progress=False)
+    att = evaluate_task(task, store, None, protocol="attentive", representation="raw", seeds=(0,), options=FAST,
+                        progress=False)
     assert 0 <= att["test"]["mAP"]["mean"] <= 1
     assert lin["missing"]["train"]["missing"] == 1
 
@@ -193,7 +206,8 @@ def test_probe_cli_over_a_labels_root_writes_tables_and_provenance(world, tmp_pa
 
 
 def test_probe_cli_refuses_to_run_without_a_model(world, tmp_path, capsys):
-    code = main(["probe", str(world["labels"] / "tags"), "--store", str(world["root"] / "store"), "--out", str(tmp_path)])
+    tags = str(world["labels"] / "tags")
+    code = main(["probe", tags, "--store", str(world["root"] / "store"), "--out", str(tmp_path)])
     assert code == 1 and "--random_init" in capsys.readouterr().err
 
 
@@ -221,7 +235,8 @@ def test_lvu_cli_on_the_fixture_reports_missing_videos(tmp_path):
     assert result["missing_videos"]["genre"]["train"]["missing"] == 1
     assert result["missing_videos"]["view_count"]["test"]["missing"] == 0
     by = {(r["task"], r["representation"]): r for r in result["results"] if r["protocol"] == "linear"}
-    assert {(r["protocol"], r["task"]) for r in result["results"]} >= {("attentive", "genre"), ("attentive", "view_count")}
+    protocols = {(r["protocol"], r["task"]) for r in result["results"]}
+    assert protocols >= {("attentive", "genre"), ("attentive", "view_count")}
     assert by[("genre", "raw")]["test"]["accuracy"]["mean"] > 0.5  # chance is 0.25
     assert by[("view_count", "cls")]["metric"] == "mse"
     md = (out / "results.md").read_text()
@@ -240,7 +255,10 @@ def test_embed_export_is_readable_with_numpy_alone(world, tmp_path):
     assert fused.shape == (240, 32) and np.load(out / "shots_unimodal_text.npy").shape == (240, 32)
     cf = np.load(out / "clips_fused.npy")
     c = clips[3]  # movie1 shots [0, 10)
-    rows = [int(r["row"]) for r in shots if r["movie_id"] == c["movie_id"] and int(c["start_shot"]) <= int(r["shot"]) < int(c["end_shot"])]
+    rows = [
+        int(r["row"]) for r in shots
+        if r["movie_id"] == c["movie_id"] and int(c["start_shot"]) <= int(r["shot"]) < int(c["end_shot"])
+    ]
     assert np.allclose(cf[int(c["row"])], fused[rows].mean(0), atol=1e-5)
     # The exported per-shot embedding equals the representer's.
     model = load_model(world["ckpt"], world["store"])

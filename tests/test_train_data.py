@@ -21,7 +21,9 @@ from lmp.train.data import (
 )
 from lmp.train.schedules import lr_at
 
-ENCODERS = {"visual": EncoderSpec("vis-test", 6), "audio": EncoderSpec("aud-test", 4), "text": EncoderSpec("txt-test", 5)}
+ENCODERS = {
+    "visual": EncoderSpec("vis-test", 6), "audio": EncoderSpec("aud-test", 4), "text": EncoderSpec("txt-test", 5)
+}
 
 
 def write_store(root: Path, shots: list[int], seed: int = 0) -> Path:

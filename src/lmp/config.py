@@ -148,17 +148,51 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
+def apply_preset(cls: type, data: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """`data` with its "preset" key replaced by that preset's values, the other keys of `data` on top.
+
+    The one place presets are applied (`from_dict`, and `cls(preset=...)` of classes decorated with
+    `preset_init`): every key given in `data` wins, also when its value equals the field's default."""
+    data = dict(data)
+    if "preset" not in data or not hasattr(cls, "presets"):
+        return data
+    name = data.pop("preset")
+    presets = cls.presets()
+    if name not in presets:
+        raise ConfigError(f"{where or cls.__name__}.preset: unknown preset {name!r}; choose from {sorted(presets)}")
+    return _deep_merge(dict(presets[name]), data)
+
+
+def preset_init(where: str) -> typing.Callable[[type[T]], type[T]]:
+    """Class decorator for a config dataclass with `presets()`: `cls(preset=NAME, **values)` builds the
+    preset with `values` on top, exactly as `from_dict(cls, {"preset": NAME, **values})` does but
+    without converting types (`apply_preset`). `where` names the config in errors (e.g. "model")."""
+
+    def decorate(cls: type[T]) -> type[T]:
+        generated = cls.__init__
+        signature = inspect.signature(generated)
+
+        @functools.wraps(generated)
+        def __init__(self, *args: Any, preset: str | None = None, **kwargs: Any) -> None:
+            if preset is not None:
+                given = signature.bind_partial(self, *args, **kwargs).arguments
+                given.pop("self")
+                kwargs = apply_preset(cls, {"preset": preset, **given}, where)
+                args = ()
+            generated(self, *args, **kwargs)
+
+        params = list(signature.parameters.values())
+        params.append(inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str"))
+        __init__.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        cls.__init__ = __init__  # type: ignore[method-assign]
+        return cls
+
+    return decorate
+
+
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     """Build a dataclass from a (partial) dict, strictly: unknown keys raise ConfigError."""
-    data = dict(data)
-    base: dict[str, Any] = {}
-    if "preset" in data and hasattr(cls, "presets"):
-        name = data.pop("preset")
-        presets = cls.presets()
-        if name not in presets:
-            raise ConfigError(f"{where or cls.__name__}.preset: unknown preset {name!r}; choose from {sorted(presets)}")
-        base = dict(presets[name])
-    merged = _deep_merge(base, data)
+    merged = apply_preset(cls, data, where)
     hints = _type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(merged) - names)

@@ -283,4 +283,7 @@ class FrozenEncoder(ABC):
         return d
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, modality={self.modality!r}, dim={self.dim}, device={self.device})"
+        return (
+            f"{type(self).__name__}(name={self.name!r}, modality={self.modality!r}, dim={self.dim}, "
+            f"device={self.device})"
+        )

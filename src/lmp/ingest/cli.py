@@ -216,8 +216,8 @@ def ingest(cfg: IngestConfig) -> int:
     for path in movies:
         mid = movie_id_for(path, cfg.id_scheme)
         if mid in owner:
-            duplicates.append(MovieResult(path=str(path), id=mid, status="error",
-                                          error=f"{path}: movie id {mid!r} is already used by {owner[mid]}; rename one"))
+            error = f"{path}: movie id {mid!r} is already used by {owner[mid]}; rename one"
+            duplicates.append(MovieResult(path=str(path), id=mid, status="error", error=error))
             continue
         owner[mid] = path
         jobs.append((path, mid))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,12 +13,19 @@ from lmp.modality import check_modalities
 
 VIDEO_EXTS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 
-# Fields that change the features; a stored movie is re-ingested only when one of these changed.
-FEATURE_FIELDS = (
-    "modalities", "visual_encoder", "audio_encoder", "text_encoder", "detector", "detector_threshold",
-    "min_shot_seconds", "frames_per_shot", "sample_fps", "text_source", "asr_model", "min_dialogue_overlap",
-    "allow_partial",
-)
+# Fields that do not change a movie's stored features. Every other field of IngestConfig is a feature
+# field (FEATURE_FIELDS, below the class): it goes into `ingest_hash`, and a stored movie is re-ingested
+# when one of them changed. A new field is therefore a feature field unless it is listed here.
+NON_FEATURE_FIELDS = frozenset({
+    "paths",                     # which movies to ingest, not how
+    "store", "report",           # where the results go
+    "subtitles",                 # where subtitle files are looked up (the file used is meta.dialogue_source)
+    "overwrite",                 # whether to redo a stored movie, not how
+    "id_scheme",                 # the movie's id, not its features
+    "previews", "thumb_height",  # pictures for `lmp inspect`, written beside the features
+    "device",                    # where it runs; the detector it picks is hashed as `detector`, resolved
+    "workers", "threads", "batch_shots", "queue_chunks",  # parallelism and batching
+})
 
 
 @dataclass
@@ -62,9 +69,11 @@ class IngestConfig:
     allow_partial: bool = False
     """Keep the decodable part of a truncated/corrupt file instead of failing the movie."""
     overwrite: bool = False
-    """Re-ingest movies already in the store with the same content and config, and replace a stored movie of the same id from another file."""
+    """Re-ingest movies already in the store with the same content and config, and replace a stored movie of
+    the same id from another file."""
     id_scheme: Literal["stem", "parent_stem"] = "stem"
-    """Movie ids: 'stem' = the file name without extension, 'parent_stem' = '<folder>_<stem>' (Show1/S01E01.mkv -> Show1_S01E01)."""
+    """Movie ids: 'stem' = the file name without extension, 'parent_stem' = '<folder>_<stem>'
+    (Show1/S01E01.mkv -> Show1_S01E01)."""
     previews: bool = True
     """Save thumbnails, audio energy and dialogue under STORE/previews/<id>/ for `lmp inspect`."""
     thumb_height: int = 54
@@ -126,10 +135,14 @@ class IngestConfig:
         return "transnetv2" if self.resolved_device().startswith("cuda") else "adaptive"
 
     def feature_hash(self) -> str:
-        """Hash of the settings that change the stored features (not device, workers, paths...)."""
+        """Hash of the settings that change the stored features (FEATURE_FIELDS: not device, workers, paths...)."""
         from lmp.config import to_dict
 
         d: dict[str, Any] = to_dict(self)
         d["detector"] = self.resolved_detector()
         blob = json.dumps({k: d[k] for k in FEATURE_FIELDS}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(IngestConfig) if f.name not in NON_FEATURE_FIELDS)
+"""The fields hashed into `ingest_hash`: every field of IngestConfig but NON_FEATURE_FIELDS."""

@@ -78,7 +78,9 @@ def verify_checksums(directory: str | os.PathLike, names: Iterable[str] | None =
         except OSError as e:
             raise CheckpointError(f"checkpoint {Path(directory) / name}: unreadable ({e})") from None
         if not ok:
-            raise CheckpointError(f"checkpoint {Path(directory) / name}: damaged (sha256 differs from {CHECKSUMS_FILE})")
+            raise CheckpointError(
+                f"checkpoint {Path(directory) / name}: damaged (sha256 differs from {CHECKSUMS_FILE})"
+            )
 
 
 def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str | os.PathLike) -> None:

@@ -1,19 +1,22 @@
 """ModelConfig: the shape of the LMP backbone, with named presets (tiny / base / large).
 
     ModelConfig(preset="base", input_dims={"visual": 1280, "audio": 256, "text": 384})
-    ModelConfig.from_name("tiny", input_dims=...)        # same thing
+    ModelConfig.from_name("base", input_dims=...)        # same thing
     {"preset": "base", "dropout": 0.0}                    # YAML / lmp.config.from_dict form
+
+All three apply the preset with `lmp.config.apply_preset`: the preset's values first, then every value
+given explicitly on top (also one equal to the field's default: `ModelConfig(preset="tiny", width=512)`
+has width 512).
 
 `input_dims` normally comes from the feature store (store.json encoders) and is filled in by the trainer.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lmp.config import ConfigError
+from lmp.config import ConfigError, preset_init
 from lmp.modality import MODALITIES, check_modalities
 
 _PRESETS: dict[str, dict[str, Any]] = {
@@ -25,9 +28,11 @@ _PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+@preset_init("model")
 @dataclass
 class ModelConfig:
-    """Backbone shape. Defaults are the `base` preset."""
+    """Backbone shape. Defaults are the `base` preset; `ModelConfig(preset=NAME, **values)` starts from a
+    named preset (tiny, base, large) and puts the given values on top."""
 
     input_dims: dict[str, int] = field(default_factory=dict)
     """Frozen feature width D per modality, e.g. {visual: 1280}; set from the feature store when empty."""
@@ -53,12 +58,8 @@ class ModelConfig:
     the [CLS] still reads every shot): the per-shot ablation, with no cross-shot context."""
     max_shots: int = 8192
     """Longest window (in shots) the model accepts; position embeddings are sinusoidal, so this is a guard."""
-    preset: InitVar[str | None] = None
-    """Named preset (tiny, base, large) applied to every field still at its default."""
 
-    def __post_init__(self, preset: str | None) -> None:
-        if preset is not None:
-            self._apply_preset(preset)
+    def __post_init__(self) -> None:
         self.modalities = check_modalities(self.modalities, "model.modalities")
         self.input_dims = {str(m): int(d) for m, d in self.input_dims.items()}
         bad = {m: d for m, d in self.input_dims.items() if d <= 0}
@@ -82,18 +83,6 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout: must be in [0, 1), got {self.dropout}")
 
-    def _apply_preset(self, name: str) -> None:
-        presets = self.presets()
-        if name not in presets:
-            raise ValueError(f"model.preset: unknown preset {name!r}; choose from {sorted(presets)}")
-        defaults = {
-            f.name: f.default for f in dataclasses.fields(self) if f.default is not dataclasses.MISSING
-        }
-        for key, value in presets[name].items():
-            # Explicit arguments win over the preset; we can only tell them apart from untouched defaults.
-            if getattr(self, key) == defaults[key]:
-                setattr(self, key, value)
-
     @classmethod
     def presets(cls) -> dict[str, dict[str, Any]]:
         """Named shapes: tiny (tests), base (d=512, 8 heads, 4+4 layers), large (d=768, 12 heads, 6+6)."""
@@ -101,10 +90,9 @@ class ModelConfig:
 
     @classmethod
     def from_name(cls, name: str, **overrides: Any) -> ModelConfig:
-        """A preset with some fields replaced, e.g. from_name("tiny", input_dims={...})."""
-        if name not in _PRESETS:
-            raise ValueError(f"model.preset: unknown preset {name!r}; choose from {sorted(_PRESETS)}")
-        return cls(**{**_PRESETS[name], **overrides})
+        """A preset with some fields replaced, e.g. from_name("tiny", input_dims={...}): the same as
+        `ModelConfig(preset=name, **overrides)`."""
+        return cls(preset=name, **overrides)
 
     def dim(self, modality: str) -> int:
         """Input width of one modality; a clear error when the store did not provide it."""

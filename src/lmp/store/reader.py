@@ -36,10 +36,6 @@ class FeatureStore:
         self._max_open = max_open_movies
         self.refresh()
 
-    @classmethod
-    def open(cls, root: str | os.PathLike) -> FeatureStore:
-        return cls(root)
-
     # -- manifest ---------------------------------------------------------------------------------
     def refresh(self) -> int:
         """Read manifest lines appended since the last call; returns how many records were read.
@@ -159,7 +155,9 @@ class FeatureStore:
                 problems.append(f"movie {movie_id}: field '{name}' is missing")
                 continue
             if path.stat().st_size != info.bytes:
-                problems.append(f"movie {movie_id}: field '{name}' has {path.stat().st_size} bytes, expected {info.bytes}")
+                problems.append(
+                    f"movie {movie_id}: field '{name}' has {path.stat().st_size} bytes, expected {info.bytes}"
+                )
                 continue
             if sha256_file(path) != info.sha256:
                 problems.append(f"movie {movie_id}: field '{name}' checksum mismatch")
@@ -171,7 +169,9 @@ class FeatureStore:
                 problems.append(str(e))
         for name, info in record.files.items():
             if name != TIMES_FIELD and not name.endswith("_mask") and info.shape[0] != record.num_shots:
-                problems.append(f"movie {movie_id}: field '{name}' has {info.shape[0]} rows, movie has {record.num_shots} shots")
+                problems.append(
+                    f"movie {movie_id}: field '{name}' has {info.shape[0]} rows, movie has {record.num_shots} shots"
+                )
         return problems
 
     def manifest_problems(self) -> list[str]:

@@ -1,7 +1,9 @@
 """A store view over a subset of another store's movies (for data-amount studies and sharding).
 
 The view is a real store directory: its own `store.json` and a filtered `manifest.jsonl`, with each
-movie directory a symlink into the source store, so no feature bytes are copied.
+movie directory a symlink into the source store, so no feature bytes are copied. A view is built in a
+stage directory and swapped in with `lmp.atomic.replace_dir`, so an existing view is replaced only by a
+complete new one (and a failed build leaves the old view and no stage behind).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from lmp.atomic import remove, replace_dir, stage_path
 from lmp.config import atomic_write_text
 from lmp.errors import StoreError
 from lmp.store.format import MANIFEST_FILE, MOVIES_DIR, STORE_FILE
@@ -28,15 +31,17 @@ def subset_store(source: str | os.PathLike, ids: Iterable[str], out: str | os.Pa
     out = Path(out)
     if out.resolve() == src.root.resolve():
         raise StoreError(f"{out}: a subset cannot replace its own source store")
-    stage = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / MOVIES_DIR).mkdir(parents=True)
-    shutil.copyfile(src.root / STORE_FILE, stage / STORE_FILE)
-    lines = []
-    for movie_id in ids:
-        os.symlink((src.root / MOVIES_DIR / movie_id).resolve(), stage / MOVIES_DIR / movie_id)
-        lines.append(json.dumps(src.record(movie_id).to_json(), separators=(",", ":")))
-    atomic_write_text(stage / MANIFEST_FILE, "".join(line + "\n" for line in lines))
-    shutil.rmtree(out, ignore_errors=True)
-    os.rename(stage, out)
+    stage = stage_path(out)
+    try:
+        (stage / MOVIES_DIR).mkdir(parents=True)
+        shutil.copyfile(src.root / STORE_FILE, stage / STORE_FILE)
+        lines = []
+        for movie_id in ids:
+            os.symlink((src.root / MOVIES_DIR / movie_id).resolve(), stage / MOVIES_DIR / movie_id)
+            lines.append(json.dumps(src.record(movie_id).to_json(), separators=(",", ":")))
+        atomic_write_text(stage / MANIFEST_FILE, "".join(line + "\n" for line in lines))
+        replace_dir(stage, out)
+    except BaseException:
+        remove(stage)
+        raise
     return FeatureStore(out)

@@ -180,7 +180,9 @@ class StoreWriter:
             mask = movie.masks.get(m)
             mask = np.ones(num_shots, dtype=bool) if mask is None else np.asarray(mask)
             if mask.shape != (num_shots,) or mask.dtype != np.bool_:
-                raise StoreError(f"movie {mid}: '{mask_key(m)}' must be bool [{num_shots}], got {mask.dtype} {list(mask.shape)}")
+                raise StoreError(
+                    f"movie {mid}: '{mask_key(m)}' must be bool [{num_shots}], got {mask.dtype} {list(mask.shape)}"
+                )
             arrays[m] = x16
             arrays[mask_key(m)] = mask
         extra_masks = sorted(set(movie.masks) - set(self.encoders))

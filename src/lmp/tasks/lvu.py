@@ -14,9 +14,11 @@ are the official ones: class ids as written (director uses 8 of its 10 ids, writ
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmp.errors import LMPWarning
 from lmp.tasks.labels import SPLITS, Example, LabelError, Task, TaskSpec
 from lmp.tasks.metrics import lvu_like_ratio_target, lvu_view_count_target
 
@@ -57,13 +59,18 @@ LVU_TASKS: dict[str, LVUTask] = {
 }
 
 
-def default_lvu_dir() -> Path | None:
-    """$LMP_LVU_DIR, else shared/data/lvu/lvu_1.0 beside the repository (a source checkout), else None."""
+def default_lvu_dir() -> Path:
+    """$LMP_LVU_DIR when set, else the mini fixture shipped with lmp (FIXTURE_DIR), with a warning."""
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env)
-    beside_repo = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "lvu" / "lvu_1.0"
-    return beside_repo if beside_repo.is_dir() else None
+    warnings.warn(
+        f"no --lvu_dir and no ${ENV_VAR}: using the shipped mini LVU fixture ({FIXTURE_DIR}), "
+        "not the official files",
+        LMPWarning,
+        stacklevel=3,
+    )
+    return FIXTURE_DIR
 
 
 def resolve_lvu_dir(path: str | os.PathLike | None) -> Path:
@@ -71,12 +78,7 @@ def resolve_lvu_dir(path: str | os.PathLike | None) -> Path:
     if path is not None and str(path) == "fixture":
         return FIXTURE_DIR
     if path is None or str(path) in ("", "."):
-        found = default_lvu_dir()
-        if found is None:
-            raise LabelError(
-                f"no LVU directory: pass --lvu_dir, set ${ENV_VAR}, or use --lvu_dir fixture for the shipped mini copy"
-            )
-        return found
+        return default_lvu_dir()
     return Path(path)
 
 
@@ -134,9 +136,13 @@ def read_lvu_task(root: str | os.PathLike, name: str) -> Task:
             if info.type != "classification":
                 continue
             if not 0 <= e.target < info.num_classes:
-                raise LabelError(f"{Path(root) / name / split}.csv: class id {e.target} outside LVU's {info.num_classes} classes")
+                raise LabelError(
+                    f"{Path(root) / name / split}.csv: class id {e.target} outside LVU's {info.num_classes} classes"
+                )
             if names.setdefault(e.target, cname) != cname:
-                raise LabelError(f"{Path(root) / name}: class id {e.target} is named both {names[e.target]!r} and {cname!r}")
+                raise LabelError(
+                    f"{Path(root) / name}: class id {e.target} is named both {names[e.target]!r} and {cname!r}"
+                )
         splits[split] = [e for e, _ in rows]
     classes = tuple(names.get(i, f"<unused:{i}>") for i in range(info.num_classes or 0))
     metric = "accuracy" if info.type == "classification" else "mse"
@@ -147,8 +153,3 @@ def read_lvu_task(root: str | os.PathLike, name: str) -> Task:
 def read_lvu(root: str | os.PathLike, tasks: tuple[str, ...] | list[str] = tuple(LVU_TASKS)) -> dict[str, Task]:
     """Several LVU tasks (default all 9, in the literature's order)."""
     return {name: read_lvu_task(root, name) for name in tasks}
-
-
-def missing_report(tasks: dict[str, Task]) -> dict[str, dict[str, dict]]:
-    """task -> split -> {"total", "found", "missing", "missing_ids"} of tasks restricted to a store."""
-    return {name: t.missing for name, t in tasks.items()}

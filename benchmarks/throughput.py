@@ -1,4 +1,4 @@
-"""Training-step throughput and FLOPs of the real trainer step, for benchmarks/ (not used by the loop).
+"""Training-step throughput and FLOPs of the real trainer step: a helper of benchmarks/ (not part of lmp).
 
 FLOPs are counted analytically from the shapes one step actually runs (forward hooks, no hardware
 counters), with the usual convention that backward costs twice the forward:

@@ -11,7 +11,8 @@ matching `.srt` is written next to the video.
     spec.cuts          # frame indices where a new shot starts, e.g. [40, 86, 126]
     spec.cut_times     # the same in seconds
 
-Used by tests/test_ingest*.py and the ingest benchmarks; nothing here is imported by `lmp` itself.
+Used by tests/test_ingest*.py, tests/test_shots.py and the ingest benchmarks (which add tests/ to sys.path);
+a test helper, not part of the `lmp` package.
 """
 
 from __future__ import annotations
