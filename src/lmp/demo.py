@@ -145,7 +145,9 @@ def demo(cfg: DemoConfig) -> int:
     torch.manual_seed(cfg.seed)
     raw = representations(corpus, None, scfg)
     reps = {
-        "random init": representations(corpus, load_model(model_dir, corpus.store, random_init=True, seed=cfg.seed), scfg),
+        "random init": representations(
+            corpus, load_model(model_dir, corpus.store, random_init=True, seed=cfg.seed), scfg
+        ),
         "pretrained": representations(corpus, load_model(model_dir, corpus.store), scfg),
         "raw features": raw,
         "CCA": baseline_representations(raw, corpus.store, corpus.train_movies, scfg)[CCA],
@@ -158,7 +160,9 @@ def demo(cfg: DemoConfig) -> int:
         rows.append(row)
         print(f"  {name:<14} " + "  ".join(f"{a}: {row[a]['mean']:.3f}" for a in ARMS))
 
-    body = markdown_table(["task", "metric", *ARMS], [[r["task"], r["metric"], *(cell(r[a]) for a in ARMS)] for r in rows])
+    body = markdown_table(
+        ["task", "metric", *ARMS], [[r["task"], r["metric"], *(cell(r[a]) for a in ARMS)] for r in rows]
+    )
     wins = {a: sum(r["pretrained"]["mean"] > r[a]["mean"] for r in rows) for a in ARMS if a != "pretrained"}
     verdict = "Pretrained beats " + ", ".join(f"{a} on {n} of {len(rows)} tasks" for a, n in wins.items())
     verdict += f" (mean of {len(cfg.seeds)} probe seeds, all train labels)."
@@ -166,7 +170,8 @@ def demo(cfg: DemoConfig) -> int:
     atomic_write_text(cfg.out / "results.md", table)
     csv = "task,metric," + ",".join(f"{a.replace(' ', '_')}_{s}" for a in ARMS for s in ("mean", "std")) + "\n"
     csv += "".join(
-        f"{r['task']},{r['metric']}," + ",".join(f"{r[a][s]:.6f}" for a in ARMS for s in ("mean", "std")) + "\n" for r in rows
+        f"{r['task']},{r['metric']}," + ",".join(f"{r[a][s]:.6f}" for a in ARMS for s in ("mean", "std")) + "\n"
+        for r in rows
     )
     atomic_write_text(cfg.out / "results.csv", csv)
     prov = provenance({"movieworld": root / "store"}, list(cfg.seeds))

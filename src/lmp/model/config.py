@@ -57,7 +57,7 @@ class ModelConfig:
     """What a shot's tokens attend to: the whole "window", or only the same "shot" (its other modalities;
     the [CLS] still reads every shot): the per-shot ablation, with no cross-shot context."""
     max_shots: int = 8192
-    """Longest window (in shots) the model accepts; position embeddings are sinusoidal, so this is a guard."""
+    """Longest window (in shots) the model accepts; positions need no table, so this is only a guard."""
 
     def __post_init__(self) -> None:
         self.modalities = check_modalities(self.modalities, "model.modalities")

@@ -141,7 +141,9 @@ class LMPModel(nn.Module):
             if corrupt is not None:
                 tok = torch.where(corrupt[..., None], inp.mask_token, tok)
             shot_embed = position.to(tok.dtype) + inp.time(times)  # [b, s, d]
-            u = self.unimodal[m](self.drop(tok + shot_embed), shot_mask, rope, self._own_shot(b, s, 1, False, tok.device))
+            u = self.unimodal[m](
+                self.drop(tok + shot_embed), shot_mask, rope, self._own_shot(b, s, 1, False, tok.device)
+            )
             unimodal[m] = torch.where(shot_mask[..., None], u, 0)
             if hidden is not None and m in hidden:
                 # The hidden token still needs to know where its shot is: give it the shot embedding.

@@ -30,7 +30,9 @@ class WindowSummary(nn.Module):
         self.dims = [input_dims[m] for m in modalities]
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, sum(self.dims)))
 
-    def forward(self, batch: dict[str, torch.Tensor], cls: torch.Tensor, present: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(
+        self, batch: dict[str, torch.Tensor], cls: torch.Tensor, present: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         """cls [b, d]; present[m] bool [b, s] -> this rank's share of the mean squared error."""
         pred = self.head(cls).float().split(self.dims, dim=-1)  # per modality [b, D_m]
         errors, counts = [], []

@@ -22,13 +22,16 @@ def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
     for ms in cfg.modality_sets:
         names = ms.split("+")
         full = set(names) == set(MODALITIES)
-        mod[ms] = _arm_results(cfg, corpus, base_arm(cfg) if full else f"mod-{ms}", {} if full else {"data": {"modalities": names}})
+        mod[ms] = _arm_results(
+            cfg, corpus, base_arm(cfg) if full else f"mod-{ms}", {} if full else {"data": {"modalities": names}}
+        )
     obj = {"default objectives": _arm_results(cfg, corpus, base_arm(cfg), {})}
     for o in cfg.objectives:
         obj[f"no {o}"] = _arm_results(cfg, corpus, f"no-{o}", {"objectives": {o: {"weight": 0.0}}})
     records = [
         {"curve": curve, "setting": arm, "arm": arm, "task": t, "metric": corpus.tasks[t].spec.metric, **st}
-        for curve, table in (("modalities", mod), ("objectives", obj)) for arm, per in table.items() for t, st in per.items()
+        for curve, table in (("modalities", mod), ("objectives", obj))
+        for arm, per in table.items() for t, st in per.items()
     ]  # fmt: skip
     mm_tasks = [t for t in cfg.multimodal_tasks if t in corpus.tasks]
     visual_only = next((ms for ms in cfg.modality_sets if ms == "visual"), None)
@@ -54,5 +57,7 @@ def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
     write_study(out, "ablate", "Modality and objective ablations", sections, records, claims, cfg, corpus)
     for name, table in (("modalities", mod), ("objectives", obj)):
         series = {a: ([table[a][t]["mean"] for t in cfg.tasks], [table[a][t]["std"] for t in cfg.tasks]) for a in table}
-        bar_plot(out / f"{name}.png", list(cfg.tasks), series, f"{name.capitalize()} ablation on MovieWorld", "test accuracy")
+        bar_plot(
+            out / f"{name}.png", list(cfg.tasks), series, f"{name.capitalize()} ablation on MovieWorld", "test accuracy"
+        )
     return {"claims": claims, "dir": str(out)}

@@ -28,7 +28,8 @@ class StudyConfig:
     window: int = 128
     """Default pretraining window (shots); the span study varies it."""
     shots_per_batch: int = 1024
-    """Shots per optimizer step; the batch is shots_per_batch // window windows, so every span sees the same data volume."""
+    """Shots per optimizer step; the batch is shots_per_batch // window windows, so every span sees the same
+    data volume."""
     eval_window: int = 128
     """Window of the frozen encoder when representing clips for the probes (same for every arm)."""
     tasks: tuple[str, ...] = ("relationship", "way_speaking", "scene", "director", "writer", "genre")
@@ -36,7 +37,8 @@ class StudyConfig:
     long_range_tasks: tuple[str, ...] = ("relationship", "writer")
     """Clip tasks whose evidence is spread over minutes (reported with the span study); see docs/movieworld.md."""
     context_tasks: tuple[str, ...] = ("offscreen_speaker", "place_return")
-    """Shot tasks whose answer lies minutes from the shot, probed on contextual shot tokens (claim 2 is judged on them)."""
+    """Shot tasks whose answer lies minutes from the shot, probed on contextual shot tokens (claim 2 is judged
+    on them)."""
     multimodal_tasks: tuple[str, ...] = ("way_speaking", "writer", "relationship", "genre")
     """Tasks carried by audio or dialogue (claim 3 is judged on them); see docs/movieworld.md."""
     representation: str = "all"
@@ -82,7 +84,9 @@ class StudyConfig:
             if not all(0 < f <= 1 for f in getattr(self, name)):
                 raise ValueError(f"{name}: every fraction must be in (0, 1], got {getattr(self, name)}")
         if any(s < 2 or self.shots_per_batch // s < 2 for s in self.spans):
-            raise ValueError(f"spans: each span must be >= 2 and leave >= 2 windows per batch of {self.shots_per_batch} shots")
+            raise ValueError(
+                f"spans: each span must be >= 2 and leave >= 2 windows per batch of {self.shots_per_batch} shots"
+            )
         for ms in self.modality_sets:
             check_modalities(ms.split("+"), f"modality_sets ({ms!r})")
         known = {"masked_shot", "align", "cross_masked", "movie", "summary", "spread"}

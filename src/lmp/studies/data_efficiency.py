@@ -70,7 +70,10 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
         {"curve": "label_fraction", "setting": f, "arm": arm, "task": t, "metric": corpus.tasks[t].spec.metric, **stats}
         for arm, res in by_arm.items() for t, per in res.items() for f, stats in per.items()
     ]  # fmt: skip
-    avg = {arm: {f: task_average({t: res[t][f] for t in res}, cfg.tasks) for f in fractions} for arm, res in by_arm.items()}
+    avg = {
+        arm: {f: task_average({t: res[t][f] for t in res}, cfg.tasks) for f in fractions}
+        for arm, res in by_arm.items()
+    }
     result, evidence = _judge(avg, fractions, cfg.low_fraction, PRETRAINED, len(cfg.seeds))
     claims = [{"claim": 1, "protocol": "linear probe", "verdict": result}]
     sections = [
@@ -91,8 +94,12 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
             {"curve": "finetune", "setting": f, "arm": arm, "task": t, "metric": corpus.tasks[t].spec.metric, **stats}
             for arm, res in ft.items() for t, per in res.items() for f, stats in per.items()
         ]  # fmt: skip
-        ft_avg = {arm: {f: task_average({t: res[t][f] for t in res}, list(res)) for f in ft_fracs} for arm, res in ft.items()}
-        ft_result, ft_evidence = _judge(ft_avg, ft_fracs, cfg.low_fraction, f"{PRETRAINED} (fine-tuned)", len(cfg.seeds))
+        ft_avg = {
+            arm: {f: task_average({t: res[t][f] for t in res}, list(res)) for f in ft_fracs} for arm, res in ft.items()
+        }
+        ft_result, ft_evidence = _judge(
+            ft_avg, ft_fracs, cfg.low_fraction, f"{PRETRAINED} (fine-tuned)", len(cfg.seeds)
+        )
         claims.append({"claim": 1, "protocol": "fine-tuning", "verdict": ft_result})
         sections.append(
             claim_line(1, "pretrained weights beat random weights at low label fractions, fine-tuning", ft_result,
@@ -104,7 +111,9 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
     label_points = tuple(sorted({min(cfg.low_fraction, 1.0), 1.0}))
     amount: dict[float, dict[float, dict]] = {}
     for pf in pre_fracs:
-        arm_dir = base_dir if pf >= 1.0 else pretrain_arm(cfg, corpus, f"data-{round(pf * 100)}pct", {}, movie_fraction=pf)
+        arm_dir = (
+            base_dir if pf >= 1.0 else pretrain_arm(cfg, corpus, f"data-{round(pf * 100)}pct", {}, movie_fraction=pf)
+        )
         res = evaluate_arm(corpus, cfg, load_arm_model(arm_dir, corpus, cfg), label_points)
         amount[pf] = {lf: task_average({t: res[t][lf] for t in res}, cfg.tasks) for lf in label_points}
         records += [
@@ -121,7 +130,8 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
     )
     amount_rows = [[f"{pf:g}", *(cell(amount[pf][lf]) for lf in label_points)] for pf in pre_fracs]
     sections += [
-        f"\n## Linear probe: metric vs label fraction (mean over {len(cfg.tasks)} tasks: {', '.join(cfg.tasks)}; ± = seed std)\n",
+        f"\n## Linear probe: metric vs label fraction (mean over {len(cfg.tasks)} tasks: "
+        f"{', '.join(cfg.tasks)}; ± = seed std)\n",
         markdown_table(header, rows),
         "\n### Per task, at the smallest and the full label fraction\n",
         per_task,
@@ -129,7 +139,9 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
     if ft_avg:
         sections += [
             f"\n## Fine-tuning: metric vs label fraction (mean over {', '.join(cfg.finetune_tasks)}; ± = seed std)\n",
-            markdown_table(["label fraction", *ft_avg], [[f"{f:g}", *(cell(ft_avg[a][f]) for a in ft_avg)] for f in ft_fracs]),
+            markdown_table(
+                ["label fraction", *ft_avg], [[f"{f:g}", *(cell(ft_avg[a][f]) for a in ft_avg)] for f in ft_fracs]
+            ),
         ]
     sections += [
         "\n## Linear probe: metric vs pretraining data (fraction of train-split movies)\n",
@@ -137,16 +149,25 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
         "\n![data efficiency](data_efficiency.png)\n",
     ]
     write_study(out, "data", "Data efficiency", sections, records, claims, cfg, corpus)
-    series = {a: (list(fractions), [avg[a][f]["mean"] for f in fractions], [avg[a][f]["std"] for f in fractions]) for a in by_arm}
-    series.update({a: (list(ft_fracs), [ft_avg[a][f]["mean"] for f in ft_fracs], [ft_avg[a][f]["std"] for f in ft_fracs]) for a in ft_avg})
+    series = {
+        a: (list(fractions), [avg[a][f]["mean"] for f in fractions], [avg[a][f]["std"] for f in fractions])
+        for a in by_arm
+    }
+    series.update(
+        {
+            a: (list(ft_fracs), [ft_avg[a][f]["mean"] for f in ft_fracs], [ft_avg[a][f]["std"] for f in ft_fracs])
+            for a in ft_avg
+        }
+    )
     line_plot(
         out / "data_efficiency.png",
         [
             {"title": "vs label fraction", "xlabel": "fraction of train labels", "ylabel": "mean test accuracy",
              "logx": True, "series": series},
             {"title": "vs pretraining data", "xlabel": "fraction of train-split movies", "ylabel": "mean test accuracy",
-             "logx": True, "series": {f"labels {lf:g}": (list(pre_fracs), [amount[p][lf]["mean"] for p in pre_fracs],
-                                                        [amount[p][lf]["std"] for p in pre_fracs]) for lf in label_points}},
+             "logx": True,
+             "series": {f"labels {lf:g}": (list(pre_fracs), [amount[p][lf]["mean"] for p in pre_fracs],
+                                           [amount[p][lf]["std"] for p in pre_fracs]) for lf in label_points}},
         ],
         "Data efficiency on MovieWorld (linear probes on frozen encoders; fine-tuning)",
     )  # fmt: skip

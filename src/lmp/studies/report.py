@@ -75,9 +75,13 @@ def write_study(
     writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for r in records:
-        writer.writerow({**{k: r.get(k, "") for k in fields}, "study": name, "values": " ".join(f"{v:.4f}" for v in r["values"])})
+        writer.writerow(
+            {**{k: r.get(k, "") for k in fields}, "study": name, "values": " ".join(f"{v:.4f}" for v in r["values"])}
+        )
     atomic_write_text(out / "results.csv", buf.getvalue())
-    atomic_write_text(out / "results.json", json.dumps({"records": records, "claims": claims, "provenance": prov}, indent=2))
+    atomic_write_text(
+        out / "results.json", json.dumps({"records": records, "claims": claims, "provenance": prov}, indent=2)
+    )
 
 
 def line_plot(path: Path, panels: list[dict[str, Any]], title: str) -> None:
@@ -107,7 +111,9 @@ def line_plot(path: Path, panels: list[dict[str, Any]], title: str) -> None:
     plt.close(fig)
 
 
-def bar_plot(path: Path, groups: list[str], series: dict[str, tuple[list[float], list[float]]], title: str, ylabel: str) -> None:
+def bar_plot(
+    path: Path, groups: list[str], series: dict[str, tuple[list[float], list[float]]], title: str, ylabel: str
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -49,10 +49,14 @@ def load_corpus(cfg: StudyConfig) -> Corpus:
     store = FeatureStore(root / "store")
     tasks = {name: read_task(root / "labels" / name).restrict(store) for name in cfg.tasks}
     train = json.loads((root / "corpus.json").read_text())["splits"]["train"]
-    context = {n: read_task(root / "labels" / n).restrict(store) for n in cfg.context_tasks if (root / "labels" / n).is_dir()}
+    context = {
+        n: read_task(root / "labels" / n).restrict(store) for n in cfg.context_tasks if (root / "labels" / n).is_dir()
+    }
     missing = [n for n in cfg.context_tasks if n not in context]
     if missing:
-        print(f"corpus {root} has no labels for the context tasks {missing} (made by an older lmp synth); skipping them")
+        print(
+            f"corpus {root} has no labels for the context tasks {missing} (made by an older lmp synth); skipping them"
+        )
     return Corpus(root, store, tasks, train, context)
 
 
@@ -67,7 +71,11 @@ def pretrain_arm(cfg: StudyConfig, corpus: Corpus, arm: str, overrides: dict[str
         "preset": "small",
         "out": str(run),
         "model": {"width": cfg.width},
-        "data": {"window": window, "min_gap": max(1, window // 4), "batch_size": 2 * max(1, cfg.shots_per_batch // window // 2)},
+        "data": {
+            "window": window,
+            "min_gap": max(1, window // 4),
+            "batch_size": 2 * max(1, cfg.shots_per_batch // window // 2),
+        },
         "optim": {"steps": cfg.steps, "warmup": max(1, cfg.steps // 20)},
         "run": {"seed": cfg.seed, "resume": "auto", "ckpt_every": max(1, cfg.steps // 3), "device": cfg.device},
     }
@@ -101,8 +109,15 @@ def representations(corpus: Corpus, model, cfg: StudyConfig) -> dict[str, dict[s
     """
     from lmp.tasks.features import Representer
 
-    rep = Representer(corpus.store, model, "raw" if model is None else cfg.representation, window=cfg.eval_window, progress=False)
-    rows = {(e.video_id, e.start, e.end): e for task in corpus.tasks.values() for split in task.splits.values() for e in split}
+    rep = Representer(
+        corpus.store, model, "raw" if model is None else cfg.representation, window=cfg.eval_window, progress=False
+    )
+    rows = {
+        (e.video_id, e.start, e.end): e
+        for task in corpus.tasks.values()
+        for split in task.splits.values()
+        for e in split
+    }
     keys = list(rows)
     with torch.no_grad():
         x = rep.clips([rows[k] for k in keys])  # [n_clips, d]

@@ -34,12 +34,15 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
         res[s] = {t: per[1.0] for t, per in evaluate_arm(corpus, cfg, model).items()}
         ctx[s] = context_arm(corpus, cfg, model)
     base = cfg.window if cfg.window in spans else spans[-1]
-    per_shot = context_arm(corpus, cfg, load_arm_model(pretrain_arm(cfg, corpus, PER_SHOT, {"model": {"context": "shot"}}), corpus, cfg))
+    per_shot = context_arm(
+        corpus, cfg, load_arm_model(pretrain_arm(cfg, corpus, PER_SHOT, {"model": {"context": "shot"}}), corpus, cfg)
+    )
     records = [
         {"curve": "span", "setting": s, "arm": f"window {s}", "task": t, "metric": task_metric(corpus, t), **st}
         for s in spans for per in (res[s], ctx[s]) for t, st in per.items()
     ] + [
-        {"curve": "per-shot", "setting": "context shot", "arm": PER_SHOT, "task": t, "metric": task_metric(corpus, t), **st}
+        {"curve": "per-shot", "setting": "context shot", "arm": PER_SHOT, "task": t, "metric": task_metric(corpus, t),
+         **st}
         for t, st in per_shot.items()
     ]  # fmt: skip
     context = list(corpus.context)
@@ -64,7 +67,8 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
             claim_line(2, "long-range context beats none", ctx_result,
                        f"Mean AP on the context tasks, window {base} minus the per-shot ablation: "
                        f"{avg[base]['mean'] - shot_avg['mean']:+.3f}.", len(cfg.seeds)),
-            f"\n## Context tasks: AP vs pretraining window (per-shot probes; evaluation window {cfg.eval_window}; ± = seed std)\n",
+            f"\n## Context tasks: AP vs pretraining window (per-shot probes; evaluation window {cfg.eval_window}; "
+            "± = seed std)\n",
             markdown_table(
                 ["task", *(f"window {s}" for s in spans), PER_SHOT],
                 [[t, *(cell(ctx[s][t]) for s in spans), cell(per_shot[t])] for t in context]

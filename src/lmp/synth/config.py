@@ -115,7 +115,8 @@ class SynthConfig:
             raise ValueError(f"max_cast ({self.max_cast}) must be <= num_actors ({self.num_actors})")
         if self.max_clip_shots > self.min_shots:
             raise ValueError(
-                f"max_clip_shots ({self.max_clip_shots}) must be <= min_shots ({self.min_shots}) so every movie has a clip"
+                f"max_clip_shots ({self.max_clip_shots}) must be <= min_shots ({self.min_shots}) "
+                "so every movie has a clip"
             )
         for name in ("audio_dropout", "label_noise"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -133,7 +134,8 @@ class SynthConfig:
             )
         if self.train_fraction + self.val_fraction >= 1:
             raise ValueError(
-                f"train_fraction + val_fraction must leave movies for test, got {self.train_fraction} + {self.val_fraction}"
+                "train_fraction + val_fraction must leave movies for test, "
+                f"got {self.train_fraction} + {self.val_fraction}"
             )
 
     @property

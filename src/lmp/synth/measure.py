@@ -67,7 +67,8 @@ def encode(task: dict, label: str):
 
 
 def chance_score(task: dict, y_train: np.ndarray, y_test: np.ndarray) -> float:
-    """What knowing no features scores: majority class accuracy | train-mean MSE | positive rate (AP of a random scorer)."""
+    """What knowing no features scores: majority class accuracy | train-mean MSE | positive rate (AP of a
+    random scorer)."""
     if task["type"] == "regression":
         return float(np.mean((y_test - y_train.mean()) ** 2))
     if task["type"] == "multilabel":

@@ -78,7 +78,8 @@ class EvalConfig(TransferConfig):
 @dataclass
 class LVUConfig(EvalConfig):
     lvu_dir: str = ""
-    """LVU 1.0 directory with <task>/{train,val,test}.csv; '' = $LMP_LVU_DIR or ../shared beside the repo; 'fixture' = shipped mini copy."""
+    """LVU 1.0 directory with <task>/{train,val,test}.csv; '' = $LMP_LVU_DIR or ../shared beside the repo;
+    'fixture' = shipped mini copy."""
     tasks: list[str] = field(default_factory=lambda: list(LVU_TASKS))
     """LVU tasks to run (default all 9)."""
     out: Path = Path("runs/lvu")
@@ -225,7 +226,12 @@ def embed(cfg: EmbedConfig) -> int:
         "provenance": provenance(stores={"store": cfg.store}),
         "config": to_dict(cfg),
     }
-    meta = export_embeddings(store, model, Path(cfg.out), window=cfg.window, clip_shots=cfg.clip_shots, batch_size=cfg.batch_size, info=info)
+    meta = export_embeddings(
+        store, model, Path(cfg.out), window=cfg.window, clip_shots=cfg.clip_shots, batch_size=cfg.batch_size, info=info
+    )
     save_config(cfg, Path(cfg.out) / "config.yaml")
-    print(f"wrote {meta['shots']['count']} shots and {meta['clips']['count']} clips of {meta['movies']} movies to {cfg.out}")
+    print(
+        f"wrote {meta['shots']['count']} shots and {meta['clips']['count']} clips of {meta['movies']} movies "
+        f"to {cfg.out}"
+    )
     return 0

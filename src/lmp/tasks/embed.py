@@ -89,7 +89,12 @@ def export_embeddings(
                     ws.writerow([shot_row + i, vid, i, f"{times[i, 0]:.3f}", f"{times[i, 1]:.3f}"])
                 examples = [Example(vid, a, b, None) for a, b in spans[vid]]
                 with torch.no_grad():
-                    cls = torch.cat([cls_rep.encode_clips(examples[j : j + batch_size]) for j in range(0, len(examples), batch_size)])
+                    cls = torch.cat(
+                        [
+                            cls_rep.encode_clips(examples[j : j + batch_size])
+                            for j in range(0, len(examples), batch_size)
+                        ]
+                    )
                 for k, (a, b) in enumerate(spans[vid]):
                     row = clip_row + k
                     clips["cls"][row] = cls[k].cpu().numpy()
@@ -109,7 +114,11 @@ def export_embeddings(
             "format": "lmp-embeddings",
             "version": 1,
             "width": d,
-            "shots": {"count": total_shots, "index": "shots.csv", "files": {n: f"shots_{file(n)}.npy" for n in shot_names}},
+            "shots": {
+                "count": total_shots,
+                "index": "shots.csv",
+                "files": {n: f"shots_{file(n)}.npy" for n in shot_names},
+            },
             "clips": {
                 "count": total_clips,
                 "index": "clips.csv",

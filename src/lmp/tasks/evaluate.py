@@ -64,7 +64,9 @@ class ProbeOptions:
 def _boundary_meta(task: Task) -> dict[str, dict[str, list]] | None:
     if task.spec.level != "boundary":
         return None
-    return {s: {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} for s, rows in task.splits.items()}
+    return {
+        s: {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} for s, rows in task.splits.items()
+    }
 
 
 def _tokens(rep: Representer, task: Task, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,7 +104,9 @@ def evaluate_task(
     if empty:
         from lmp.tasks.labels import LabelError
 
-        raise LabelError(f"{task.source}: no {'/'.join(empty)} example with a video in the store ({task.missing_summary()})")
+        raise LabelError(
+            f"{task.source}: no {'/'.join(empty)} example with a video in the store ({task.missing_summary()})"
+        )
     o = options or ProbeOptions()
     spec = task.spec
     common = {"metric": spec.metric, "num_classes": spec.num_classes}

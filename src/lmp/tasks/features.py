@@ -159,7 +159,9 @@ def token_weights(batch: dict[str, torch.Tensor], representation: str) -> torch.
     return shot_mask
 
 
-def pooling_blocks(out: dict, batch: dict[str, torch.Tensor], representation: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def pooling_blocks(
+    out: dict, batch: dict[str, torch.Tensor], representation: str
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """[(tokens [b, s, d_i], weights [b, s])]: the blocks of `shot_tokens` with the shots each block is
     averaged over at clip level (`all`: one block per unimodal encoder, then the fused tokens)."""
     if representation == "all":

@@ -57,7 +57,8 @@ def finetune(
     dim = net.cfg.width * per_shot * (3 if spec.level == "boundary" else 1)
     head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, output_width(spec.type, spec.num_classes))).to(rep.device)
     opt = torch.optim.AdamW(
-        [{"params": net.parameters(), "lr": lr}, {"params": head.parameters(), "lr": head_lr}], weight_decay=weight_decay
+        [{"params": net.parameters(), "lr": lr}, {"params": head.parameters(), "lr": head_lr}],
+        weight_decay=weight_decay,
     )
     train_rows = task.splits["train"]
     y_train = task.targets("train")
@@ -72,7 +73,9 @@ def finetune(
             out = torch.cat([head(_inputs(rep, task, rows[i : i + 32])) for i in range(0, len(rows), 32)]).cpu()
         net.train(), head.train()
         scores = to_scores(spec.type, out, scaler)
-        meta = {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} if spec.level == "boundary" else {}
+        meta = (
+            {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} if spec.level == "boundary" else {}
+        )
         return score(spec.type, spec.metric, scores, task.targets(split), **meta), scores
 
     best: dict[str, Any] = {"val": {spec.metric: float("nan")}, "epoch": 0}

@@ -140,7 +140,9 @@ def _check_range(task: Task, e: Example, num_shots: int) -> None:
     elif level == "shot" and not 0 <= e.start < num_shots:
         raise LabelError(f"{where}: shot {e.start} is outside its {num_shots} shots")
     elif level == "boundary" and not 0 <= e.start < num_shots - 1:
-        raise LabelError(f"{where}: boundary after shot {e.start} needs shots {e.start} and {e.start + 1} of {num_shots}")
+        raise LabelError(
+            f"{where}: boundary after shot {e.start} needs shots {e.start} and {e.start + 1} of {num_shots}"
+        )
 
 
 def read_spec(task_dir: str | os.PathLike) -> TaskSpec:
@@ -202,7 +204,9 @@ def read_split(spec: TaskSpec, path: Path) -> list[Example]:
             header = reader.fieldnames or []
             absent = [c for c in columns if c not in header]
             if absent:
-                raise LabelError(f"{path}: header {header} lacks column(s) {absent} (a {spec.level} task needs {columns})")
+                raise LabelError(
+                    f"{path}: header {header} lacks column(s) {absent} (a {spec.level} task needs {columns})"
+                )
             rows = []
             for lineno, row in enumerate(reader, 2):
                 where = f"{path}:{lineno}"

@@ -95,7 +95,9 @@ def mean_average_precision(scores, targets) -> tuple[float, int]:
     """Multi-label mAP over classes with at least one positive; returns (mAP, number of classes counted)."""
     scores, targets = _np(scores), _np(targets).astype(bool)
     if scores.shape != targets.shape or scores.ndim != 2:
-        raise ValueError(f"mean_average_precision: scores {scores.shape} and targets {targets.shape} must both be [n, C]")
+        raise ValueError(
+            f"mean_average_precision: scores {scores.shape} and targets {targets.shape} must both be [n, C]"
+        )
     aps = [average_precision(scores[:, c], targets[:, c]) for c in range(targets.shape[1]) if targets[:, c].any()]
     if not aps:
         return float("nan"), 0

@@ -203,7 +203,12 @@ def linear_probe(
                 for i in range(k):
                     val = evaluate("val", val_out[i])
                     if is_better(metric, val[metric], best[i]["val"][metric]):
-                        best[i] = {"val": val, "step": step, "w": weight[i].detach().clone(), "b": bias[i].detach().clone()}
+                        best[i] = {
+                            "val": val,
+                            "step": step,
+                            "w": weight[i].detach().clone(),
+                            "b": bias[i].detach().clone(),
+                        }
     winner = 0
     for i in range(1, k):
         if is_better(metric, best[i]["val"][metric], best[winner]["val"][metric]):
@@ -243,7 +248,10 @@ def attentive_probe(
     Same selection protocol, `meta` and return value as `linear_probe`.
     """
     metric = check_task_type(task_type, metric)
-    splits = {name: ((tok.float(), mask.bool()), y) for name, (tok, mask, y) in zip(("train", "val", "test"), (train, val, test))}
+    splits = {
+        name: ((tok.float(), mask.bool()), y)
+        for name, (tok, mask, y) in zip(("train", "val", "test"), (train, val, test))
+    }
     classes = _infer_classes(task_type, [train[2], val[2], test[2]], num_classes)
     width = output_width(task_type, classes)
     dim = train[0].shape[-1]
@@ -263,7 +271,9 @@ def over_seeds(run: Callable[[int], dict[str, Any]], seeds: Sequence[int]) -> di
     for split in ("val", "test"):
         keys = runs[0][split].keys()
         values = {k: [float(r[split][k]) for r in runs] for k in keys}
-        summary[split] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v} for k, v in values.items()}
+        summary[split] = {
+            k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v} for k, v in values.items()
+        }
     summary["runs"] = [{k: v for k, v in r.items() if k not in ("test_scores", "state")} for r in runs]
     return summary
 

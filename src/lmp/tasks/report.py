@@ -37,8 +37,15 @@ def markdown(summaries: list[dict[str, Any]], title: str) -> str:
     by_key = {(s["task"], s["protocol"], s["representation"]): s for s in summaries}
     metric_of = {s["task"]: s["metric"] for s in summaries}
     arrows = {t: ("↓" if metric_of[t] == "mse" else "↑") for t in tasks}
-    lines = [f"# {title}", "", "Test, mean ± std over seeds (accuracy/AP/mAP in %, mse raw); val selected the model.", ""]
-    lines.append("| protocol | representation | " + " | ".join(f"{t} ({metric_of[t]} {arrows[t]})" for t in tasks) + " |")
+    lines = [
+        f"# {title}",
+        "",
+        "Test, mean ± std over seeds (accuracy/AP/mAP in %, mse raw); val selected the model.",
+        "",
+    ]
+    lines.append(
+        "| protocol | representation | " + " | ".join(f"{t} ({metric_of[t]} {arrows[t]})" for t in tasks) + " |"
+    )
     lines.append("|---|---|" + "---|" * len(tasks))
     for proto, rep in setups:
         cells = []
@@ -46,7 +53,12 @@ def markdown(summaries: list[dict[str, Any]], title: str) -> str:
             s = by_key.get((t, proto, rep))
             cells.append(_cell(s["test"][s["metric"]], s["metric"]) if s else "")
         lines.append(f"| {proto} | {rep} | " + " | ".join(cells) + " |")
-    lines += ["", "## Details", "", "| task | level | protocol | representation | split | metric | mean ± std | n | missing |"]
+    lines += [
+        "",
+        "## Details",
+        "",
+        "| task | level | protocol | representation | split | metric | mean ± std | n | missing |",
+    ]
     lines.append("|---|---|---|---|---|---|---|---|---|")
     for s in summaries:
         for split in ("val", "test"):
@@ -56,7 +68,8 @@ def markdown(summaries: list[dict[str, Any]], title: str) -> str:
                 miss = s["missing"].get(split, {})
                 lines.append(
                     f"| {s['task']} | {s['level']} | {s['protocol']} | {s['representation']} | {split} | {metric} | "
-                    f"{_cell(stats, metric)} | {s['counts'].get(split, 0)} | {miss.get('missing', 0)} of {miss.get('total', 0)} |"
+                    f"{_cell(stats, metric)} | {s['counts'].get(split, 0)} | "
+                    f"{miss.get('missing', 0)} of {miss.get('total', 0)} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -64,7 +77,9 @@ def markdown(summaries: list[dict[str, Any]], title: str) -> str:
 def csv_text(summaries: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["task", "level", "protocol", "representation", "split", "metric", "mean", "std", "n", "missing", "seeds"])
+    w.writerow(
+        ["task", "level", "protocol", "representation", "split", "metric", "mean", "std", "n", "missing", "seeds"]
+    )
     for s in summaries:
         for split in ("val", "test"):
             for metric, stats in s[split].items():
@@ -91,7 +106,9 @@ def write_results(
     from lmp.provenance import provenance
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("results.md", "results.csv", "results.json", "config.yaml", "provenance.json")}
+    paths = {
+        name: out / name for name in ("results.md", "results.csv", "results.json", "config.yaml", "provenance.json")
+    }
     prov = {**provenance(stores=stores, seeds=seeds), **(extra or {})}
     save_config(cfg, paths["config.yaml"])
     atomic_write_text(paths["provenance.json"], json.dumps(prov, indent=2) + "\n")

@@ -122,7 +122,9 @@ def resolve_resume(resume: str, run_dir: Path) -> Path | None:
     if path.name == LAST or path.is_symlink():
         path = path.resolve()
     if not _is_complete(path):
-        raise CheckpointError(f"run.resume={resume}: {path} is not a complete checkpoint (needs {MODEL_WEIGHTS} and {TRAIN_STATE})")
+        raise CheckpointError(
+            f"run.resume={resume}: {path} is not a complete checkpoint (needs {MODEL_WEIGHTS} and {TRAIN_STATE})"
+        )
     verify_checksums(path)
     return path
 

@@ -51,7 +51,9 @@ class DataConfig:
         if not 0 <= self.stride <= self.window:
             raise ValueError(f"data.stride: must be in [0, window={self.window}] (0 = window), got {self.stride}")
         if self.batch_size < 1 or self.batch_size % self.views:
-            raise ValueError(f"data.batch_size: must be a positive multiple of data.views={self.views}, got {self.batch_size}")
+            raise ValueError(
+                f"data.batch_size: must be a positive multiple of data.views={self.views}, got {self.batch_size}"
+            )
         if self.workers < 0:
             raise ValueError(f"data.workers: must be >= 0, got {self.workers}")
         if self.modalities:
@@ -116,13 +118,15 @@ class RunConfig:
     keep_checkpoints: int = 3
     """Newest checkpoints kept in RUN/checkpoints (0 = keep all)."""
     resume: str = "none"
-    """'none' = start fresh (refuses an OUT that has checkpoints), 'auto' = continue from OUT's newest checkpoint if any, or a checkpoint directory."""
+    """'none' = start fresh (refuses an OUT that has checkpoints), 'auto' = continue from OUT's newest checkpoint
+    if any, or a checkpoint directory."""
     tensorboard: bool = True
     """Also log to RUN/tb (skipped with a note when tensorboard is not installed)."""
     progress: bool = True
     """Show a tqdm progress bar on rank 0."""
     find_unused_parameters: bool = False
-    """DDP: allow parameters whose use changes from batch to batch (slower). Parameters no enabled objective uses are frozen at start anyway."""
+    """DDP: allow parameters whose use changes from batch to batch (slower). Parameters no enabled objective uses
+    are frozen at start anyway."""
 
     def __post_init__(self) -> None:
         if self.log_every < 1 or self.ckpt_every < 1:

@@ -48,7 +48,9 @@ def resolve_model_config(cfg: PretrainConfig, store: FeatureStore) -> ModelConfi
     modalities = cfg.data.modalities or store.modalities
     missing = [m for m in modalities if m not in store.encoders]
     if missing:
-        raise LMPError(f"data.modalities: store {store.root} has no {missing} features (it has {list(store.modalities)})")
+        raise LMPError(
+            f"data.modalities: store {store.root} has no {missing} features (it has {list(store.modalities)})"
+        )
     dims = {m: store.dims[m] for m in modalities}
     clash = {m: (d, dims[m]) for m, d in cfg.model.input_dims.items() if m in dims and d != dims[m]}
     if clash:
@@ -80,7 +82,9 @@ def _objective_state(pre: torch.nn.Module, model: torch.nn.Module) -> dict[str, 
     return {k: v.detach().cpu() for k, v in pre.state_dict(keep_vars=True).items() if id(v) not in model_keys}
 
 
-def _load_objective_state(pre: torch.nn.Module, model: torch.nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
+def _load_objective_state(
+    pre: torch.nn.Module, model: torch.nn.Module, state: dict[str, torch.Tensor], where: Path
+) -> None:
     expected = set(_objective_state(pre, model))
     if set(state) != expected:
         raise ckpt.CheckpointError(
@@ -107,7 +111,9 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
     cfg = dataclasses.replace(cfg, model=resolve_model_config(cfg, store))
     resume_from = ckpt.resolve_resume(cfg.run.resume, run_dir)
     if resume_from is None and cfg.run.resume == "none" and ckpt.list_checkpoints(run_dir):
-        raise LMPError(f"out={run_dir}: already has checkpoints; pass --run.resume=auto to continue it, or choose a new --out")
+        raise LMPError(
+            f"out={run_dir}: already has checkpoints; pass --run.resume=auto to continue it, or choose a new --out"
+        )
     if info.is_main:
         ckpt.remove_leftovers(run_dir)
 
@@ -121,7 +127,9 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
             and state["sampler"]["groups_per_batch"] == groups_per_batch
         )
         # With another layout the stream restarts at the same point of the data, approximately.
-        consumed = int(state["sampler"]["consumed"]) if same_layout else step * cfg.optim.accumulation * groups_per_batch
+        consumed = (
+            int(state["sampler"]["consumed"]) if same_layout else step * cfg.optim.accumulation * groups_per_batch
+        )
 
     ids = store.ids
     sampler = WindowSampler(
@@ -133,7 +141,13 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
         consumed=consumed,
     )
     loader = make_loader(
-        cfg.store, ids, sampler, cfg.model.modalities, groups_per_batch, cfg.data.workers, pin_memory=device.type == "cuda"
+        cfg.store,
+        ids,
+        sampler,
+        cfg.model.modalities,
+        groups_per_batch,
+        cfg.data.workers,
+        pin_memory=device.type == "cuda",
     )
     # A real batch of the training shape, read outside the loader's stream, to find unused parameters.
     probe = loader.collate_fn([loader.dataset[item] for item in sampler.rank_items(0)[:groups_per_batch]])
@@ -166,7 +180,9 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
             + "\n",
         )
 
-    logger = RunLogger(run_dir, enabled=info.is_main, tensorboard=cfg.run.tensorboard, resume_step=step if resume_from else None)
+    logger = RunLogger(
+        run_dir, enabled=info.is_main, tensorboard=cfg.run.tensorboard, resume_step=step if resume_from else None
+    )
     batches = iter(loader)
 
     def next_batch() -> dict[str, torch.Tensor]:
@@ -174,7 +190,9 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
 
     windows_per_step = cfg.data.batch_size * cfg.optim.accumulation * info.world_size
     o = cfg.optim
-    bar = tqdm(total=o.steps, initial=step, desc="pretrain", unit="step", disable=not (info.is_main and cfg.run.progress))
+    bar = tqdm(
+        total=o.steps, initial=step, desc="pretrain", unit="step", disable=not (info.is_main and cfg.run.progress)
+    )
     sums: dict[str, torch.Tensor] = {}
     steps_in_interval, t_last, t_start = 0, time.perf_counter(), time.perf_counter()
     try:
@@ -196,7 +214,9 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
                 record["windows_per_s"] = windows_per_step * steps_in_interval / (now - t_last)
                 record["elapsed_s"] = now - t_start
                 if not all(map(math.isfinite, means)):
-                    raise LMPError(f"pretrain: non-finite loss at step {step} ({record}); lower optim.lr or check the store")
+                    raise LMPError(
+                        f"pretrain: non-finite loss at step {step} ({record}); lower optim.lr or check the store"
+                    )
                 logger.log(record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", wps=f"{record['windows_per_s']:.1f}")
                 sums, steps_in_interval, t_last = {}, 0, time.perf_counter()
@@ -244,7 +264,12 @@ def _save(
             "optimizer": optimizer.state_dict(),
             "objectives": _objective_state(pre, model),
             "scheduler": {"name": "warmup_cosine", "step": step},
-            "sampler": {"consumed": consumed, "world_size": info.world_size, "groups_per_batch": groups_per_batch, "seed": cfg.run.seed},
+            "sampler": {
+                "consumed": consumed,
+                "world_size": info.world_size,
+                "groups_per_batch": groups_per_batch,
+                "seed": cfg.run.seed,
+            },
             "rng": rng,
             "world_size": info.world_size,
         }

@@ -69,7 +69,9 @@ class TrainStep:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    def __call__(self, next_batch: Callable[[], dict[str, torch.Tensor]], lr: float) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def __call__(
+        self, next_batch: Callable[[], dict[str, torch.Tensor]], lr: float
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         sums: dict[str, torch.Tensor] = {}
