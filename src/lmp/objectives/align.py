@@ -47,7 +47,7 @@ class ShotAlignment(nn.Module):
         proj_dim: int,
         temperature: float,
         learn_temperature: bool,
-        negatives: str = "batch",
+        negatives: str = "window",
         keys: str = "content",
     ) -> None:
         super().__init__()

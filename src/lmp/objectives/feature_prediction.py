@@ -15,6 +15,8 @@ negatives from the same movie) and of the other windows are negatives. The keys 
   can drop it, and the negatives keep it from collapsing.
 * `raw`: the frozen features themselves (the earlier behaviour): no target-side parameters, but the
   loss then sits near the uniform-guess bound (docs/diagnosis-pretraining.md).
+* `regress`: no contrast: the mean squared error to the shot's frozen feature normalised over its
+  dimensions (`_regress`).
 
 Our choice: keys whose frozen feature is identical to the target's (a subtitle line spanning two shots,
 a repeated title card) are left out of that query's candidates: they are neither a negative the model
@@ -57,7 +59,7 @@ class FeaturePrediction(nn.Module):
         input_dims: dict[str, int],
         temperature: float,
         learn_temperature: bool,
-        negatives: str = "batch",
+        negatives: str = "window",
         target: str = "content",
         proj_dim: int = 256,
     ) -> None:

@@ -73,12 +73,12 @@ class Pretrainer(nn.Module):
 
         # An objective whose modalities were all ablated away is off, like one with weight 0.
         msm, xmm, al, mv, sm = cfg.masked_shot, cfg.cross_masked, cfg.align, cfg.movie, cfg.summary
-        p = cfg.proj_dim
+        proj = cfg.proj_dim
         self.msm_modalities = tuple(m for m in usable if m in msm.modalities) if msm.weight > 0 else ()
         self.masked_shot = (
             FeaturePrediction(
                 self.msm_modalities, d, mcfg.input_dims, msm.temperature, msm.learn_temperature, msm.negatives,
-                msm.target, p,
+                msm.target, proj,
             )
             if self.msm_modalities
             else None
@@ -87,18 +87,18 @@ class Pretrainer(nn.Module):
         self.cross_masked = (
             FeaturePrediction(
                 self.xmm_modalities, d, mcfg.input_dims, xmm.temperature, xmm.learn_temperature, xmm.negatives,
-                xmm.target, p,
+                xmm.target, proj,
             )
             if self.xmm_modalities
             else None
         )  # fmt: skip
         self.pairs = tuple(tuple(p.split("-")) for p in al.pairs if set(p.split("-")) <= set(usable))
         self.align = (
-            ShotAlignment(self.pairs, d, p, al.temperature, al.learn_temperature, al.negatives, al.keys)
+            ShotAlignment(self.pairs, d, proj, al.temperature, al.learn_temperature, al.negatives, al.keys)
             if al.weight > 0 and self.pairs
             else None
         )
-        self.movie = MovieContrast(d, p, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
+        self.movie = MovieContrast(d, proj, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
         self.summary = WindowSummary(d, mcfg.input_dims, usable) if sm.weight > 0 else None
         self.spread = Spread(usable) if cfg.spread.weight > 0 else None
         # The content space serves every term that scores against content embeddings.
@@ -110,7 +110,7 @@ class Pretrainer(nn.Module):
         if self.align is not None and al.keys == "content":
             content_users |= {m for pair in self.pairs for m in pair}
         self.content_modalities = tuple(m for m in usable if m in content_users)
-        self.content = ContentSpace(self.content_modalities, d, p) if self.content_modalities else None
+        self.content = ContentSpace(self.content_modalities, d, proj) if self.content_modalities else None
         if not self.enabled:
             raise ConfigError(
                 "objectives: every objective is switched off (weight 0, or no usable modality for "
