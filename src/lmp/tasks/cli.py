@@ -78,8 +78,8 @@ class EvalConfig(TransferConfig):
 @dataclass
 class LVUConfig(EvalConfig):
     lvu_dir: str = ""
-    """LVU 1.0 directory with <task>/{train,val,test}.csv; '' = $LMP_LVU_DIR or ../shared beside the repo;
-    'fixture' = shipped mini copy."""
+    """LVU 1.0 directory with <task>/{train,val,test}.csv; '' = $LMP_LVU_DIR, else the shipped mini copy
+    (with a warning); 'fixture' = the shipped mini copy."""
     tasks: list[str] = field(default_factory=lambda: list(LVU_TASKS))
     """LVU tasks to run (default all 9)."""
     out: Path = Path("runs/lvu")
