@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lmp.modality import mask_key
 from lmp.studies.config import StudyConfig
+from lmp.tasks.labels import Example
 
 PCA = "PCA"
 CCA = "CCA"
@@ -31,17 +31,18 @@ Reps = dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]
 
 
 def window_means(store, movies: list[str], window: int) -> dict[str, np.ndarray]:
-    """{m: [n, D_m]}: per-modality means of windows of `window` shots tiling each movie."""
-    rows: dict[str, list[np.ndarray]] = {m: [] for m in store.modalities}
-    for v in movies:
-        num = store.num_shots(v)
-        for start in range(0, num, window):
-            r = store.read(v, start, min(num, start + window), store.modalities)
-            for m in store.modalities:
-                w = r[mask_key(m)].astype(np.float64)
-                w = w if w.sum() > 0 else np.ones_like(w)
-                rows[m].append((r[m].astype(np.float64) * w[:, None]).sum(0) / w.sum())
-    return {m: np.stack(x) for m, x in rows.items()}
+    """{m: [n, D_m]}: per-modality means of windows of `window` shots tiling each movie, pooled exactly
+    as the `raw features` arm pools a clip (lmp.tasks.features.Representer, representation `raw`)."""
+    from lmp.tasks.features import Representer
+
+    windows = [
+        Example(v, start, min(store.num_shots(v), start + window), None)
+        for v in movies
+        for start in range(0, store.num_shots(v), window)
+    ]
+    x = Representer(store, None, "raw", progress=False).clips(windows).double().numpy()  # [n, sum D_m]
+    bounds = np.cumsum([0, *(store.dims[m] for m in store.modalities)])
+    return {m: x[:, a:b] for m, a, b in zip(store.modalities, bounds[:-1], bounds[1:])}
 
 
 def fit_pca(x: dict[str, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
