@@ -90,6 +90,22 @@ def test_padding_changes_output_when_it_is_not_padding():
     assert not torch.allclose(out["cls"], out2["cls"])
 
 
+@pytest.mark.parametrize("context", ["window", "shot"])
+def test_unpadded_batch_without_mask_matches_the_masked_path(context):
+    """A batch with no padding attends with no mask at all; window 0 (full) must come out the same as when
+    it shares a batch with a padded window, which takes the masked path."""
+    model, batch = make_model(context=context), make_batch()
+    assert not batch["shot_mask"].all()
+    alone = {k: v[:1] for k, v in batch.items()}
+    assert alone["shot_mask"].all()
+    out, out_alone = model.forward_features(batch), model.forward_features(alone)
+    first = {"unimodal": {}, "fused": {}}
+    for key in first:
+        first[key] = {m: v[:1] for m, v in out[key].items()}
+    first.update(fused_shot=out["fused_shot"][:1], cls=out["cls"][:1])
+    assert_same_at(first, out_alone, alone["shot_mask"])
+
+
 def test_fully_padded_window_is_finite():
     model, batch = make_model(), make_batch()
     batch["shot_mask"][2] = False

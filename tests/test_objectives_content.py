@@ -13,6 +13,7 @@ from lmp.config import from_dict
 from lmp.model import LMPModel, ModelConfig
 from lmp.objectives import ObjectivesConfig, Pretrainer
 from lmp.objectives.align import ShotAlignment
+from lmp.objectives.content import ContentKeys
 from lmp.objectives.feature_prediction import FeaturePrediction
 from lmp.objectives.masking import ShotSample
 from lmp.objectives.spread import Spread
@@ -26,13 +27,17 @@ def every_shot(b: int, s: int) -> ShotSample:
     return ShotSample(mask=torch.ones(b, s, dtype=torch.bool), index=index, valid=torch.ones(b, s, dtype=torch.bool))
 
 
-def test_alignment_scores_contextual_queries_against_content_keys():
+@pytest.mark.parametrize("negatives", ["window", "batch"])  # one window: the same candidates either way
+def test_alignment_scores_contextual_queries_against_content_keys(negatives):
     """Identity heads, temperature 1: each direction is -log softmax of query . content keys."""
-    obj = ShotAlignment((("visual", "audio"),), 2, 2, temperature=1.0, learn_temperature=False, keys="content")
+    obj = ShotAlignment(
+        (("visual", "audio"),), 2, 2, temperature=1.0, learn_temperature=False, keys="content", negatives=negatives
+    )
     obj.heads["visual"] = nn.Identity()
     obj.heads["audio"] = nn.Identity()
     contextual = {"visual": torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]), "audio": torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])}
     content = {"visual": torch.tensor([[1.0, 0.0], [1.0, 0.0]]), "audio": torch.tensor([[1.0, 0.0], [0.0, 1.0]])}
+    content = ContentKeys(local=content, gathered=content)  # one process: the gathered keys are the local ones
     batch = {"shot_mask": torch.ones(1, 2, dtype=torch.bool)}
     none = torch.zeros(1, 2, dtype=torch.bool)
     loss = obj(batch, contextual, {"visual": none, "audio": none}, {"visual-audio": every_shot(1, 2)}, content)

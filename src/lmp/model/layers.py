@@ -33,8 +33,8 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, rope: Rope = None) -> torch.Tensor:
-        """x [b, n, d]; mask bool [b, 1, 1 or n, n], True = the query may attend to the key."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, rope: Rope = None) -> torch.Tensor:
+        """x [b, n, d]; mask bool [b, 1, 1 or n, n], True = the query may attend to the key; None = all."""
         b, n, d = x.shape
         # [b, n, 3d] -> [3, b, h, n, dh]
         qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
@@ -68,7 +68,7 @@ class Block(nn.Module):
         self.mlp = MLP(width, int(width * mlp_ratio), dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, rope: Rope = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, rope: Rope = None) -> torch.Tensor:
         x = x + self.drop(self.attn(self.norm1(x), mask, rope))
         return x + self.drop(self.mlp(self.norm2(x)))
 
@@ -82,18 +82,20 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(width)
 
     def forward(
-        self, x: torch.Tensor, valid: torch.Tensor, rope: Rope = None, pairs: torch.Tensor | None = None
+        self, x: torch.Tensor, valid: torch.Tensor | None, rope: Rope = None, pairs: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """x [b, n, d], valid [b, n], rope: rotary (cos, sin) of the n tokens or None, pairs: optional
-        bool [b, n, n] restricting which token may attend to which -> [b, n, d]."""
-        # A row with no valid token at all would softmax over an empty set (NaN). Such a row has no real
-        # output to protect, so let it attend to everything; rows with any valid token are unaffected.
-        key_mask = valid | ~valid.any(dim=1, keepdim=True)
-        mask = key_mask[:, None, None, :]  # [b, 1, 1, n]: broadcast over heads and queries
+        """x [b, n, d], valid [b, n] or None (every token is real), rope: rotary (cos, sin) of the n tokens
+        or None, pairs: optional bool [b, n, n] restricting which token may attend to which -> [b, n, d]."""
+        mask = None  # no mask at all lets SDPA pick its fused kernels
+        if valid is not None:
+            # A row with no valid token at all would softmax over an empty set (NaN). Such a row has no real
+            # output to protect, so let it attend to everything; rows with any valid token are unaffected.
+            key_mask = valid | ~valid.any(dim=1, keepdim=True)
+            mask = key_mask[:, None, None, :]  # [b, 1, 1, n]: broadcast over heads and queries
         if pairs is not None:
             # Every token may attend to itself, so that a row left with no key stays finite.
             eye = torch.eye(x.shape[1], dtype=torch.bool, device=x.device)
-            mask = (mask & pairs[:, None]) | eye  # [b, 1, n, n]
+            mask = (pairs[:, None] if mask is None else mask & pairs[:, None]) | eye  # [b, 1, n, n]
         for block in self.blocks:
             x = block(x, mask, rope)
         return self.norm(x)

@@ -116,6 +116,9 @@ class LMPModel(nn.Module):
         times = torch.zeros(b, s, 2, device=shot_mask.device) if times is None else times
         times = torch.where(shot_mask[..., None], times, 0)
         index = self._shot_index(batch, shot_mask)
+        # Windows are usually cut to full length: without padding the encoders attend with no mask at all,
+        # which lets SDPA use its fused kernels. Costs one host read of the b*s booleans per forward.
+        uni_valid = None if bool(shot_mask.all()) else shot_mask
         if self.cfg.position == "sinusoidal":
             position, rope, cross_rope = sinusoidal(index, d), None, None  # [b, s, d], shared by all modalities
         else:
@@ -142,7 +145,7 @@ class LMPModel(nn.Module):
                 tok = torch.where(corrupt[..., None], inp.mask_token, tok)
             shot_embed = position.to(tok.dtype) + inp.time(times)  # [b, s, d]
             u = self.unimodal[m](
-                self.drop(tok + shot_embed), shot_mask, rope, self._own_shot(b, s, 1, False, tok.device)
+                self.drop(tok + shot_embed), uni_valid, rope, self._own_shot(b, s, 1, False, tok.device)
             )
             unimodal[m] = torch.where(shot_mask[..., None], u, 0)
             if hidden is not None and m in hidden:
@@ -153,7 +156,9 @@ class LMPModel(nn.Module):
 
         n_mod = len(self.modalities)
         seq = torch.cat(cross_tokens, dim=1)  # [b, 1 + m*s, d]: [CLS], then each modality's s shots
-        valid = torch.cat([shot_mask.new_ones(b, 1), shot_mask.repeat(1, n_mod)], dim=1)  # [b, 1 + m*s]
+        valid = None
+        if uni_valid is not None:
+            valid = torch.cat([shot_mask.new_ones(b, 1), shot_mask.repeat(1, n_mod)], dim=1)  # [b, 1 + m*s]
         out = self.cross(seq, valid, cross_rope, self._own_shot(b, s, n_mod, True, seq.device))
         fused_all = torch.where(
             shot_mask[:, None, :, None], out[:, 1:].reshape(b, n_mod, s, d), 0

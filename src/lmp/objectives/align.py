@@ -23,8 +23,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lmp.objectives.contrastive import LogitScale, info_nce, l2norm
-from lmp.objectives.feature_prediction import present, same_window
+from lmp.objectives.content import ContentKeys
+from lmp.objectives.contrastive import LogitScale, info_nce, l2norm, window_info_nce
+from lmp.objectives.feature_prediction import present
 from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, global_offset
 from lmp.objectives.heads import ProjectionHead
 from lmp.objectives.masking import ShotSample
@@ -64,25 +65,34 @@ class ShotAlignment(nn.Module):
         unimodal: dict[str, torch.Tensor],
         corrupted: dict[str, torch.Tensor],
         queries: dict[str, ShotSample],
-        content_keys: dict[str, torch.Tensor] | None = None,
+        content_keys: ContentKeys | None = None,
     ) -> dict[str, torch.Tensor]:
         """unimodal[m] [b, s, d]; corrupted[m] bool [b, s]; queries["a-b"]: the pair's query shots;
-        content_keys[m] [N, p] gathered content embeddings (needed when keys="content").
+        content_keys: the step's content embeddings (needed when keys="content"; gathered ones too with
+        batch negatives).
 
         Returns {"a-b": loss}, the mean of the a->b and b->a directions.
         """
         scale = self.scale()
-        emb, keys, ok, key_ok = {}, {}, {}, {}
+        window = self.negatives == "window"  # then only the query's own window competes: no gather
+        flat, emb, keys, ok, key_ok = {}, {}, {}, {}, {}
         for m in self.heads:
             b, s, d = unimodal[m].shape
-            emb[m] = l2norm(self.heads[m](unimodal[m].reshape(b * s, d)))  # [b*s, p]
+            flat[m] = unimodal[m].reshape(b * s, d)
             ok[m] = usable_shots(batch, m, corrupted).reshape(b * s)  # [b*s]
             if self.keys == "content":
-                keys[m] = content_keys[m]  # [N, p]
-                key_ok[m] = all_gather_no_grad(present(batch, m).reshape(b * s))  # [N]
+                keys[m] = content_keys.local[m] if window else content_keys.gathered[m]  # [b*s or N, p]
+                key_ok[m] = present(batch, m).reshape(b * s)  # its content is observed even where corrupted
             else:
-                keys[m] = all_gather_with_grad(emb[m])  # [N, p]
-                key_ok[m] = all_gather_no_grad(ok[m])  # [N]
+                emb[m] = l2norm(self.heads[m](flat[m]))  # [b*s, p]: every shot is a key
+                keys[m] = emb[m] if window else all_gather_with_grad(emb[m])  # [b*s or N, p]
+                key_ok[m] = ok[m]
+            if not window:
+                key_ok[m] = all_gather_no_grad(key_ok[m])  # [N]
+
+        def queries_of(m: str, rows: torch.Tensor) -> torch.Tensor:
+            """Unit query embeddings [n, p]; with content keys only the query rows go through the head."""
+            return emb[m][rows] if m in emb else l2norm(self.heads[m](flat[m][rows]))
 
         out = {}
         for a, b_ in self.pairs:
@@ -91,19 +101,19 @@ class ShotAlignment(nn.Module):
             s = unimodal[a].shape[1]
             local = torch.arange(n_win, device=sample.index.device)[:, None] * s + sample.index  # [b, q]
             local = local.reshape(n_win * q)
-            target = global_offset(n_win * s) + local  # the same shot's gathered index, in either modality
             # Samples come from the usable pairs already; re-checking keeps hand-made samples honest.
             valid = sample.valid.reshape(n_win * q) & ok[a][local] & ok[b_][local]
-            candidates = None
-            if self.negatives == "window":  # only the query's own window competes (target added back)
-                candidates = same_window(target, keys[a].shape[0], s)
-                candidates[torch.arange(target.shape[0], device=target.device), target] = False
             losses = []
             for qm, km in ((a, b_), (b_, a)):
-                losses.append(
-                    global_mean(
-                        *info_nce(emb[qm][local], keys[km], scale, target, key_ok[km], valid, candidates)
-                    )
-                )
+                query = queries_of(qm, local)  # [b*q, p]
+                if window:  # the same shot's index within its window is the target: [b, q, s] logits
+                    nce = window_info_nce(
+                        query.reshape(n_win, q, -1), keys[km].reshape(n_win, s, -1), scale, sample.index,
+                        key_ok[km].reshape(n_win, s), valid.reshape(n_win, q),
+                    )  # fmt: skip
+                else:
+                    target = global_offset(n_win * s) + local  # the same shot's gathered index
+                    nce = info_nce(query, keys[km], scale, target, key_ok[km], valid)
+                losses.append(global_mean(*nce))
             out[pair_name(a, b_)] = 0.5 * (losses[0] + losses[1])
         return out

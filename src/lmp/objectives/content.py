@@ -13,6 +13,8 @@ what is unpredictable noise in the frozen features, unlike raw feature targets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 
@@ -22,7 +24,7 @@ from lmp.objectives.heads import ProjectionHead
 
 
 class ContentSpace(nn.Module):
-    """Per-modality heads from content tokens [b, s, d] to unit keys [b*s, p], gathered over ranks."""
+    """Per-modality heads from content tokens [b, s, d] to unit keys [b*s, p]."""
 
     def __init__(self, modalities: tuple[str, ...], width: int, proj_dim: int) -> None:
         super().__init__()
@@ -37,6 +39,16 @@ class ContentSpace(nn.Module):
         return out
 
 
-def gather_keys(local: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """{m: [b*s, p]} -> {m: [N, p]}: every rank's keys; gradients flow back to each key's owner."""
-    return {m: all_gather_with_grad(x) for m, x in local.items()}
+@dataclass
+class ContentKeys:
+    """One step's content keys, computed once and shared by the terms that score against them."""
+
+    local: dict[str, torch.Tensor]
+    """{m: unit keys [b*s, p]} of this rank's shots (all that window negatives need)."""
+    gathered: dict[str, torch.Tensor] = field(default_factory=dict)
+    """{m: [N, p]}: every rank's keys, gathered only when some term uses batch negatives."""
+
+    @classmethod
+    def of(cls, local: dict[str, torch.Tensor], gather: bool) -> ContentKeys:
+        # Gradients flow back through the gather to each key's owner.
+        return cls(local, {m: all_gather_with_grad(x) for m, x in local.items()} if gather else {})

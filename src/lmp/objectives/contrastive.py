@@ -1,6 +1,6 @@
 """The InfoNCE core shared by every objective, and its learnable temperature.
 
-Dimension legend: n local queries, N gathered keys (all ranks).
+Dimension legend: n local queries, N gathered keys (all ranks); b windows, k queries and s keys per window.
 
 Every objective reduces to: each valid query has one positive key among N candidates, and the loss is
 -log softmax(l)[positive] over the candidates, with l = scale * cos(query, key): that is `info_nce`.
@@ -64,6 +64,35 @@ def info_nce(
     else:
         log_all = torch.logaddexp(torch.logsumexp(logits.masked_fill(~distinct, _NEG), dim=1), positive)
     counted = query_valid & key_valid[target]
+    loss = torch.where(counted, log_all - positive, torch.zeros_like(positive))
+    return loss.sum(), counted.sum()
+
+
+def window_info_nce(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    scale: torch.Tensor,
+    target: torch.Tensor,
+    key_valid: torch.Tensor,
+    query_valid: torch.Tensor,
+    distinct: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`info_nce` when only a query's own window competes (`negatives: window`): unit queries [b, k, c]
+    against their window's unit keys [b, s, c] -> (loss sum, count).
+
+    target long [b, k]: the positive's shot index in the window; key_valid bool [b, s]; query_valid bool
+    [b, k]; distinct bool [b, k, s] as in `info_nce`. The same loss as `info_nce` over the gathered keys with
+    every other window masked out, but in [b, k, s] logits instead of [b*k, world*b*s]: a batch of b
+    windows costs b times less, and no other rank's keys are needed (no gather).
+    """
+    bias = torch.zeros_like(key_valid, dtype=keys.dtype).masked_fill(~key_valid, _NEG)  # [b, s]
+    logits = torch.baddbmm(bias[:, None, :], queries * scale, keys.transpose(1, 2)).float()  # [b, k, s]
+    positive = logits.gather(2, target[..., None]).squeeze(2)  # [b, k]
+    if distinct is None:
+        log_all = torch.logsumexp(logits, dim=2)
+    else:
+        log_all = torch.logaddexp(torch.logsumexp(logits.masked_fill(~distinct, _NEG), dim=2), positive)
+    counted = query_valid & key_valid.gather(1, target)
     loss = torch.where(counted, log_all - positive, torch.zeros_like(positive))
     return loss.sum(), counted.sum()
 

@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from lmp.modality import mask_key
-from lmp.objectives.contrastive import LogitScale, info_nce, l2norm
+from lmp.objectives.content import ContentKeys
+from lmp.objectives.contrastive import LogitScale, info_nce, l2norm, window_info_nce
 from lmp.objectives.gather import all_gather_no_grad, global_mean, global_offset
 from lmp.objectives.heads import ProjectionHead
 from lmp.objectives.masking import ShotSample
@@ -41,12 +42,6 @@ def present(batch: dict[str, torch.Tensor], m: str) -> torch.Tensor:
     shot_mask = batch["shot_mask"].bool()
     key = mask_key(m)
     return shot_mask & batch[key].bool() if key in batch else shot_mask
-
-
-def same_window(target: torch.Tensor, num_keys: int, s: int) -> torch.Tensor:
-    """bool [n, N]: gathered key j lies in the same window as gathered key target[i] (windows of s shots)."""
-    key_window = torch.arange(num_keys, device=target.device) // s
-    return (target // s)[:, None] == key_window[None, :]
 
 
 class FeaturePrediction(nn.Module):
@@ -80,10 +75,11 @@ class FeaturePrediction(nn.Module):
         batch: dict[str, torch.Tensor],
         tokens: dict[str, torch.Tensor],
         samples: dict[str, ShotSample],
-        content_keys: dict[str, torch.Tensor] | None = None,
+        content_keys: ContentKeys | None = None,
     ) -> dict[str, torch.Tensor]:
         """tokens[m] [b, s, d]: the encoder outputs that predict; samples[m]: the corrupted shots;
-        content_keys[m] [N, p]: gathered content embeddings (needed when target="content")."""
+        content_keys: the step's content embeddings (needed when target="content"; gathered ones too with
+        batch negatives)."""
         scale = self.scale()
         out = {}
         for m in self.modalities:
@@ -100,18 +96,27 @@ class FeaturePrediction(nn.Module):
                 out[m] = self._regress(feats, picked, sample, m)
                 continue
             queries = l2norm(self.heads[m](picked))  # [b*k, D_m or p]
-            raw = all_gather_no_grad(l2norm(feats.reshape(b * s, -1)))  # [N, D_m]
-            keys = content_keys[m] if self.target == "content" else raw  # [N, p] or [N, D_m]
+            raw = l2norm(feats.reshape(b * s, -1))  # [b*s, D_m]
+            with torch.autocast(raw.device.type, enabled=False):  # equal features, equal fp32 fingerprints
+                fingerprint = raw @ getattr(self, f"_probe_{m}")  # [b*s]
+            if self.negatives == "window":  # only the query's own window competes: [b, k, s] logits
+                keys = content_keys.local[m] if self.target == "content" else raw  # [b*s, p or D_m]
+                fingerprint = fingerprint.reshape(b, s)
+                distinct = fingerprint.gather(1, sample.index)[..., None] != fingerprint[:, None, :]  # [b, k, s]
+                loss_sum, count = window_info_nce(
+                    queries.reshape(b, k, -1), keys.reshape(b, s, -1), scale, sample.index, valid,
+                    sample.valid, distinct,
+                )  # fmt: skip
+                out[m] = global_mean(loss_sum, count)
+                continue
+            raw = all_gather_no_grad(raw)  # [N, D_m]
+            keys = content_keys.gathered[m] if self.target == "content" else raw  # [N, p] or [N, D_m]
             key_valid = all_gather_no_grad(valid.reshape(b * s))  # [N]
-
+            fingerprint = all_gather_no_grad(fingerprint)  # [N]
             # Gathered key index of each query's own shot: rank offset + window * s + shot.
             target = global_offset(b * s) + torch.arange(b, device=keys.device)[:, None] * s + sample.index
             target = target.reshape(b * k)
-            with torch.autocast(keys.device.type, enabled=False):  # equal features, equal fp32 fingerprints
-                fingerprint = raw @ getattr(self, f"_probe_{m}")  # [N]
             distinct = fingerprint[target][:, None] != fingerprint[None, :]  # [b*k, N]; False at the target
-            if self.negatives == "window":  # only the query's own window competes
-                distinct = distinct & same_window(target, keys.shape[0], s)
             loss_sum, count = info_nce(
                 queries, keys, scale, target, key_valid, sample.valid.reshape(b * k), distinct
             )

@@ -26,7 +26,7 @@ from lmp.config import ConfigError
 from lmp.model import LMPModel
 from lmp.objectives.align import ShotAlignment, pair_name, usable_shots
 from lmp.objectives.config import ObjectivesConfig
-from lmp.objectives.content import ContentSpace, gather_keys
+from lmp.objectives.content import ContentKeys, ContentSpace
 from lmp.objectives.feature_prediction import FeaturePrediction, present
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
@@ -111,6 +111,10 @@ class Pretrainer(nn.Module):
             content_users |= {m for pair in self.pairs for m in pair}
         self.content_modalities = tuple(m for m in usable if m in content_users)
         self.content = ContentSpace(self.content_modalities, d, proj) if self.content_modalities else None
+        # Window negatives score a query against its own window only; other ranks' keys are then not needed.
+        self.content_gathered = any(
+            term is not None and term.negatives == "batch" for term in (self.masked_shot, self.cross_masked, self.align)
+        )
         if not self.enabled:
             raise ConfigError(
                 "objectives: every objective is switched off (weight 0, or no usable modality for "
@@ -159,7 +163,7 @@ class Pretrainer(nn.Module):
             hidden={m: x.mask for m, x in samples.hidden.items()},
         )
         local = self.content(out["content"]) if self.content is not None else {}  # {m: [b*s, p]}
-        keys = gather_keys(local)  # {m: [N, p]}
+        keys = ContentKeys.of(local, gather=self.content_gathered)
         parts: dict[str, dict[str, torch.Tensor]] = {}
         if self.masked_shot is not None:
             parts["masked_shot"] = self.masked_shot(batch, out["unimodal"], samples.masked, keys)

@@ -1,10 +1,11 @@
 """Full fine-tuning: the backbone and a linear head trained end to end on a task, selected on val.
 
 Protocol (our choice): a copy of the model is trained (the caller's model is untouched) with AdamW,
-a lower learning rate for the backbone than for the fresh head, dropout on; after every epoch val is
-scored and the best (backbone, head) state is kept; test is scored once with it. Clip representations
-are computed exactly as for probing (`Representer.encode_clips`, long clips in chunks), shot and
-boundary tasks use a window centred on the shot (`Representer.encode_shots`).
+a lower learning rate for the backbone than for the fresh head, in train mode (so the model's own dropout
+applies; none in the presets); after every epoch val is scored and the best (backbone, head) state is
+kept; test is scored once with it. Clip representations are computed exactly as for probing
+(`Representer.encode_clips`, long clips in chunks), shot and boundary tasks use a window centred on the
+shot (`Representer.encode_shots`).
 
 Dimension legend: n examples in a mini-batch, d model width, C outputs.
 """
