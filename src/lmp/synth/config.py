@@ -53,6 +53,9 @@ class SynthConfig:
     """Multiplier of the per-shot audio noise (norm 3 at 1.0)."""
     text_noise: float = 1.0
     """Multiplier of the per-shot text noise (norm 2.5 at 1.0)."""
+    nuisance: float = 0.0
+    """Strength of label-free, modality-specific variation in a low-rank subspace per modality (a film's grade
+    or mix, a shot's exposure, motion or room tone); 0 = none (the default corpus). See docs/movieworld.md."""
     label_noise: float = 0.05
     """Fraction of clip classification labels replaced by a uniformly random class (annotation noise)."""
     train_fraction: float = 0.7
@@ -86,6 +89,9 @@ class SynthConfig:
             # generate + pretrain + probe fits in a few minutes on 2 CPU cores.
             "demo": {"num_movies": 240, "min_shots": 180, "max_shots": 260, "num_actors": 150},
             "default": {},
+            # A stress corpus for the transfer claims: strong nuisance that raw features carry into every
+            # probe and that only the cross-modal structure tells apart from content (docs/movieworld.md).
+            "nuisance": {"nuisance": 1.0},
         }
 
     def __post_init__(self) -> None:
@@ -125,7 +131,7 @@ class SynthConfig:
             raise ValueError(
                 f"dialogue_rate must be in [0.1, 0.9] (genres shift it by 0.1), got {self.dialogue_rate}"
             )
-        for name in ("visual_noise", "audio_noise", "text_noise"):
+        for name in ("visual_noise", "audio_noise", "text_noise", "nuisance"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not (0 < self.train_fraction < 1 and 0 <= self.val_fraction < 1):

@@ -6,6 +6,7 @@
              + decade sound quality + movie mix + noise                       (missing where dropped out)
     text   = name of the addressee + topic + speaking style + relationship cue + genre + noise
                                                                               (only where there is dialogue)
+    + nuisance (each modality, only with cfg.nuisance > 0): label-free film and shot variation
 
 The weights below are the task design: a factor's weight decides how visible its label is in each
 modality, and the movie-level deviations (which do not average out over shots) cap what pooling can
@@ -29,6 +30,12 @@ PLACE_BY_SIZE = np.array([1.5, 1.2, 0.8, 0.5, 0.3])
 # Norm of the per-shot noise at noise level 1.0. It is several times a factor's weight, so one shot says
 # little about a clip-level latent while the mean over a clip (tens of shots) says much more.
 NOISE_NORM = {"visual": 3.0, "audio": 3.0, "text": 2.5}
+# Nuisance (cfg.nuisance > 0): directions per modality that carry no label, like the dominant axes of a real
+# frozen encoder (brightness, colour, motion blur; loudness, room tone, mic). At level 1 a film's offset has
+# norm 2 (it does not average out over a clip: grade, film stock, mix) and a shot's part norm 3; both are
+# drawn independently per modality, so only cross-modal agreement (or labels) tells them from content.
+NUISANCE_RANK = 8
+NUISANCE_NORM = {"film": 2.0, "shot": 3.0}
 
 
 def _genre_mix(movie: Movie, book: np.ndarray) -> np.ndarray:
@@ -49,6 +56,21 @@ def _confusion(rng: np.random.Generator, book: np.ndarray, own: int, spread: flo
 
 def _noise(rng: np.random.Generator, shape: tuple[int, int], level: float, modality: str) -> np.ndarray:
     return level * NOISE_NORM[modality] * rng.standard_normal(shape) / np.sqrt(shape[1])
+
+
+def _nuisance(cfg: SynthConfig, movie: Movie) -> dict[str, np.ndarray]:
+    """Label-free variation {modality: float [S, D_m]}. Its own random streams (a world-wide basis, one draw
+    per movie), so switching it on leaves every other feature and label of the corpus unchanged."""
+    basis_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 4]))
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 5, movie.index]))
+    out = {}
+    for m, dim in cfg.dims.items():
+        rank = min(NUISANCE_RANK, dim)
+        basis = np.linalg.qr(basis_rng.standard_normal((dim, rank)))[0].T  # [rank, D_m] orthonormal rows
+        film = NUISANCE_NORM["film"] * unit_vectors(rng, 1, rank)  # [1, rank]
+        shot = NUISANCE_NORM["shot"] * rng.standard_normal((movie.num_shots, rank)) / np.sqrt(rank)  # [S, rank]
+        out[m] = cfg.nuisance * (film + shot) @ basis
+    return out
 
 
 def render(world: World, movie: Movie, cfg: SynthConfig, rng: np.random.Generator) -> tuple[dict, dict]:
@@ -114,5 +136,8 @@ def render(world: World, movie: Movie, cfg: SynthConfig, rng: np.random.Generato
         "audio": movie.audio_present.copy(),
         "text": movie.dialogue.copy(),
     }
+    if cfg.nuisance > 0:
+        for m, x in _nuisance(cfg, movie).items():
+            feats[m] = feats[m] + (x if m != "text" else movie.dialogue[:, None] * x)
     feats["audio"][~masks["audio"]] = 0.0  # absent modality: zeros, as the store contract asks
     return {m: x.astype(np.float32) for m, x in feats.items()}, masks
