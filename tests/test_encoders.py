@@ -1,18 +1,21 @@
-"""lmp.encoders without pretrained weights: registry, input contract, log-mel baseline, resampling,
-ASR weight assembly, and the CLIP/CLAP local-checkpoint paths (error paths + glue with a fake open_clip)."""
+"""lmp.encoders without pretrained weights: registry (NAME:VALUE names), devices, input contract, log-mel
+baseline, resampling, ASR weight assembly, and the CLIP/CLAP local-checkpoint paths: error paths, and the
+real open_clip package on a tiny randomly initialised model (skipped where open_clip is not installed)."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
 import torch
 
 import lmp.encoders as enc
+from lmp.device import DeviceError, resolve_device
 from lmp.encoders import EncoderError, FrozenEncoder, get_encoder, list_encoders, register
 from lmp.encoders.base import _REGISTRY
 from lmp.modality import MODALITIES
@@ -56,8 +59,55 @@ def test_registry_dims_without_building():
 
 
 def test_unknown_encoder_lists_known_ones():
-    with pytest.raises(EncoderError, match="unknown encoder 'nope'.*logmel-stats"):
+    with pytest.raises(EncoderError, match="unknown encoder 'nope'.*clip:ARCH.*logmel-stats"):
         get_encoder("nope")
+
+
+def test_name_value_names():
+    """clip:ARCH is the clip entry with arch=ARCH, its width known without building anything."""
+    assert "clip:ARCH" in list_encoders()["visual"] and "clip-text:ARCH" in list_encoders()["text"]
+    e = enc.encoder_entry("clip:ViT-L-14")
+    assert (e.name, e.modality, e.dim, e.defaults["arch"]) == ("clip:ViT-L-14", "visual", 768, "ViT-L-14")
+    assert (e.weights_arg, e.weights_required) == ("weights_path", True)
+    assert enc.encoder_entry("clip-text:ViT-B-16-quickgelu").dim == 512
+    with pytest.raises(EncoderError, match=r"'clip' needs its arch: write clip:ARCH; arch is one of: ViT-B-32,"):
+        enc.encoder_entry("clip")
+    with pytest.raises(EncoderError, match=r"'clip:ViT-X': unknown arch 'ViT-X'; arch is one of: .*ViT-B-16"):
+        enc.encoder_entry("clip:ViT-X")
+    with pytest.raises(EncoderError, match="'logmel-stats' takes no ':VALUE', got 'logmel-stats:x'"):
+        enc.encoder_entry("logmel-stats:x")
+    assert enc.encoder_entry("logmel-stats").weights_arg == ""
+    with pytest.raises(ValueError, match="reserved for NAME:VALUE"):
+        register("a:b", "audio", 2, _Doubler)
+    # A VALUE reaches the encoder as its keyword; the full string is the built encoder's name.
+    register("doubler-rate", "audio", None, _Doubler, arg="sample_rate", arg_dims={"8000": 2})
+    try:
+        built = get_encoder("doubler-rate:8000")
+        assert built.name == "doubler-rate:8000" and built.sample_rate == "8000"
+    finally:
+        del _REGISTRY["doubler-rate"]
+
+
+def test_resolve_device_is_checked():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DeviceError, match="bad device 'gpu0'.*use cpu, cuda, cuda:N or auto"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="'cuda:1' requested but CUDA is not available"):
+            resolve_device("cuda:1")
+
+
+def test_resolve_device_spreads_local_ranks_over_gpus(monkeypatch):
+    """torchrun: a bare 'cuda' (or 'auto') is cuda:<LOCAL_RANK mod GPUs>; an index past the last GPU fails."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda", local_rank=3) == torch.device("cuda", 1)
+    assert resolve_device("auto", local_rank=2) == torch.device("cuda", 0)
+    assert resolve_device("cuda") == torch.device("cuda")  # no rank: torch's current device
+    assert resolve_device("cuda:1", local_rank=0) == torch.device("cuda", 1)
+    with pytest.raises(DeviceError, match="'cuda:2': this machine has 2 CUDA device"):
+        resolve_device("cuda:2")
 
 
 def test_missing_package_names_what_to_install():
@@ -74,6 +124,10 @@ class _Doubler(FrozenEncoder):
     modality = "audio"
     dim = 2
     sample_rate = 8000
+
+    def __init__(self, sample_rate=8000, **kwargs):
+        super().__init__(**kwargs)
+        self.sample_rate = sample_rate
 
     def _encode_batch(self, items):
         self.calls.append(len(items))
@@ -231,88 +285,111 @@ def test_clip_without_weights_says_so(tmp_path):
 
     with pytest.raises(EncoderError, match="pass weights_path="):
         OpenCLIPVisual()
-    with pytest.raises(EncoderError, match="does not exist"):
-        OpenCLIPText(weights_path=tmp_path / "missing.safetensors")
+    missing = tmp_path / "missing.safetensors"
+    with pytest.raises(EncoderError, match=f"clip-text:ViT-B-16: weights_path {missing} does not exist"):
+        OpenCLIPText(arch="ViT-B-16", weights_path=missing)
+    # A tag name is not a file: open_clip would download it, lmp refuses (checked before open_clip loads).
+    with pytest.raises(EncoderError, match="weights_path openai does not exist"):
+        OpenCLIPVisual(arch="ViT-B-16", weights_path="openai")
 
 
 def test_clap_without_weights_says_so(tmp_path):
     from lmp.encoders.clap import LaionCLAPAudio
 
-    with pytest.raises(EncoderError, match="clap-htsat: no CLIP weights|pass weights_path="):
+    with pytest.raises(EncoderError, match="clap-htsat: no weights ship .*pass weights_path="):
         LaionCLAPAudio()
     with pytest.raises(EncoderError, match="does not exist"):
         LaionCLAPAudio(weights_path=tmp_path / "630k.pt")
 
 
 def test_clip_missing_package_is_named():
-    if enc.is_available("clip-vit-b-32"):
+    if enc.is_available("clip:ViT-B-32"):
         pytest.skip("open_clip is installed")
-    with pytest.raises(EncoderError, match="pip install open_clip_torch"):
-        get_encoder("clip-vit-b-32", weights_path="/nonexistent")
+    with pytest.raises(EncoderError, match="pip install open-clip-torch"):
+        get_encoder("clip:ViT-B-32", weights_path="/nonexistent")
 
 
-class _FakeCLIP(torch.nn.Module):
-    """Just enough of open_clip's CLIP for lmp's glue: a linear image tower on mean-pooled pixels."""
-
-    def __init__(self, state):
-        super().__init__()
-        self.visual = torch.nn.Linear(3, 4, bias=False)
-        self.visual.load_state_dict(state)
-        self.visual.image_size = 32
-        self.visual.output_dim = 4
-        self.token_emb = torch.nn.Embedding(100, 4)
-
-    def encode_image(self, x, normalize=False):
-        assert x.shape[1:] == (3, 32, 32)
-        f = self.visual(x.mean(dim=(2, 3)))
-        return torch.nn.functional.normalize(f, dim=-1) if normalize else f
-
-    def encode_text(self, tokens, normalize=False):
-        f = self.token_emb(tokens).mean(1)
-        return torch.nn.functional.normalize(f, dim=-1) if normalize else f
+HAS_OPEN_CLIP = importlib.util.find_spec("open_clip") is not None
+needs_open_clip = pytest.mark.skipif(
+    not HAS_OPEN_CLIP, reason='open_clip not installed (pip install -e ".[clip]"; it brings torchvision)'
+)
+TINY = "lmp-test-tiny-clip"
+"""A two-layer OpenCLIP architecture: real open_clip code, random weights, ~2 M parameters."""
 
 
-def test_clip_loads_local_weights_through_open_clip_api(tmp_path, monkeypatch):
-    """The loading path with small local weights, against a stand-in for open_clip's factory API."""
+@pytest.fixture
+def tiny_clip(tmp_path, monkeypatch):
+    """(weights file, open_clip module): a randomly initialised tiny CLIP saved as a state dict, with its
+    architecture known to open_clip and accepted by lmp as clip:TINY / clip-text:TINY."""
+    import open_clip
+
+    config = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
+    (tmp_path / f"{TINY}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / f"{TINY}.json")
+    torch.manual_seed(0)
     weights = tmp_path / "tiny_clip.pt"
-    torch.save({"weight": torch.randn(4, 3, generator=torch.Generator().manual_seed(0))}, weights)
-    calls = []
-
-    def create_model_and_transforms(name, pretrained=None, device=None, precision=None):
-        calls.append((name, pretrained, precision))
-        return _FakeCLIP(torch.load(pretrained, weights_only=True)), None, None
-
-    fake = types.SimpleNamespace(
-        create_model_and_transforms=create_model_and_transforms,
-        get_tokenizer=lambda name: lambda texts: torch.tensor([[len(t) % 100, 1] for t in texts]),
-    )
-    monkeypatch.setitem(sys.modules, "open_clip", fake)
-    # Registered like the built-in clip-* entries, with the fake's width.
-    register(
-        "clip-tiny", "visual", 4, "lmp.encoders.clip:OpenCLIPVisual", modules=("open_clip",), arch="Tiny"
-    )
-    register(
-        "clip-tiny-text", "text", 4, "lmp.encoders.clip:OpenCLIPText", modules=("open_clip",), arch="Tiny"
-    )
-    monkeypatch.setattr(enc.base.importlib.util, "find_spec", lambda name, *a: object())
-    try:
-        _check_tiny_clip(weights, calls)
-    finally:
-        del _REGISTRY["clip-tiny"], _REGISTRY["clip-tiny-text"]
+    torch.save(open_clip.create_model(TINY).state_dict(), weights)
+    for name in ("clip", "clip-text"):
+        monkeypatch.setitem(_REGISTRY[name].arg_dims, TINY, 16)
+    return weights, open_clip
 
 
-def _check_tiny_clip(weights, calls):
-    e = get_encoder("clip-tiny", weights_path=weights)
-    assert calls == [("Tiny", str(weights), "fp32")]
-    assert (e.dim, e.input_size) == (4, (32, 32))
-    shots = [
-        RNG.integers(0, 255, (2, 48, 64, 3), dtype=np.uint8),
-        RNG.integers(0, 255, (1, 32, 32, 3), dtype=np.uint8),
-    ]
-    out = e.encode(shots)
-    assert out.shape == (2, 4)
-    np.testing.assert_allclose(out[1], e.encode(shots[1:])[0], atol=1e-6)
+@needs_open_clip
+def test_clip_towers_equal_open_clip_on_local_weights(tiny_clip):
+    """lmp's CLIP encoders load local weights through the real open_clip and give what open_clip itself
+    computes: its own model, preprocessing (PIL + torchvision transform) and tokenizer, run here."""
+    from PIL import Image
+
+    weights, open_clip = tiny_clip
+    e = get_encoder(f"clip:{TINY}", weights_path=weights)
+    assert (e.name, e.dim, e.input_size) == (f"clip:{TINY}", 16, (32, 32))
     assert all(p.requires_grad is False for p in e.model.parameters())
-    t = get_encoder("clip-tiny-text", weights_path=weights)
-    txt = t.encode(["hello", ""])
-    assert txt.shape == (2, 4) and np.allclose(txt[1], 0) and np.isclose(np.linalg.norm(txt[0]), 1, atol=1e-5)
+    shots = [RNG.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8), RNG.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)]
+    got = e.encode(shots)
+
+    ref, _, preprocess = open_clip.create_model_and_transforms(TINY, pretrained=str(weights))
+    ref.eval()
+    with torch.no_grad():
+        want = [ref.encode_image(torch.stack([preprocess(Image.fromarray(f)) for f in shot]), normalize=True)
+                .mean(0).numpy() for shot in shots]
+    np.testing.assert_allclose(got, np.stack(want), atol=1e-5)
+    assert e.encode([RNG.integers(0, 256, (3, 48, 64, 3), dtype=np.uint8)]).shape == (1, 16)  # other sizes resized
+
+    t = get_encoder(f"clip-text:{TINY}", weights_path=weights)
+    assert t.name == f"clip-text:{TINY}" and t.dim == 16
+    got = t.encode(["The rabbit is waking up.", "", "Look at all those bikes."])
+    with torch.no_grad():
+        tok = open_clip.get_tokenizer(TINY)
+        want = ref.encode_text(tok(["The rabbit is waking up.", "Look at all those bikes."]), normalize=True).numpy()
+    np.testing.assert_allclose(got[[0, 2]], want, atol=1e-5)
+    assert not got[1].any()  # empty dialogue -> zero row
+
+
+@needs_open_clip
+def test_clip_refuses_missing_or_mismatched_weights_without_the_hub(tiny_clip, tmp_path, monkeypatch):
+    weights, open_clip = tiny_clip
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError(f"open_clip tried to download: {args} {kwargs}")
+
+    for module in (open_clip.pretrained, open_clip.factory):
+        for fn in ("download_pretrained", "download_pretrained_from_hf"):
+            if hasattr(module, fn):
+                monkeypatch.setattr(module, fn, no_hub)
+    missing = tmp_path / "ViT-B-16.pt"
+    with pytest.raises(EncoderError, match=f"clip:ViT-B-16: weights_path {missing} does not exist"):
+        get_encoder("clip:ViT-B-16", weights_path=missing)
+    with pytest.raises(EncoderError, match="pass weights_path="):
+        get_encoder("clip:ViT-B-16")
+    # A checkpoint of another architecture (here: wider) is refused by open_clip's strict load, named.
+    wide = json.loads((weights.parent / f"{TINY}.json").read_text())
+    wide["vision_cfg"]["width"] = 48
+    (tmp_path / "lmp-test-wide-clip.json").write_text(json.dumps(wide))
+    open_clip.add_model_config(tmp_path / "lmp-test-wide-clip.json")
+    monkeypatch.setitem(_REGISTRY["clip"].arg_dims, "lmp-test-wide-clip", 16)
+    with pytest.raises(EncoderError, match=f"cannot load {weights} as OpenCLIP lmp-test-wide-clip"):
+        get_encoder("clip:lmp-test-wide-clip", weights_path=weights)

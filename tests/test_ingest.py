@@ -5,6 +5,7 @@ The real pretrained encoders run in tests/test_ingest_real.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import fields
@@ -35,7 +36,17 @@ pytest.importorskip("av")
 pytest.importorskip("scenedetect")
 
 
-class FakeVisual(FrozenEncoder):
+BUILT: list[str] = []
+"""Registry names of the fake encoders built so far (each appends its own when constructed)."""
+
+
+class Counted(FrozenEncoder):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        BUILT.append(type(self).__name__)
+
+
+class FakeVisual(Counted):
     """Mean colour of the shot's frames: cheap, and different for cartoon vs street shots."""
 
     modality, dim, input_size = "visual", 3, (32, 32)
@@ -44,7 +55,18 @@ class FakeVisual(FrozenEncoder):
         return np.stack([x.reshape(-1, 3).mean(0) / 255 for x in items])
 
 
-class FakeAudio(FrozenEncoder):
+class FakeWeightedVisual(FakeVisual):
+    """FakeVisual times a scale read from a local "weights" file (a number as text)."""
+
+    def __init__(self, weights_path=None, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(Path(weights_path).read_text()) if weights_path else 1.0
+
+    def _encode_batch(self, items):
+        return self.scale * super()._encode_batch(items)
+
+
+class FakeAudio(Counted):
     """[seconds, RMS]: lets tests check that each shot got its own slice of the soundtrack."""
 
     modality, dim, sample_rate = "audio", 2, 16000
@@ -53,7 +75,7 @@ class FakeAudio(FrozenEncoder):
         return np.stack([[len(x) / self.sample_rate, float(np.sqrt((x**2).mean()))] for x in items])
 
 
-class FakeText(FrozenEncoder):
+class FakeText(Counted):
     modality, dim = "text", 2
 
     def _encode_batch(self, items):
@@ -67,6 +89,7 @@ def fake_encoders():
     register("ingest-test-visual", "visual", 3, FakeVisual, overwrite=True)
     register("ingest-test-audio", "audio", 2, FakeAudio, overwrite=True)
     register("ingest-test-text", "text", 2, FakeText, overwrite=True)
+    register("ingest-test-weighted", "visual", 3, FakeWeightedVisual, overwrite=True, weights_arg="weights_path")
     yield
     encoder_registry._REGISTRY.clear()
     encoder_registry._REGISTRY.update(saved)
@@ -214,12 +237,13 @@ def test_feature_fields_are_every_field_but_the_listed_exclusions():
     assert set(FEATURE_FIELDS) == {
         "modalities", "visual_encoder", "audio_encoder", "text_encoder", "detector", "detector_threshold",
         "min_shot_seconds", "frames_per_shot", "sample_fps", "text_source", "asr_model", "subtitle_encoding",
-        "min_dialogue_overlap", "allow_partial", "decoder",
+        "min_dialogue_overlap", "allow_partial", "decoder", "visual_weights", "audio_weights", "text_weights",
     }  # fmt: skip
     names = {f.name for f in fields(IngestConfig)}
     assert NON_FEATURE_FIELDS < names and set(FEATURE_FIELDS) == names - NON_FEATURE_FIELDS
     base = IngestConfig().feature_hash()
-    for changed in ({"decoder": "torchcodec"}, {"subtitle_encoding": "latin-1"}, {"frames_per_shot": 3}):
+    for changed in ({"decoder": "torchcodec"}, {"subtitle_encoding": "latin-1"}, {"frames_per_shot": 3},
+                    {"visual_encoder": "clip:ViT-B-16"}, {"text_encoder": "clip-text:ViT-B-16"}):
         assert IngestConfig(**changed).feature_hash() != base, changed
     for same in ({"workers": 3}, {"overwrite": True}, {"previews": False}, {"store": Path("elsewhere")},
                  {"paths": [Path("a.mp4")]}, {"batch_shots": 4}):
@@ -399,3 +423,129 @@ def test_cues_after_the_end_of_the_video_are_counted(media, tmp_path):
                            modalities=["text"], previews=False)) == 0
     [movie] = json.loads(report.read_text())["movies"]
     assert any(f"{srt}: 2 of 3 cues start after the video ends" in w for w in movie["warnings"]), movie["warnings"]
+
+
+# ---- encoders: choice, weights, lazy loading ------------------------------------------------------------
+
+
+def test_a_rerun_that_skips_every_movie_loads_no_encoder(media, tmp_path, monkeypatch):
+    """Loading encoders takes seconds; a re-run over ingested movies must not pay it (nor the detector's)."""
+    import lmp.ingest.shots as shots
+
+    root, _ = media
+    detectors = []
+    real = shots.get_detector
+    monkeypatch.setattr(shots, "get_detector", lambda *a, **k: detectors.append(a) or real(*a, **k))
+    BUILT.clear()
+    report = tmp_path / "r.json"
+    cfg = make_cfg(paths=[root / "cuts.mp4", root / "one_shot.mkv"], store=tmp_path / "s", report=report)
+    # Two movies to ingest: each encoder and the detector load once, at the first of them.
+    assert ingest(cfg) == 0
+    assert {m["status"] for m in json.loads(report.read_text())["movies"]} == {"ok"}
+    assert sorted(BUILT) == ["FakeAudio", "FakeText", "FakeVisual"] and len(detectors) == 1
+    BUILT.clear()
+    assert ingest(cfg) == 0
+    assert {m["status"] for m in json.loads(report.read_text())["movies"]} == {"skipped"}
+    assert BUILT == [] and len(detectors) == 1
+
+
+def test_a_failed_encoder_load_fails_each_movie_once(media, tmp_path):
+    class Broken(FakeVisual):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            raise RuntimeError("checkpoint is corrupt")
+
+    register("ingest-test-broken", "visual", 3, Broken, overwrite=True)
+    root, _ = media
+    BUILT.clear()
+    report = tmp_path / "r.json"
+    cfg = make_cfg(paths=[root / "one_shot.mkv", root / "vfr.mp4"], store=tmp_path / "s", report=report,
+                   modalities=["visual"], visual_encoder="ingest-test-broken")
+    assert ingest(cfg) == 1
+    errors = [m["error"] for m in json.loads(report.read_text())["movies"]]
+    assert errors == ["loading the encoders failed: RuntimeError('checkpoint is corrupt')"] * 2
+    assert BUILT == ["Broken"]  # not loaded again for the second movie
+
+
+def test_encoder_choice_is_checked_when_the_config_is_built(media, tmp_path, capsys):
+    from lmp.cli import main
+
+    root, _ = media
+    store = tmp_path / "s"
+    movie = str(root / "one_shot.mkv")
+    cases = [
+        (["--visual_encoder", "nope"],
+         "visual_encoder: unknown encoder 'nope'; choose from clip:ARCH, efficientnet-lite0"),
+        (["--text_encoder", "logmel-stats"], "text_encoder: 'logmel-stats' encodes audio, not text; text encoders: "),
+        (["--visual_encoder", "clip:ViT-X"],
+         "visual_encoder: encoder 'clip:ViT-X': unknown arch 'ViT-X'; arch is one of: ViT-B-32, "),
+        (["--visual_encoder", "clip:ViT-B-16", "--visual_weights", str(tmp_path / "no.pt")],
+         f"visual_weights: {tmp_path / 'no.pt'} does not exist"),
+        (["--audio_weights", movie], "audio_weights: encoder 'logmel-stats' takes no weights"),
+    ]  # fmt: skip
+    for args, message in cases:
+        assert main(["ingest", movie, "--store", str(store), *args]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    # Weights that no package ships: refused before anything is created or loaded, naming the option.
+    assert main(["ingest", movie, "--store", str(store), "--visual_encoder", "clip:ViT-B-16"]) == 1
+    assert "visual_encoder clip:ViT-B-16 needs --visual_weights PATH" in capsys.readouterr().err
+    assert not store.exists()
+
+
+def test_cli_and_yaml_select_an_encoder_with_its_weights(tmp_path):
+    from lmp.cli import parse_args
+
+    weights = tmp_path / "ViT-B-16.pt"
+    weights.write_bytes(b"not read: the config only checks that it exists")
+    args = ["--visual_encoder", "clip:ViT-B-16", "--visual_weights", str(weights), "--text_encoder=clip-text:ViT-B-16"]
+    cfg = parse_args(IngestConfig, ["movie.mp4", *args, f"--text_weights={weights}"])
+    assert (cfg.visual_encoder, cfg.visual_weights) == ("clip:ViT-B-16", weights)
+    assert (cfg.text_encoder, cfg.text_weights) == ("clip-text:ViT-B-16", weights)
+    assert cfg.encoder_kwargs("visual") == cfg.encoder_kwargs("text") == {"weights_path": str(weights)}
+    assert cfg.encoder_kwargs("audio") == {} and cfg.encoder_dims() == {"visual": 512, "audio": 128, "text": 512}
+    yml = tmp_path / "clip.yaml"
+    yml.write_text(f"visual_encoder: clip:ViT-L-14-quickgelu\nvisual_weights: {weights}\n")
+    cfg = parse_args(IngestConfig, ["--config", str(yml)])
+    assert (cfg.visual_encoder, cfg.visual_weights) == ("clip:ViT-L-14-quickgelu", weights)
+    assert cfg.encoder_dims()["visual"] == 768
+
+
+def test_help_lists_every_encoder():
+    from lmp.cli import format_help
+    from lmp.encoders import list_encoders
+
+    text = format_help("ingest", IngestConfig, "")
+    for modality, names in list_encoders().items():
+        line = next(x for x in text.splitlines() if x.strip().startswith(f"--{modality}_encoder "))
+        missing = [n for n in names if not n.startswith("ingest-test") and n not in line]
+        assert not missing, f"--{modality}_encoder help does not name {missing}: {line}"
+
+
+def test_weights_content_is_part_of_the_ingest_hash(media, tmp_path):
+    """Other weights at the same path re-ingest; the same weights at another path do not."""
+    root, _ = media
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("2.0")
+    b.write_text("2.0")
+    store, report = tmp_path / "s", tmp_path / "r.json"
+
+    def run(weights):
+        cfg = make_cfg(paths=[root / "one_shot.mkv"], store=store, report=report, modalities=["visual"],
+                       visual_encoder="ingest-test-weighted", visual_weights=weights, previews=False)
+        assert ingest(cfg) == 0
+        [movie] = json.loads(report.read_text())["movies"]
+        return movie["status"], cfg.feature_hash()
+
+    status, first = run(a)
+    assert status == "ok"
+    rec = FeatureStore(store).record("one_shot")
+    assert rec.meta["encoder_weights"]["visual"]["sha256"] == hashlib.sha256(b"2.0").hexdigest()
+    assert rec.meta["ingest_hash"] == first
+    assert run(b) == ("skipped", first)  # same content elsewhere
+    before = FeatureStore(store).read("one_shot")["visual"].astype(np.float32)
+    a.write_text("3.0")
+    status, second = run(a)
+    assert status == "ok" and second != first
+    after = FeatureStore(store).read("one_shot")["visual"].astype(np.float32)
+    np.testing.assert_allclose(after, 1.5 * before, rtol=1e-3)

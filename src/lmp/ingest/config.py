@@ -5,11 +5,13 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from lmp.modality import check_modalities
+from lmp.errors import LMPError
+from lmp.modality import MODALITIES, check_modalities
 
 VIDEO_EXTS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 
@@ -41,11 +43,17 @@ class IngestConfig:
     modalities: list[str] = field(default_factory=lambda: ["visual", "audio", "text"])
     """Modalities to embed and store."""
     visual_encoder: str = "efficientnet-lite0"
-    """lmp.encoders name for the sampled frames of each shot."""
+    """Frames encoder: efficientnet-lite0 or clip:ARCH (e.g. clip:ViT-B-16-quickgelu; needs visual_weights)."""
+    visual_weights: Path | None = None
+    """Local weights file/folder for visual_encoder (required by clip:ARCH); its content goes into ingest_hash."""
     audio_encoder: str = "logmel-stats"
-    """lmp.encoders name for each shot's audio."""
+    """Audio encoder: logmel-stats, aisfx, silero-vad, resemblyzer, voice or clap-htsat (needs audio_weights)."""
+    audio_weights: Path | None = None
+    """Local weights file/folder for audio_encoder (required by clap-htsat); its content goes into ingest_hash."""
     text_encoder: str = "all-minilm-l6-v2"
-    """lmp.encoders name for each shot's dialogue."""
+    """Dialogue encoder: all-minilm-l6-v2 or clip-text:ARCH (the text tower of clip:ARCH; needs text_weights)."""
+    text_weights: Path | None = None
+    """Local weights file/folder for text_encoder (required by clip-text:ARCH); its content goes into ingest_hash."""
     detector: Literal["auto", "adaptive", "transnetv2"] = "auto"
     """Shot detector: auto = TransNetV2 on a GPU, PySceneDetect's AdaptiveDetector on CPU (see docs)."""
     detector_threshold: float | None = None
@@ -115,11 +123,83 @@ class IngestConfig:
             except LookupError:
                 # Checked here: otherwise every movie would fail, after decoding its video.
                 raise ValueError(f"subtitle_encoding: unknown encoding {self.subtitle_encoding!r}") from None
+        for m in MODALITIES:
+            # Checked here, without loading anything: a typo must not cost a model load per worker.
+            self._check_encoder(m)
+
+    def _check_encoder(self, modality: str) -> None:
+        """The <modality>_encoder name is registered for that modality (its :VALUE accepted) and a given
+        <modality>_weights exists and is taken by that encoder. Raises ValueError naming the option."""
+        from lmp.encoders import EncoderError, encoder_entry, list_encoders
+
+        key, spec = f"{modality}_encoder", getattr(self, f"{modality}_encoder")
+        choices = ", ".join(list_encoders(modality)[modality])
+        try:
+            entry = encoder_entry(spec)
+        except EncoderError as e:
+            if spec.partition(":")[0] in {c.partition(":")[0] for c in choices.split(", ")}:
+                raise ValueError(f"{key}: {e}") from None  # a known name with a bad :VALUE
+            raise ValueError(f"{key}: unknown encoder {spec!r}; choose from {choices}") from None
+        if entry.modality != modality:
+            raise ValueError(f"{key}: {spec!r} encodes {entry.modality}, not {modality}; "
+                             f"{modality} encoders: {choices}")
+        weights = getattr(self, f"{modality}_weights")
+        if weights is not None:
+            if not entry.weights_arg:
+                raise ValueError(f"{modality}_weights: encoder {spec!r} takes no weights (it needs none)")
+            if not Path(os.path.expanduser(weights)).exists():
+                raise ValueError(f"{modality}_weights: {weights} does not exist")
 
     def encoder_names(self) -> dict[str, str]:
         """modality -> encoder name, for the modalities in use."""
         names = {"visual": self.visual_encoder, "audio": self.audio_encoder, "text": self.text_encoder}
         return {m: names[m] for m in self.modalities}
+
+    def encoder_weights(self) -> dict[str, Path]:
+        """modality -> local weights path, for the modalities in use that were given one."""
+        out = {m: getattr(self, f"{m}_weights") for m in self.modalities}
+        return {m: Path(os.path.expanduser(w)) for m, w in out.items() if w is not None}
+
+    def encoder_kwargs(self, modality: str) -> dict[str, Any]:
+        """Keyword arguments for lmp.encoders.get_encoder beyond the device: the weights, under the name the
+        encoder takes them by (weights_path, model_dir, ...)."""
+        from lmp.encoders import encoder_entry
+
+        weights = self.encoder_weights().get(modality)
+        if weights is None:
+            return {}
+        return {encoder_entry(self.encoder_names()[modality]).weights_arg: str(weights)}
+
+    def encoder_dims(self) -> dict[str, int | None]:
+        """modality -> feature width from the registry (no encoder is built; None if it is only known then)."""
+        from lmp.encoders import encoder_entry
+
+        return {m: encoder_entry(name).dim for m, name in self.encoder_names().items()}
+
+    def check_runnable(self) -> None:
+        """What the config alone cannot show but a run needs before it creates anything: each encoder's
+        Python modules, weights where none ship in a package, and the ASR backend. Loads nothing."""
+        import importlib.util
+
+        from lmp.encoders import encoder_entry
+
+        problems = []
+        for m, name in self.encoder_names().items():
+            entry = encoder_entry(name)
+            missing = entry.missing_modules()
+            if missing:
+                pkgs = " ".join(entry.packages) or " ".join(missing)
+                problems.append(f"{m}_encoder {name} needs Python module(s) {missing}; "
+                                f"install with: pip install {pkgs}")
+            if entry.weights_required and m not in self.encoder_weights():
+                problems.append(f"{m}_encoder {name} needs --{m}_weights PATH: no weights for it ship in any "
+                                "package (docs/encoders.md says how to fetch them)")
+        if self.text_source in ("asr", "auto") and "text" in self.modalities:
+            if importlib.util.find_spec("faster_whisper") is None:
+                problems.append(f"text_source {self.text_source} needs faster-whisper; "
+                                'install with: pip install "lmp[asr]"')
+        if problems:
+            raise LMPError("; ".join(problems))
 
     def resolved_device(self) -> str:
         if self.device != "auto":
@@ -140,9 +220,42 @@ class IngestConfig:
 
         d: dict[str, Any] = to_dict(self)
         d["detector"] = self.resolved_detector()
+        used = self.encoder_weights()
+        for m in MODALITIES:
+            # The weights' content, not their path: other weights at the same path re-ingest, the same
+            # weights moved elsewhere do not.
+            d[f"{m}_weights"] = weights_digest(used[m]) if m in used else None
         blob = json.dumps({k: d[k] for k in FEATURE_FIELDS}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(IngestConfig) if f.name not in NON_FEATURE_FIELDS)
 """The fields hashed into `ingest_hash`: every field of IngestConfig but NON_FEATURE_FIELDS."""
+
+_DIGESTS: dict[tuple, str] = {}
+"""Per-process cache of weights digests, keyed by path, sizes and modification times."""
+
+
+def weights_digest(path: Path) -> str:
+    """sha256 of a weights file (what `sha256sum` prints), or of a folder's files (each relative name, a NUL
+    byte and the file's content, in name order).
+
+    Hashing a CLIP checkpoint takes ~1 s per GB, so the result is cached in this process until a file's
+    size or modification time changes (feature_hash is asked once per movie)."""
+    path = Path(path)
+    try:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        names = [str(f.relative_to(path)) if path.is_dir() else None for f in files]
+        key = (str(path.resolve()), tuple((n, f.stat().st_size, f.stat().st_mtime_ns) for n, f in zip(names, files)))
+        if key not in _DIGESTS:
+            h = hashlib.sha256()
+            for name, f in zip(names, files):
+                if name is not None:
+                    h.update(name.encode() + b"\0")
+                with open(f, "rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        h.update(chunk)
+            _DIGESTS[key] = h.hexdigest()
+    except OSError as e:
+        raise LMPError(f"weights {path}: cannot read it ({e})") from None
+    return _DIGESTS[key]

@@ -1,7 +1,7 @@
 """One movie file -> one store entry (+ previews), with decoding overlapped with embedding.
 
-    encoders = build_encoders(cfg)                  # once per worker process
-    result = ingest_movie(path, movie_id, cfg, encoders, writer)
+    encoders = build_encoders(cfg)                  # once per worker process, at its first movie to ingest
+    result = ingest_movie(path, movie_id, cfg, MoviePipeline(cfg, encoders), detector, writer, sha256)
 
 Data flow (two threads):
 
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from lmp.atomic import replace_dir, stage_path
-from lmp.ingest.config import IngestConfig
+from lmp.ingest.config import IngestConfig, weights_digest
 from lmp.ingest.decode import (
     AudioChunk,
     DecodeError,
@@ -55,10 +55,11 @@ MAX_PENDING_FRAMES = 256
 
 
 def build_encoders(cfg: IngestConfig) -> dict[str, Any]:
-    """modality -> frozen encoder (lmp.encoders), for the modalities in cfg."""
+    """modality -> frozen encoder (lmp.encoders) with its weights from cfg, for the modalities in cfg."""
     from lmp.encoders import get_encoder
 
-    return {m: get_encoder(name, device=cfg.resolved_device()) for m, name in cfg.encoder_names().items()}
+    device = cfg.resolved_device()
+    return {m: get_encoder(name, device=device, **cfg.encoder_kwargs(m)) for m, name in cfg.encoder_names().items()}
 
 
 @dataclass
@@ -501,6 +502,8 @@ def ingest_movie(
         "content_sha256": content_sha256,
         "ingest_hash": cfg.feature_hash(),
         "encoders": {m: getattr(e, "name", cfg.encoder_names()[m]) for m, e in pipeline.encoders.items()},
+        "encoder_weights": {m: {"path": str(w.resolve()), "sha256": weights_digest(w)}
+                            for m, w in cfg.encoder_weights().items()},
         "detector": cfg.resolved_detector(),
         **info.to_json(),
         "decoded_frames": state.num_frames,

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmp.device import resolve_device
 from lmp.errors import LMPError
 from lmp.modality import MODALITIES, mask_key
 from lmp.store.format import TIMES_FIELD
@@ -52,12 +53,6 @@ def check_representation(name: str) -> str:
         return name
     options = ["cls", "fused", "all", "raw"] + [f"unimodal:{m}" for m in MODALITIES]
     raise RepresentationError(f"representation {name!r} is unknown; choose from {options}")
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def load_model(

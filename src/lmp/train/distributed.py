@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from lmp.errors import LMPError
+from lmp.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -30,17 +30,6 @@ class DistInfo:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' -> cuda:<local rank> when CUDA is available, else cpu."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise LMPError("run.device=cuda but CUDA is not available (use run.device=cpu or auto)")
-        return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
-    return torch.device(name)
 
 
 def init_distributed(device: str) -> DistInfo:
