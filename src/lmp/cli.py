@@ -31,9 +31,11 @@ from lmp.config import ConfigError, field_docs, resolve
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lmp.demo:demo", "Synthesise a small MovieWorld, pretrain on it, probe pretrained vs random."),
     "synth": ("lmp.synth.cli:synth", "Generate a MovieWorld synthetic corpus (store + labels)."),
+    "synth measure": ("lmp.synth.cli:measure", "Probe a MovieWorld corpus's tasks on pooled frozen features."),
     "pretrain": ("lmp.train.cli:pretrain", "Pretrain the long-range multimodal model on a feature store."),
     "store info": ("lmp.store.cli:info", "Print a store's movies, shot counts and encoders."),
     "store verify": ("lmp.store.cli:verify", "Check shapes and checksums of every movie in a store."),
+    "store import": ("lmp.store.cli:import_cmd", "Pool features extracted elsewhere (npy/npz/pt/h5) into a store."),
     "ingest": ("lmp.ingest.cli:ingest", "Turn movie files (+ subtitles) into a feature store."),
     "inspect": ("lmp.ingest.inspect:inspect_cmd", "Render one ingested movie as a picture (PNG or HTML)."),
     "lvu": ("lmp.tasks.cli:lvu", "Run LVU's 9 tasks on a store with a checkpoint and write one table."),

@@ -1,4 +1,4 @@
-"""`lmp store info` and `lmp store verify`."""
+"""`lmp store info`, `lmp store verify` and `lmp store import`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmp.store.importer import StoreImportConfig, import_features, iter_messages
 from lmp.store.reader import FeatureStore
 from lmp.store.writer import stages
 
@@ -67,3 +68,16 @@ def verify(cfg: StoreVerifyConfig) -> int:
     if broken:
         print(f"store {cfg.store}: {len(broken)} of {len(store)} movies broken: {', '.join(broken)}")
     return 1
+
+
+def import_cmd(cfg: StoreImportConfig) -> int:
+    """Import features extracted elsewhere (docs/import.md); exit 1 when a video failed (--keep_going)."""
+    report = import_features(cfg)
+    print(
+        f"import: {len(report.written)} written, {len(report.skipped)} skipped (already in {cfg.store}), "
+        f"{len(report.failed)} failed"
+        + (f"; {report.not_listed} videos in the sources are not in --ids" if report.not_listed else "")
+    )
+    for line in iter_messages(report):
+        print(line)
+    return 1 if report.failed else 0
