@@ -214,10 +214,27 @@ def test_invalid_configs_name_the_field(tmp_path, bad, message):
         tiny(tmp_path, **bad)
 
 
-def test_measurement_script_runs_and_prints_the_tables(corpus, capsys):
-    from lmp.synth.measure import main as measure
-
-    assert measure([str(corpus), "--quick"]) == 0
+def test_synth_measure_prints_the_tables(corpus, capsys):
+    assert main(["synth", "measure", str(corpus), "--quick"]) == 0
     printed = capsys.readouterr().out
     for row in ("| relationship (acc) |", "| genre_multilabel (mAP) |", "| scene_boundary | boundary |"):
         assert row in printed
+
+
+def test_synth_measure_refuses_a_directory_that_is_no_corpus(tmp_path, capsys):
+    assert main(["synth", "measure", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: not a MovieWorld corpus (no corpus.json)" in err and "Traceback" not in err
+
+
+def test_lvu_shaped_tasks_are_lvus_and_lmp_synth_needs_no_torch():
+    import subprocess
+    import sys
+
+    from lmp.synth import LVU_TASKS
+    from lmp.tasks.lvu import LVU_TASKS as LVU
+
+    assert LVU_TASKS == tuple(LVU) and all(TASKS[n].level == "clip" for n in LVU_TASKS)
+    # LVU's task table lives in a module of its own so that generating a corpus does not load torch.
+    code = "import sys, lmp.synth; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

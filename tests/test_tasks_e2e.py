@@ -251,17 +251,46 @@ def test_embed_export_is_readable_with_numpy_alone(world, tmp_path):
     shots = list(csv.DictReader(open(out / "shots.csv")))
     clips = list(csv.DictReader(open(out / "clips.csv")))
     assert len(shots) == meta["shots"]["count"] == 240 and len(clips) == meta["clips"]["count"] == 30
-    fused = np.load(out / "shots_fused.npy")
-    assert fused.shape == (240, 32) and np.load(out / "shots_unimodal_text.npy").shape == (240, 32)
-    cf = np.load(out / "clips_fused.npy")
-    c = clips[3]  # movie1 shots [0, 10)
-    rows = [
-        int(r["row"]) for r in shots
-        if r["movie_id"] == c["movie_id"] and int(c["start_shot"]) <= int(r["shot"]) < int(c["end_shot"])
-    ]
-    assert np.allclose(cf[int(c["row"])], fused[rows].mean(0), atol=1e-5)
-    # The exported per-shot embedding equals the representer's.
-    model = load_model(world["ckpt"], world["store"])
-    ref = Representer(world["store"], model, "fused", window=8, progress=False).movie_shots("movie0")
-    assert np.allclose(fused[:24], ref.numpy(), atol=1e-5)
+    fused, uni = np.load(out / "shots_fused.npy"), np.load(out / "shots_unimodal_text.npy")
+    assert fused.shape == uni.shape == (240, 32)
+    # Clip vectors: the mean of their shots' vectors; unimodal ones over the shots that have the modality
+    # (the store's masks), all shots when none has it.
+    clip_fused, clip_text = np.load(out / "clips_fused.npy"), np.load(out / "clips_unimodal_text.npy")
+    partial = 0
+    for c in clips:
+        a, b = int(c["start_shot"]), int(c["end_shot"])
+        rows = [int(r["row"]) for r in shots if r["movie_id"] == c["movie_id"] and a <= int(r["shot"]) < b]
+        assert len(rows) == b - a
+        assert np.allclose(clip_fused[int(c["row"])], fused[rows].mean(0), atol=1e-5)
+        text = world["store"].read(c["movie_id"])["text_mask"][a:b]
+        partial += bool(text.any() and not text.all())
+        expected = uni[rows][text].mean(0) if text.any() else uni[rows].mean(0)
+        assert np.allclose(clip_text[int(c["row"])], expected, atol=1e-5)
+    assert partial, "no clip has shots without text: the unimodal check would not test the masks"
+    # The per-shot embeddings are the model's own output, computed here by hand from the store arrays:
+    # movie0's 24 shots in windows of 8 every 4 shots, each shot taken from the window whose centre is
+    # nearest to it (docs/transfer.md).
+    arrays = world["store"].read("movie0")
+    model = LMPModel.from_pretrained(world["ckpt"]).eval()
+    expected = np.zeros((24, 32), np.float32)
+    nearest = {0: range(0, 6), 4: range(6, 10), 8: range(10, 14), 12: range(14, 18), 16: range(18, 24)}
+    for start, mine in nearest.items():
+        win = slice(start, start + 8)
+        batch = {
+            "shot_mask": torch.ones(1, 8, dtype=torch.bool),
+            "times": torch.tensor(arrays["times"][win] - arrays["times"][start, 0], dtype=torch.float32)[None],
+            "positions": torch.arange(start, start + 8)[None],
+            "movie": torch.zeros(1, dtype=torch.long),
+        }
+        for m in DIMS:
+            batch[m] = torch.tensor(arrays[m][win], dtype=torch.float32)[None]
+            batch[f"{m}_mask"] = torch.from_numpy(arrays[f"{m}_mask"][win])[None]
+        with torch.no_grad():
+            tokens = model.forward_features(batch)["fused_shot"][0].numpy()  # [8, 32]
+        expected[list(mine)] = tokens[[i - start for i in mine]]
+    movie0 = [int(r["row"]) for r in shots if r["movie_id"] == "movie0"]
+    assert [int(shots[i]["shot"]) for i in movie0] == list(range(24))
+    assert np.allclose(fused[movie0], expected, atol=1e-5)
+    times = np.array([[float(shots[i]["start_s"]), float(shots[i]["end_s"])] for i in movie0])
+    assert np.allclose(times, arrays["times"], atol=1e-3)
     assert not list(tmp_path.glob(".emb.tmp-*"))

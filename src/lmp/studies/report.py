@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from lmp.config import atomic_write_text, save_config
+from lmp.tasks.report import format_mean_std
 
 
 def cell(stats: dict[str, float]) -> str:
-    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+    """A study table cell: raw scale, 3 decimals ('0.737 ± 0.012'), as in docs/studies.md."""
+    return format_mean_std(stats, digits=3)
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

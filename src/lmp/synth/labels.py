@@ -25,10 +25,11 @@ from lmp.synth.world import (
     SPEAKING_STYLES,
     WRITERS,
 )
+from lmp.tasks.lvu_tasks import LVU_TASKS as _LVU
 
-# LVU's regression targets are centred with these constants (chaoyuaw/lvu); we use the same transforms.
-LIKE_RATIO_OFFSET = 9.138220535629456
-VIEW_COUNT_OFFSET = 11.76425435683139
+# LVU's regression targets are centred with LVU's constants (chaoyuaw/lvu), so MovieWorld MSEs are on LVU's scale.
+from lmp.tasks.metrics import LIKE_RATIO_OFFSET, VIEW_COUNT_OFFSET
+
 SPLITS = ("train", "val", "test")
 HEADERS = {
     "clip": "video_id,start_shot,end_shot,label",
@@ -76,17 +77,8 @@ TASKS: dict[str, TaskDef] = {
 }
 CONTEXT_TASKS = ("offscreen_speaker", "place_return")
 """Shot tasks whose answer needs context far outside the shot (claim 2 and the per-shot ablation)."""
-LVU_TASKS = (
-    "relationship",
-    "way_speaking",
-    "scene",
-    "director",
-    "genre",
-    "writer",
-    "year",
-    "like_ratio",
-    "view_count",
-)
+LVU_TASKS = tuple(_LVU)
+"""MovieWorld's LVU-shaped clip tasks: LVU's nine, by LVU's names and in its order (their classes are ours)."""
 
 
 def cut_types(movie: Movie) -> np.ndarray:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 from lmp.errors import LMPWarning
 from lmp.tasks.labels import SPLITS, Example, LabelError, Task, TaskSpec
+from lmp.tasks.lvu_tasks import LVU_TASKS  # the task table; re-exported here for readers of LVU files
 from lmp.tasks.metrics import lvu_like_ratio_target, lvu_view_count_target
 
 ENV_VAR = "LMP_LVU_DIR"
@@ -29,33 +29,6 @@ HEADERS = {
     "classification": ["class_id", "class_name", "youtube_id", "imdb_id"],
     "like_ratio": ["like_count", "dislike_count", "youtube_id", "imdb_id"],
     "view_count": ["view_count", "youtube_id", "imdb_id"],
-}
-
-
-@dataclass(frozen=True)
-class LVUTask:
-    name: str
-    group: str
-    """'content', 'metadata' or 'engagement' (LVU's three groups)."""
-    type: str
-    num_classes: int | None = None
-    """Classes of the official head (LVU run.sh); ids in the files are below it."""
-
-
-# The order of LVU tables in the literature.
-LVU_TASKS: dict[str, LVUTask] = {
-    t.name: t
-    for t in (
-        LVUTask("relationship", "content", "classification", 4),
-        LVUTask("way_speaking", "content", "classification", 5),
-        LVUTask("scene", "content", "classification", 6),
-        LVUTask("director", "metadata", "classification", 10),
-        LVUTask("genre", "metadata", "classification", 4),
-        LVUTask("writer", "metadata", "classification", 10),
-        LVUTask("year", "metadata", "classification", 9),
-        LVUTask("like_ratio", "engagement", "regression"),
-        LVUTask("view_count", "engagement", "regression"),
-    )
 }
 
 

@@ -74,7 +74,15 @@ def mse(pred, target) -> float:
 
 
 def average_precision(scores, labels) -> float:
-    """Binary AP (area under the step precision-recall curve); NaN if there is no positive."""
+    """Binary AP: ``sum_n (R_n - R_{n-1}) P_n``, the area under the step precision-recall curve without
+    interpolation, with one (P_n, R_n) point per distinct score taken as the threshold ``score >= t``.
+
+    Tied scores are one threshold, so all of them count at once and their order does not matter: scores
+    [.5, .5, .2] with labels [1, 0, 1] give (P, R) = (1/2, 1/2), (2/3, 1), AP = 7/12. This is the
+    definition of scikit-learn's ``average_precision_score`` (tests/test_metrics.py checks the two agree);
+    it differs from "mean precision at each positive's rank", which depends on how ties are ordered.
+    NaN when there is no positive (scikit-learn warns and returns 0).
+    """
     scores, labels = _np(scores).astype(np.float64).reshape(-1), _np(labels).reshape(-1).astype(bool)
     if scores.shape != labels.shape:
         raise ValueError(f"average_precision: {scores.shape[0]} scores but {labels.shape[0]} labels")

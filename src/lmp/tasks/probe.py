@@ -276,11 +276,3 @@ def over_seeds(run: Callable[[int], dict[str, Any]], seeds: Sequence[int]) -> di
         }
     summary["runs"] = [{k: v for k, v in r.items() if k not in ("test_scores", "state")} for r in runs]
     return summary
-
-
-def format_mean_std(stats: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
-    """{"mean", "std"} -> 'mean ± std' (scale 100 for percentages)."""
-    mean, std = stats["mean"] * scale, stats["std"] * scale
-    if math.isnan(mean):
-        return "n/a"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"

@@ -23,12 +23,18 @@ from lmp.config import atomic_write_text, save_config
 PERCENT = {"accuracy", "mAP", "AP", "mIoU", "F1", "Precision", "Recall"}
 
 
-def _cell(stats: dict[str, float], metric: str) -> str:
-    scale = 100.0 if metric in PERCENT else 1.0
+def format_mean_std(stats: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
+    """{"mean", "std"} -> 'mean ± std', both times `scale`, with `digits` decimals; 'n/a' for a NaN mean
+    (a metric without a value, e.g. AP of a split with no positive). The one such formatter of lmp:
+    these tables, the study tables (lmp.studies.report.cell) and the demo's."""
     mean, std = stats["mean"] * scale, stats["std"] * scale
     if math.isnan(mean):
         return "n/a"
-    return f"{mean:.2f} ± {std:.2f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _cell(stats: dict[str, float], metric: str) -> str:
+    return format_mean_std(stats, scale=100.0 if metric in PERCENT else 1.0)
 
 
 def markdown(summaries: list[dict[str, Any]], title: str) -> str:
