@@ -391,8 +391,9 @@ class MovieResult:
 
 
 def _dialogue(cfg: IngestConfig, path: Path, state: MovieState, rate: int, result: MovieResult,
-              asr: Any) -> tuple[list[Cue], str]:
-    """Cues for the movie and where they came from ('' when none)."""
+              asr: Any, fps: float | None = None) -> tuple[list[Cue], str]:
+    """Cues for the movie and where they came from ('' when none). fps: the video's frame rate, for
+    frame-numbered subtitles (MicroDVD) that do not declare one."""
     cues: list[Cue] = []
     source = ""
     if cfg.text_source in ("subtitles", "auto"):
@@ -403,7 +404,7 @@ def _dialogue(cfg: IngestConfig, path: Path, state: MovieState, rate: int, resul
             sub = find_subtitles(path)
         if sub is not None:
             try:
-                cues, problems = read_subtitles(sub, cfg.subtitle_encoding)
+                cues, problems = read_subtitles(sub, cfg.subtitle_encoding, fps=fps)
                 source = str(sub)
                 result.warnings += problems[:20]
                 if len(problems) > 20:
@@ -475,7 +476,7 @@ def ingest_movie(
     duration = float(times[-1, 1])
 
     t0 = time.perf_counter()
-    cues, source = _dialogue(cfg, path, state, pipeline.audio_rate, result, pipeline.asr)
+    cues, source = _dialogue(cfg, path, state, pipeline.audio_rate, result, pipeline.asr, fps=info.fps)
     late = sum(c.start >= duration for c in cues)
     if late:
         result.warnings.append(f"{source}: {late} of {len(cues)} cues start after the video ends ({duration:.2f} s) "

@@ -122,6 +122,12 @@ class RunConfig:
     if any, or a checkpoint directory."""
     tensorboard: bool = True
     """Also log to RUN/tb (skipped with a note when tensorboard is not installed)."""
+    wandb: bool = False
+    """Also log the same scalars to Weights & Biases from rank 0, under RUN/wandb (extra `wandb`)."""
+    wandb_project: str = "lmp"
+    """W&B project of the run (the W&B run is named and grouped by the run directory's name)."""
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    """'offline' = files in RUN/wandb, no network (`wandb sync` uploads them); 'online' = W&B server; 'disabled'."""
     progress: bool = True
     """Show a tqdm progress bar on rank 0."""
     find_unused_parameters: bool = False
@@ -133,6 +139,10 @@ class RunConfig:
             raise ValueError(f"run.log_every and run.ckpt_every: must be >= 1, got {self.log_every}, {self.ckpt_every}")
         if self.keep_checkpoints < 0:
             raise ValueError(f"run.keep_checkpoints: must be >= 0, got {self.keep_checkpoints}")
+        if self.wandb_mode not in ("offline", "online", "disabled"):
+            raise ValueError(f"run.wandb_mode: must be offline, online or disabled, got {self.wandb_mode!r}")
+        if self.wandb and not self.wandb_project.strip():
+            raise ValueError("run.wandb_project: must not be empty when run.wandb is on")
 
 
 _PRESETS: dict[str, dict[str, Any]] = {

@@ -1,7 +1,10 @@
-"""Run logging on rank 0: one JSON object per log interval in RUN/log.jsonl, mirrored to TensorBoard.
+"""Run logging on rank 0: one JSON object per log interval in RUN/log.jsonl, mirrored to TensorBoard (RUN/tb, on
+by default where installed) and optionally to Weights & Biases (RUN/wandb, `run.wandb`, extra `wandb`).
 
 Records carry `step` (optimizer steps done), `lr`, `loss` (what is optimised) and every named loss term
-from the Pretrainer, `grad_norm`, `windows_per_s` (all ranks together) and `elapsed_s`.
+from the Pretrainer, `grad_norm`, `windows_per_s` (all ranks together) and `elapsed_s`. TensorBoard and W&B get
+the same numbers, each as scalar `train/<key>` at `step` (`scalars(record)`): nothing is logged that the jsonl
+record does not hold, and nothing it holds is left out.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lmp.config import atomic_write_text
+from lmp.config import atomic_write_text, to_dict
+from lmp.errors import LMPError
 
 LOG_FILE = "log.jsonl"
 TB_DIR = "tb"
+WANDB_DIR = "wandb"
+"""W&B writes its runs under RUN/wandb/ (offline runs: RUN/wandb/offline-run-*, uploaded by `wandb sync`)."""
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
@@ -26,13 +32,61 @@ def read_log(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-class RunLogger:
-    """Appends records to log.jsonl (and TensorBoard). Does nothing on ranks other than 0."""
+def scalars(record: dict[str, Any]) -> dict[str, float]:
+    """The scalars TensorBoard and W&B log for a record: every number but `step`, as `train/<key>`."""
+    return {f"train/{k}": v for k, v in record.items() if k != "step" and isinstance(v, (int, float))}
 
-    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool, resume_step: int | None):
+
+class WandbLogger:
+    """Mirrors records to one W&B run under RUN/wandb. Each launch (a fresh start or a resume) is its own W&B run,
+    named and grouped by the run directory: steps re-run after a resume would be dropped by W&B if they were
+    logged again into the run that already has them, as W&B steps only increase."""
+
+    def __init__(self, run_dir: Path, *, project: str, mode: str, config: Any, resume_step: int | None):
+        try:
+            import wandb
+        except ImportError:
+            raise LMPError(
+                "run.wandb: needs the wandb package; install with: pip install 'lmp[wandb]' (or set run.wandb=false)"
+            ) from None
+        run_dir = Path(run_dir)
+        # W&B puts its runs in `dir`/wandb; older wandb releases used a temp folder instead when it did not exist.
+        (run_dir / WANDB_DIR).mkdir(parents=True, exist_ok=True)
+        try:
+            self.run = wandb.init(
+                project=project,
+                mode=mode,
+                dir=str(run_dir),
+                name=run_dir.resolve().name,
+                group=run_dir.resolve().name,
+                job_type="pretrain",
+                config={**(to_dict(config) if config is not None else {}), "resumed_from_step": resume_step},
+            )
+        except Exception as e:  # wandb raises its own types (no login, no network in online mode, bad project)
+            raise LMPError(
+                f"run.wandb: wandb.init(mode={mode!r}, project={project!r}) failed: {e}"
+                + ("; log in with `wandb login`, or use run.wandb_mode=offline" if mode == "online" else "")
+            ) from None
+
+    def log(self, record: dict[str, Any]) -> None:
+        self.run.log(scalars(record), step=int(record["step"]))
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class RunLogger:
+    """Appends records to log.jsonl (and TensorBoard, and W&B). Does nothing on ranks other than 0.
+
+    `wandb`: None, or the keyword arguments of WandbLogger (project, mode, config: the run's config dataclass);
+    mode 'disabled' is no W&B at all, so it needs no wandb install."""
+
+    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool, resume_step: int | None,
+                 wandb: dict[str, Any] | None = None):
         self.enabled = enabled
         self.path = Path(run_dir) / LOG_FILE
         self.tb = None
+        self.wandb: WandbLogger | None = None
         if not enabled:
             return
         if resume_step is not None and self.path.exists():
@@ -49,6 +103,8 @@ class RunLogger:
                       "(pip install 'lmp[tensorboard]')", file=sys.stderr)
             else:
                 self.tb = SummaryWriter(str(Path(run_dir) / TB_DIR), purge_step=resume_step)
+        if wandb is not None and wandb.get("mode") != "disabled":
+            self.wandb = WandbLogger(run_dir, resume_step=resume_step, **wandb)
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -59,11 +115,15 @@ class RunLogger:
             os.fsync(f.fileno())
         if self.tb is not None:
             step = record["step"]
-            for k, v in record.items():
-                if k != "step" and isinstance(v, (int, float)):
-                    self.tb.add_scalar(f"train/{k}", v, step)
+            for k, v in scalars(record).items():
+                self.tb.add_scalar(k, v, step)
             self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.log(record)
 
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+        if self.wandb is not None:
+            self.wandb.close()
+            self.wandb = None
