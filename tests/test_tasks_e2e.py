@@ -11,9 +11,10 @@ from lmp.cli import main
 from lmp.model import LMPModel, ModelConfig
 from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
 from lmp.tasks.evaluate import ProbeOptions, evaluate_task
-from lmp.tasks.features import Representer, load_model, task_representations
+from lmp.tasks.features import Representer, task_representations
 from lmp.tasks.finetune import finetune
 from lmp.tasks.labels import Example, read_task
+from lmp.tasks.loading import load_model
 from lmp.tasks.lvu import FIXTURE_DIR, read_lvu_task
 from lmp.tasks.probe import linear_probe
 

@@ -4,14 +4,22 @@ and `checksums.json` (sha256 per file) in the directories the trainer writes.
 Nothing is pickled: weights go through safetensors and the config through JSON, and loading rebuilds
 the config with the same strict validation as a YAML config (unknown keys are errors). Saving the same
 weights twice gives the same bytes; loading checks them against checksums.json when there is one.
+
+The same two files, under the same names, make a Hugging Face Hub model repository (the layout of
+huggingface_hub's PyTorchModelHubMixin): `resolve_checkpoint` turns a Hub id into a local directory
+(the Hub cache) and `push_checkpoint` uploads one. huggingface_hub is the optional extra `hub`, imported
+only for those two, so local directories load with the core dependencies alone and never touch the network.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -20,12 +28,16 @@ from safetensors.torch import load_file, save
 from lmp.atomic import atomic_write_bytes
 from lmp.config import ConfigError, atomic_write_text, from_dict, to_dict
 from lmp.errors import LMPError
+from lmp.model.card import CARD_FILE
 from lmp.model.config import ModelConfig
 from lmp.store.writer import sha256_file
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CHECKSUMS_FILE = "checksums.json"
+HUB_EXTRA = "pip install 'lmp[hub]'"
+# A Hub model id is "name" or "owner/name"; anything else (absolute, ./x, a/b/c, ~/x) can only be a path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 
 class CheckpointError(LMPError):
@@ -131,3 +143,87 @@ def load_weights(directory: str | os.PathLike, device: str | torch.device = "cpu
         return load_file(path, device=str(device))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"checkpoint {path}: unreadable weights ({e})") from None
+
+
+# -- the Hugging Face Hub (optional extra `hub`) ---------------------------------------------------------
+
+
+def looks_like_hub_id(name: str | os.PathLike) -> bool:
+    """Whether `name` has the shape of a Hub model id ("name" or "owner/name"), so that a missing local
+    path of another shape keeps its plain "no config.json" error instead of a Hub lookup."""
+    return bool(_HUB_ID.match(str(name))) and not str(name).endswith((".", "-"))
+
+
+def _hub(purpose: str) -> Any:
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise CheckpointError(f"{purpose} needs huggingface_hub, which is not installed ({HUB_EXTRA})") from None
+    return huggingface_hub
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:200]}{'...' if len(text) > 200 else ''}"
+
+
+def resolve_checkpoint(
+    name_or_dir: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    force_download: bool = False,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+) -> Path:
+    """The local checkpoint directory for `name_or_dir`: the path itself when it exists or cannot be a Hub
+    id (no network, no huggingface_hub), else a Hub model id whose config.json and model.safetensors are
+    fetched into the Hub cache (`hf_hub_download`: HF_HUB_OFFLINE, HF_HOME and tokens work as anywhere)."""
+    path = Path(name_or_dir)
+    if path.exists() or not looks_like_hub_id(name_or_dir):
+        return path  # loading names what is missing in it (a path that is not a Hub id cannot be one)
+    name = str(name_or_dir)
+    hub = _hub(f"checkpoint {name}: not a local directory; loading it as a Hugging Face Hub id")
+    from lmp import __version__
+
+    options = {
+        "revision": revision, "cache_dir": cache_dir, "force_download": force_download, "token": token,
+        "local_files_only": local_files_only, "library_name": "lmp", "library_version": __version__,
+    }  # fmt: skip
+    try:
+        files = [hub.hf_hub_download(repo_id=name, filename=f, **options) for f in (CONFIG_FILE, WEIGHTS_FILE)]
+    # huggingface_hub reports offline mode, a missing repo or file and connection failures as OSError
+    # subclasses (LocalEntryNotFoundError, HfHubHTTPError, ...) and a malformed id as a ValueError.
+    except (OSError, ValueError) as e:
+        raise CheckpointError(
+            f"checkpoint {name}: neither a local directory nor reachable on the Hugging Face Hub ({_one_line(e)})"
+        ) from None
+    # Both files of one revision land in the same snapshot directory of the cache.
+    return Path(files[0]).parent
+
+
+def push_checkpoint(
+    save: Any,
+    repo_id: str,
+    *,
+    card: str | None,
+    commit_message: str,
+    private: bool | None,
+    token: str | None,
+    branch: str | None,
+    create_pr: bool | None,
+) -> str:
+    """Create `repo_id` if needed and upload, in one commit, the directory that `save(dir)` writes plus
+    README.md = `card`; returns the commit URL. As PyTorchModelHubMixin.push_to_hub does, through a
+    temporary directory, so nothing is left behind locally."""
+    hub = _hub(f"push_to_hub({repo_id!r})")
+    api = hub.HfApi(token=token)
+    repo_id = api.create_repo(repo_id=repo_id, private=private, exist_ok=True).repo_id
+    with tempfile.TemporaryDirectory(prefix="lmp-push-") as tmp:
+        save(Path(tmp))
+        if card is not None:
+            atomic_write_text(Path(tmp) / CARD_FILE, card)
+        return api.upload_folder(
+            repo_id=repo_id, repo_type="model", folder_path=tmp, commit_message=commit_message,
+            revision=branch, create_pr=create_pr,
+        )  # fmt: skip

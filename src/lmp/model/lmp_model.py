@@ -24,9 +24,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lmp import modality
 from lmp.errors import LMPError
-from lmp.modality import mask_key
-from lmp.model.checkpoint import load_config, load_state, load_weights, save_checkpoint
+from lmp.model.checkpoint import (
+    CheckpointError,
+    load_config,
+    load_state,
+    load_weights,
+    push_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from lmp.model.config import ModelConfig
 from lmp.model.embeddings import TimeEmbedding, rotary, sinusoidal
 from lmp.model.layers import Encoder
@@ -134,7 +142,7 @@ class LMPModel(nn.Module):
         cross_tokens = [self.cls_token.expand(b, 1, d)]
         for m in self.modalities:
             inp = self.inputs[m]
-            present = self._present(batch, m, shot_mask)
+            present = modality.present(batch, m, shot_mask)
             # Sanitise absent/padded features first: a NaN there would survive a 0 attention weight.
             x = torch.where(present[..., None], batch[m], 0).to(inp.proj.weight.dtype)
             tok = inp.proj(inp.norm(x))
@@ -230,11 +238,6 @@ class LMPModel(nn.Module):
         return torch.stack(parts).any(dim=0) & shot_mask
 
     @staticmethod
-    def _present(batch: dict[str, torch.Tensor], m: str, shot_mask: torch.Tensor) -> torch.Tensor:
-        key = mask_key(m)
-        return shot_mask if key not in batch else batch[key].bool() & shot_mask
-
-    @staticmethod
     def _shot_index(batch: dict[str, torch.Tensor], shot_mask: torch.Tensor) -> torch.Tensor:
         """Shot index within the window, [b, s]: from absolute `positions` when given (keeps gaps)."""
         if "positions" in batch:
@@ -247,12 +250,67 @@ class LMPModel(nn.Module):
     # -- checkpoints ----------------------------------------------------------------------------------
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write `model.safetensors` + `config.json` into `directory` (created if needed)."""
+        """Write `model.safetensors` + `config.json` into `directory` (created if needed), nothing else:
+        the layout every lmp checkpoint has had, and that of a Hub repo (push_to_hub adds a README.md)."""
         return save_checkpoint(self.state_dict(), self.cfg, directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> LMPModel:
-        """Rebuild a model from a checkpoint directory written by save_pretrained (or the trainer)."""
-        model = cls(load_config(directory))
-        load_state(model, load_weights(directory, device), directory)
-        return model.to(device)
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        device: str | torch.device = "cpu",
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+    ) -> LMPModel:
+        """Rebuild a model, in eval mode, from a checkpoint directory written by save_pretrained (or the
+        trainer), or from a Hugging Face Hub model id ("owner/name", needs the `hub` extra; revision,
+        cache_dir, force_download, token and local_files_only are passed to huggingface_hub). A local
+        directory always wins over a Hub id of the same name and never touches the network."""
+        directory = resolve_checkpoint(
+            pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir, force_download=force_download,
+            token=token, local_files_only=local_files_only,
+        )  # fmt: skip
+        try:
+            model = cls(load_config(directory))
+            load_state(model, load_weights(directory, device), directory)
+        except CheckpointError as e:
+            if Path(pretrained_model_name_or_path) == directory:
+                raise
+            # Name the Hub id, not only the cache path the files were fetched to.
+            raise CheckpointError(f"{pretrained_model_name_or_path} (from the Hugging Face Hub): {e}") from None
+        # As PyTorchModelHubMixin and transformers do: a loaded model is for inference until told otherwise.
+        return model.to(device).eval()
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        model_card: str | os.PathLike | None = None,
+        commit_message: str = "Upload LMP model",
+        private: bool | None = None,
+        token: str | None = None,
+        branch: str | None = None,
+        create_pr: bool | None = None,
+    ) -> str:
+        """Upload save_pretrained's files and a model card (README.md) to the Hub repo `repo_id` (created if
+        needed) in one commit; returns the commit URL. Needs the `hub` extra and a token (`hf auth login`).
+
+        model_card: a README.md to publish, e.g. RUN/model/README.md written by `lmp pretrain` (data,
+        recipe, provenance); without it a card with what the model itself knows (shape, inputs, lmp version)."""
+        from lmp.model.card import render_model_card
+
+        if model_card is not None:
+            path = Path(model_card)
+            if not path.is_file():
+                raise CheckpointError(f"push_to_hub({repo_id!r}): model card {path} is not a file")
+            card = path.read_text()
+        else:
+            card = render_model_card(self)
+        return push_checkpoint(
+            self.save_pretrained, repo_id, card=card, commit_message=commit_message, private=private, token=token,
+            branch=branch, create_pr=create_pr,
+        )  # fmt: skip

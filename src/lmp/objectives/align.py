@@ -23,9 +23,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lmp.modality import present
 from lmp.objectives.content import ContentKeys
 from lmp.objectives.contrastive import LogitScale, info_nce, l2norm, window_info_nce
-from lmp.objectives.feature_prediction import present
 from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, global_offset
 from lmp.objectives.heads import ProjectionHead
 from lmp.objectives.masking import ShotSample

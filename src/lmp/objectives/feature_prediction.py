@@ -29,19 +29,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lmp.modality import mask_key
+from lmp.modality import present
 from lmp.objectives.content import ContentKeys
 from lmp.objectives.contrastive import LogitScale, info_nce, l2norm, window_info_nce
 from lmp.objectives.gather import all_gather_no_grad, global_mean, global_offset
 from lmp.objectives.heads import ProjectionHead
 from lmp.objectives.masking import ShotSample
-
-
-def present(batch: dict[str, torch.Tensor], m: str) -> torch.Tensor:
-    """bool [b, s]: real shot that has modality m."""
-    shot_mask = batch["shot_mask"].bool()
-    key = mask_key(m)
-    return shot_mask & batch[key].bool() if key in batch else shot_mask
 
 
 class FeaturePrediction(nn.Module):

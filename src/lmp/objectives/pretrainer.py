@@ -23,11 +23,12 @@ import torch
 from torch import nn
 
 from lmp.config import ConfigError
+from lmp.modality import present
 from lmp.model import LMPModel
 from lmp.objectives.align import ShotAlignment, pair_name, usable_shots
 from lmp.objectives.config import ObjectivesConfig
 from lmp.objectives.content import ContentKeys, ContentSpace
-from lmp.objectives.feature_prediction import FeaturePrediction, present
+from lmp.objectives.feature_prediction import FeaturePrediction
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
 from lmp.objectives.spread import Spread

@@ -97,7 +97,7 @@ def pretrain_arm(cfg: StudyConfig, corpus: Corpus, arm: str, overrides: dict[str
 
 def load_arm_model(model_dir: Path, corpus: Corpus, cfg: StudyConfig, random_init: bool = False):
     """The arm's pretrained model, or (random_init) the same architecture with seeded random weights."""
-    from lmp.tasks.features import load_model
+    from lmp.tasks.loading import load_model
 
     return load_model(model_dir, corpus.store, random_init=random_init, seed=cfg.seed, device=cfg.device)
 

@@ -26,12 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from lmp.modality import mask_key
+from lmp.api import encode, pool_movie_shots
 from lmp.store.reader import FeatureStore
-from lmp.tasks.features import Representer
-from lmp.tasks.labels import Example
 
 
 def clip_spans(num_shots: int, clip_shots: int) -> list[tuple[int, int]]:
@@ -72,7 +69,6 @@ def export_embeddings(
         shots = {n: open_memmap(stage / f"shots_{file(n)}.npy", "w+", np.float32, (total_shots, d)) for n in shot_names}
         clip_names = ["cls", *shot_names]
         clips = {n: open_memmap(stage / f"clips_{file(n)}.npy", "w+", np.float32, (total_clips, d)) for n in clip_names}
-        cls_rep = Representer(store, model, "cls", window=window, batch_size=batch_size, progress=False)
         shot_row = clip_row = 0
         with open(stage / "shots.csv", "w", newline="") as fs, open(stage / "clips.csv", "w", newline="") as fc:
             ws, wc = csv.writer(fs), csv.writer(fc)
@@ -82,28 +78,23 @@ def export_embeddings(
                 num = store.num_shots(vid)
                 arrays = store.read(vid, 0, num, tuple(model.modalities))
                 times = arrays["times"]
-                tokens = cls_rep.movie_tokens(vid, shot_names)
+                # The public API's own calls (lmp.encode), so `lmp embed` and Python users get the same
+                # vectors: per-shot outputs in one pass over the movie, clip means pooled from them, and
+                # each clip's [CLS] from the clip encoded on its own.
+                tokens = encode(model, store, vid, representation=shot_names, window=window, batch_size=batch_size)
                 for n in shot_names:
                     shots[n][shot_row : shot_row + num] = tokens[n].numpy()
                 for i in range(num):
                     ws.writerow([shot_row + i, vid, i, f"{times[i, 0]:.3f}", f"{times[i, 1]:.3f}"])
-                examples = [Example(vid, a, b, None) for a, b in spans[vid]]
-                with torch.no_grad():
-                    cls = torch.cat(
-                        [
-                            cls_rep.encode_clips(examples[j : j + batch_size])
-                            for j in range(0, len(examples), batch_size)
-                        ]
-                    )
+                pooled = pool_movie_shots(model, tokens, arrays, spans[vid], shot_names)
+                pooled["cls"] = encode(
+                    model, store, [(vid, a, b) for a, b in spans[vid]], representation="cls", window=window,
+                    batch_size=batch_size,
+                )  # fmt: skip
                 for k, (a, b) in enumerate(spans[vid]):
                     row = clip_row + k
-                    clips["cls"][row] = cls[k].cpu().numpy()
-                    for n in shot_names:
-                        w = np.ones(b - a, dtype=np.float32)
-                        if n.startswith("unimodal:"):
-                            present = arrays[mask_key(n.split(":", 1)[1])][a:b].astype(np.float32)
-                            w = present if present.sum() > 0 else w
-                        clips[n][row] = (tokens[n][a:b].numpy() * w[:, None]).sum(0) / w.sum()
+                    for n in clip_names:
+                        clips[n][row] = pooled[n][k].numpy()
                     wc.writerow([row, vid, k, a, b, f"{times[a, 0]:.3f}", f"{times[b - 1, 1]:.3f}"])
                 shot_row += num
                 clip_row += len(spans[vid])

@@ -1,5 +1,8 @@
 """Representations for transfer: run an LMP backbone over a feature store and pool what a task needs.
 
+This module pools; the model comes from lmp.tasks.loading, its batches from lmp.batch (`read_batch`),
+and the accepted names from lmp.tasks.representation_names.
+
 Dimension legend: n examples, S shots of a movie, w window (shots per forward pass), d model width,
 L tokens of a clip (attentive probe), D_m frozen feature width.
 
@@ -35,93 +38,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmp.device import resolve_device
-from lmp.errors import LMPError
-from lmp.modality import MODALITIES, mask_key
-from lmp.store.format import TIMES_FIELD
+from lmp.batch import read_batch
+from lmp.modality import mask_key
 from lmp.store.reader import FeatureStore
 from lmp.tasks.labels import Example, Task
 
-
-class RepresentationError(LMPError):
-    """An unknown representation, or one the model/store cannot provide."""
-
-
-def check_representation(name: str) -> str:
-    kind, _, modality = name.partition(":")
-    if name in ("cls", "fused", "all", "raw") or (kind == "unimodal" and modality in MODALITIES):
-        return name
-    options = ["cls", "fused", "all", "raw"] + [f"unimodal:{m}" for m in MODALITIES]
-    raise RepresentationError(f"representation {name!r} is unknown; choose from {options}")
-
-
-def load_model(
-    checkpoint: str | os.PathLike | None,
-    store: FeatureStore,
-    *,
-    random_init: bool = False,
-    preset: str = "tiny",
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-):
-    """An LMPModel in eval mode: the checkpoint's weights, or randomly initialised (seeded).
-
-    checkpoint=None builds `preset` with the store's feature widths; random_init=True keeps the
-    checkpoint's architecture but not its weights (the "random init" baseline of a pretrained model).
-    """
-    from lmp.model import LMPModel, ModelConfig
-    from lmp.model.checkpoint import load_config
-
-    if checkpoint is not None and not random_init:
-        model = LMPModel.from_pretrained(checkpoint)
-    else:
-        if checkpoint is not None:
-            cfg = load_config(checkpoint)
-        else:
-            dims = store.dims
-            cfg = ModelConfig.from_name(preset, input_dims=dims, modalities=tuple(dims))
-        torch.manual_seed(seed)
-        model = LMPModel(cfg)
-    missing = [m for m in model.modalities if m not in store.modalities]
-    if missing:
-        raise RepresentationError(
-            f"model encodes {list(model.modalities)} but store {store.root} has only {list(store.modalities)}"
-        )
-    wrong = {m: (model.cfg.dim(m), store.dims[m]) for m in model.modalities if model.cfg.dim(m) != store.dims[m]}
-    if wrong:
-        raise RepresentationError(f"model input widths differ from store {store.root}: {wrong} (model, store)")
-    return model.to(resolve_device(str(device))).eval()
-
-
-def make_batch(
-    store: FeatureStore,
-    windows: Sequence[tuple[str, int, int]],
-    modalities: Sequence[str],
-    device: torch.device | str = "cpu",
-) -> dict[str, torch.Tensor]:
-    """Windows (video_id, start, stop) -> the model batch of docs/design.md, padded to the longest."""
-    reads = [store.read(v, a, b, tuple(modalities)) for v, a, b in windows]
-    b, s = len(windows), max(r[TIMES_FIELD].shape[0] for r in reads)
-    batch = {
-        "shot_mask": torch.zeros(b, s, dtype=torch.bool),
-        "times": torch.zeros(b, s, 2),
-        "positions": torch.zeros(b, s, dtype=torch.long),
-        "movie": torch.arange(b),
-    }
-    for m in modalities:
-        batch[m] = torch.zeros(b, s, store.dims[m])
-        batch[mask_key(m)] = torch.zeros(b, s, dtype=torch.bool)
-    for i, ((_, start, _), r) in enumerate(zip(windows, reads)):
-        n = r[TIMES_FIELD].shape[0]
-        batch["shot_mask"][i, :n] = True
-        times = torch.from_numpy(r[TIMES_FIELD].astype(np.float32))
-        # Times relative to the window start, as in pretraining.
-        batch["times"][i, :n] = times - times[0, 0]
-        batch["positions"][i, :n] = torch.arange(start, start + n)
-        for m in modalities:
-            batch[m][i, :n] = torch.from_numpy(r[m].astype(np.float32))
-            batch[mask_key(m)][i, :n] = torch.from_numpy(r[mask_key(m)])
-    return {k: v.to(device) for k, v in batch.items()}
+# Also imported from here by their users (lmp.tasks.cli, lmp.demo, docs/transfer.md): keep these names.
+from lmp.tasks.loading import load_model
+from lmp.tasks.representation_names import RepresentationError, check_representation
 
 
 def chunks(start: int, stop: int, window: int) -> list[tuple[int, int]]:
@@ -224,7 +148,7 @@ class Representer:
             for a, b in chunks(*self._span(e), self.window):
                 owners.append(i)
                 windows.append((e.video_id, a, b))
-        batch = make_batch(self.store, windows, self.modalities, self.device)
+        batch = read_batch(self.store, windows, self.modalities, self.device)
         out = self.model.forward_features(batch)
         tok = shot_tokens(out, self.representation)  # [chunks, s, d]
         lengths = batch["shot_mask"].sum(1).float()  # [chunks]
@@ -305,7 +229,7 @@ class Representer:
         result: dict[str, torch.Tensor] = {}
         for j in range(0, len(starts), self.batch_size):
             group = starts[j : j + self.batch_size]
-            batch = make_batch(self.store, [(video_id, s, s + w) for s in group], self.modalities, self.device)
+            batch = read_batch(self.store, [(video_id, s, s + w) for s in group], self.modalities, self.device)
             out = self.model.forward_features(batch)
             for name in names:
                 tok = shot_tokens(out, name).cpu()  # [b, w, d]
@@ -332,7 +256,7 @@ class Representer:
             start = min(max(0, e.start + (1 if boundary else 0) - w // 2), num - w)
             windows.append((e.video_id, start, start + w))
             where.append(e.start - start)
-        batch = make_batch(self.store, windows, self.modalities, self.device)
+        batch = read_batch(self.store, windows, self.modalities, self.device)
         tok = shot_tokens(self.model.forward_features(batch), self.representation)  # [n, s, d]
         idx = torch.tensor(where, device=tok.device)
         rows = torch.arange(len(examples), device=tok.device)

@@ -3,9 +3,9 @@
 Protocol (our choice): a copy of the model is trained (the caller's model is untouched) with AdamW,
 a lower learning rate for the backbone than for the fresh head, in train mode (so the model's own dropout
 applies; none in the presets); after every epoch val is scored and the best (backbone, head) state is
-kept; test is scored once with it. Clip representations are computed exactly as for probing
-(`Representer.encode_clips`, long clips in chunks), shot and boundary tasks use a window centred on the
-shot (`Representer.encode_shots`).
+kept; test is scored once with it (the loop and bookkeeping of lmp.tasks.selection). Clip
+representations are computed exactly as for probing (`Representer.encode_clips`, long clips in chunks),
+shot and boundary tasks use a window centred on the shot (`Representer.encode_shots`).
 
 Dimension legend: n examples in a mini-batch, d model width, C outputs.
 """
@@ -18,9 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from lmp.tasks.features import RepresentationError, Representer
-from lmp.tasks.heads import TargetScaler, is_better, output_width, score, task_loss, to_scores
+from lmp.tasks.features import Representer
+from lmp.tasks.heads import TargetScaler, output_width, score, task_loss, to_scores
 from lmp.tasks.labels import Task
+from lmp.tasks.representation_names import RepresentationError
+from lmp.tasks.selection import BestOnVal, train_and_select
 
 
 def _inputs(rep: Representer, task: Task, rows) -> torch.Tensor:
@@ -79,9 +81,7 @@ def finetune(
         )
         return score(spec.type, spec.metric, scores, task.targets(split), **meta), scores
 
-    best: dict[str, Any] = {"val": {spec.metric: float("nan")}, "epoch": 0}
-    best_state = (copy.deepcopy(net.state_dict()), copy.deepcopy(head.state_dict()))
-    for epoch in tqdm(range(1, epochs + 1), desc=f"fine-tune {spec.name}", unit="epoch", disable=not progress):
+    def train(epoch: int) -> None:
         order = torch.randperm(len(train_rows), generator=gen).tolist()
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
@@ -90,11 +90,17 @@ def finetune(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        val, _ = evaluate("val")
-        if is_better(spec.metric, val[spec.metric], best["val"][spec.metric]):
-            best = {"val": val, "epoch": epoch}
-            best_state = (copy.deepcopy(net.state_dict()), copy.deepcopy(head.state_dict()))
-    net.load_state_dict(best_state[0])
-    head.load_state_dict(best_state[1])
+
+    def snapshot() -> tuple[dict, dict]:
+        return copy.deepcopy(net.state_dict()), copy.deepcopy(head.state_dict())
+
+    def bar(rounds: range):
+        return tqdm(rounds, desc=f"fine-tune {spec.name}", unit="epoch", disable=not progress)
+
+    # Starts from the untrained copy: it is the one kept when val never produces a number.
+    best = BestOnVal(spec.metric, snapshot())
+    train_and_select(epochs, train, lambda epoch: best.offer(evaluate("val")[0], epoch, snapshot), progress=bar)
+    net.load_state_dict(best.state[0])
+    head.load_state_dict(best.state[1])
     test, test_scores = evaluate("test")
-    return {"metric": spec.metric, "val": best["val"], "test": test, "epoch": best["epoch"], "test_scores": test_scores}
+    return {"metric": spec.metric, "val": best.val, "test": test, "epoch": best.at, "test_scores": test_scores}

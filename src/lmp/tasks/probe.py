@@ -8,7 +8,7 @@ Protocol (our choice, the usual one for frozen-feature evaluation): inputs are s
 train split's statistics; the head is trained full-batch (linear) or in mini-batches (attentive) with
 AdamW; every weight decay of a small grid is tried, the val metric is checked every `eval_every` steps,
 and the (weight decay, step) with the best val metric is kept. Test is scored once, with that head.
-Several seeds give mean ± std (`over_seeds`).
+Several seeds give mean ± std (`over_seeds`). The loop and the bookkeeping are lmp.tasks.selection's.
 
 Dimension legend: n examples, d representation width, L tokens per example, C outputs.
 """
@@ -16,6 +16,7 @@ Dimension legend: n examples, d representation width, L tokens per example, C ou
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,12 +29,12 @@ from lmp.tasks.heads import (
     AttentiveHead,
     TargetScaler,
     check_task_type,
-    is_better,
     output_width,
     score,
     task_loss,
     to_scores,
 )
+from lmp.tasks.selection import BestOnVal, best_index, train_and_select
 
 Split = tuple[Sequence[torch.Tensor], torch.Tensor]  # (head inputs, targets)
 
@@ -83,19 +84,21 @@ def fit_head(
         head.train()
         return score(task_type, metric, to_scores(task_type, out, scaler), y, **meta.get(name, {}))
 
-    best: dict[str, Any] = {"val": {metric: float("nan")}, "step": 0, "state": copy.deepcopy(head.state_dict())}
-    for step in range(1, steps + 1):
+    def train(step: int) -> None:
         idx = torch.randperm(n, generator=gen)[:batch_size] if batch_size and batch_size < n else slice(None)
         loss = task_loss(task_type, head(*[t[idx] for t in train_in]), target[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % eval_every == 0 or step == steps:
-            val = evaluate("val")
-            if is_better(metric, val[metric], best["val"][metric]):
-                best = {"val": val, "step": step, "state": copy.deepcopy(head.state_dict())}
-    head.load_state_dict(best["state"])
-    result = {"val": best["val"], "step": best["step"], "test": evaluate("test") if "test" in splits else {}}
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return copy.deepcopy(head.state_dict())
+
+    # Starts from the untrained head: it is the one kept when val never produces a number.
+    best = BestOnVal(metric, snapshot())
+    train_and_select(steps, train, lambda step: best.offer(evaluate("val"), step, snapshot), every=eval_every)
+    head.load_state_dict(best.state)
+    result = {"val": best.val, "step": best.at, "test": evaluate("test") if "test" in splits else {}}
     if "test" in splits:
         inputs, _ = splits["test"]
         with torch.no_grad():
@@ -113,14 +116,13 @@ def _select(
     seed: int,
     **fit_kwargs,
 ) -> dict[str, Any]:
-    best: dict[str, Any] | None = None
+    runs = []
     for wd in weight_decays:
         torch.manual_seed(seed)
         run = fit_head(make_head(), splits, task_type, metric, weight_decay=wd, seed=seed, **fit_kwargs)
         run["weight_decay"] = wd
-        if best is None or is_better(metric, run["val"][metric], best["val"][metric]):
-            best = run
-    assert best is not None
+        runs.append(run)
+    best = runs[best_index(metric, [r["val"] for r in runs])]
     best["metric"] = metric
     return best
 
@@ -176,6 +178,8 @@ def linear_probe(
     k, d = len(weight_decays), z["train"].shape[1]
     # All K weight decays train at once as K independent heads: the summed loss has disjoint
     # gradients, Adam is per-parameter, and the decoupled decay is applied per head as in AdamW.
+    # That is why this probe has its own training step instead of K `fit_head` runs: each step is one
+    # einsum and one optimiser update for the whole grid, not K of each. Loop and bookkeeping are shared.
     gen = torch.Generator().manual_seed(seed)
     bound = 1 / math.sqrt(max(d, 1))
     weight = ((torch.rand(k, d, width, generator=gen) * 2 - 1) * bound).requires_grad_()  # [K, d, C]
@@ -188,8 +192,7 @@ def linear_probe(
     def evaluate(split: str, out: torch.Tensor) -> dict[str, float]:
         return score(task_type, metric, to_scores(task_type, out, scaler), y[split], **meta.get(split, {}))
 
-    best: list[dict[str, Any]] = [{"val": {metric: float("nan")}, "step": 0} for _ in range(k)]
-    for step in range(1, steps + 1):
+    def train(step: int) -> None:
         out = forward(z["train"])
         loss = sum(task_loss(task_type, out[i], target) for i in range(k))
         opt.zero_grad(set_to_none=True)
@@ -197,32 +200,30 @@ def linear_probe(
         with torch.no_grad():
             weight.mul_(1 - lr * decays[:, None, None])
         opt.step()
-        if step % 25 == 0 or step == steps:
-            with torch.no_grad():
-                val_out = forward(z["val"])
-                for i in range(k):
-                    val = evaluate("val", val_out[i])
-                    if is_better(metric, val[metric], best[i]["val"][metric]):
-                        best[i] = {
-                            "val": val,
-                            "step": step,
-                            "w": weight[i].detach().clone(),
-                            "b": bias[i].detach().clone(),
-                        }
-    winner = 0
-    for i in range(1, k):
-        if is_better(metric, best[i]["val"][metric], best[winner]["val"][metric]):
-            winner = i
+
+    def head_state(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return weight[i].detach().clone(), bias[i].detach().clone()  # [d, C], [C]
+
+    best = [BestOnVal(metric) for _ in range(k)]
+
+    @torch.no_grad()
+    def validate(step: int) -> None:
+        val_out = forward(z["val"])
+        for i in range(k):
+            best[i].offer(evaluate("val", val_out[i]), step, functools.partial(head_state, i))
+
+    train_and_select(steps, train, validate, every=25)
+    winner = best_index(metric, [t.val for t in best])
     chosen = best[winner]
-    if "w" not in chosen:  # val never produced a number (e.g. no positive): keep the final head
-        chosen = {**chosen, "w": weight[winner].detach(), "b": bias[winner].detach()}
-    test_out = z["test"] @ chosen["w"] + chosen["b"]
+    # Val never produced a number (e.g. no positive): keep the final head.
+    w, b = chosen.state if chosen.state is not None else (weight[winner].detach(), bias[winner].detach())
+    test_out = z["test"] @ w + b
     return {
         "metric": metric,
-        "val": chosen["val"],
+        "val": chosen.val,
         "test": evaluate("test", test_out),
         "weight_decay": float(weight_decays[winner]),
-        "step": chosen["step"],
+        "step": chosen.at,
         "test_scores": to_scores(task_type, test_out, scaler),
     }
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmp.batch import collate
 from lmp.errors import LMPError
 from lmp.modality import mask_key
 from lmp.store.format import TIMES_FIELD
@@ -178,38 +179,13 @@ class WindowDataset(torch.utils.data.Dataset):
 
 
 def collate_windows(groups: list[list[dict]], window: int, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Groups of views -> the batch of docs/design.md, padded to `window` shots (CPU tensors).
+    """Groups of views -> the batch of docs/design.md, padded to `window` shots (CPU tensors, lmp.batch).
 
     Features stay float16 here (half the bytes to copy to the GPU); the loop casts them on the device.
     `movie` is the store index of each window's movie: the views of a group share it, and so do two
     groups that happen to come from the same movie (they are true positives, not negatives).
     """
-    views = [v for g in groups for v in g]
-    b, s = len(views), window
-    shot_mask = np.zeros((b, s), dtype=bool)
-    times = np.zeros((b, s, 2), dtype=np.float32)
-    positions = np.zeros((b, s), dtype=np.int64)
-    feats = {m: np.zeros((b, s, views[0][m].shape[1]), dtype=np.float16) for m in modalities}
-    masks = {m: np.zeros((b, s), dtype=bool) for m in modalities}
-    for i, v in enumerate(views):
-        n = v[TIMES_FIELD].shape[0]
-        shot_mask[i, :n] = True
-        # Times relative to the window start, so a window looks the same wherever it sits in the movie.
-        times[i, :n] = v[TIMES_FIELD] - v[TIMES_FIELD][0, 0]
-        positions[i, :n] = np.arange(v["start"], v["start"] + n)
-        for m in modalities:
-            feats[m][i, :n] = v[m]
-            masks[m][i, :n] = v[mask_key(m)]
-    batch = {
-        "shot_mask": torch.from_numpy(shot_mask),
-        "times": torch.from_numpy(times),
-        "positions": torch.from_numpy(positions),
-        "movie": torch.tensor([v["movie"] for v in views], dtype=torch.long),
-    }
-    for m in modalities:
-        batch[m] = torch.from_numpy(feats[m])
-        batch[mask_key(m)] = torch.from_numpy(masks[m])
-    return batch
+    return collate([v for g in groups for v in g], modalities, length=window, dtype=np.float16)
 
 
 class Collate:

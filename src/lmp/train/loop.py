@@ -23,6 +23,7 @@ import lmp
 from lmp.config import atomic_write_text, save_config
 from lmp.errors import LMPError
 from lmp.model import ModelConfig
+from lmp.model.card import write_pretrain_card
 from lmp.provenance import git_sha
 from lmp.store.reader import FeatureStore
 from lmp.train import checkpoint as ckpt
@@ -180,8 +181,13 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
             + "\n",
         )
 
+    wandb = {"project": cfg.run.wandb_project, "mode": cfg.run.wandb_mode, "config": cfg} if cfg.run.wandb else None
     logger = RunLogger(
-        run_dir, enabled=info.is_main, tensorboard=cfg.run.tensorboard, resume_step=step if resume_from else None
+        run_dir,
+        enabled=info.is_main,
+        tensorboard=cfg.run.tensorboard,
+        resume_step=step if resume_from else None,
+        wandb=wandb,
     )
     batches = iter(loader)
 
@@ -194,6 +200,7 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
         total=o.steps, initial=step, desc="pretrain", unit="step", disable=not (info.is_main and cfg.run.progress)
     )
     sums: dict[str, torch.Tensor] = {}
+    last: dict[str, Any] | None = None  # the last log line, for the model card
     steps_in_interval, t_last, t_start = 0, time.perf_counter(), time.perf_counter()
     try:
         while step < o.steps:
@@ -218,6 +225,7 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
                         f"pretrain: non-finite loss at step {step} ({record}); lower optim.lr or check the store"
                     )
                 logger.log(record)
+                last = record
                 bar.set_postfix(loss=f"{record['loss']:.4f}", wps=f"{record['windows_per_s']:.1f}")
                 sums, steps_in_interval, t_last = {}, 0, time.perf_counter()
             if step % cfg.run.ckpt_every == 0 or step == o.steps:
@@ -230,6 +238,8 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
     final = run_dir / ckpt.FINAL_MODEL
     if info.is_main:
         ckpt.save_final_model(run_dir, model)
+        # After the weights and outside checksums.json: the card documents them, and users edit it.
+        write_pretrain_card(final, model, store, cfg, world_size=info.world_size, last=last)
     barrier(info)
     return final
 

@@ -1,0 +1,53 @@
+"""The model that transfer runs over a feature store: a checkpoint's, or a randomly initialised one.
+
+The model must encode only modalities the store has, at the store's feature widths; a mismatch is a
+RepresentationError naming both sides.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from lmp.device import resolve_device
+from lmp.store.reader import FeatureStore
+from lmp.tasks.representation_names import RepresentationError
+
+
+def load_model(
+    checkpoint: str | os.PathLike | None,
+    store: FeatureStore,
+    *,
+    random_init: bool = False,
+    preset: str = "tiny",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+):
+    """An LMPModel in eval mode: the checkpoint's weights, or randomly initialised (seeded).
+
+    checkpoint=None builds `preset` with the store's feature widths; random_init=True keeps the
+    checkpoint's architecture but not its weights (the "random init" baseline of a pretrained model).
+    """
+    from lmp.model import LMPModel, ModelConfig
+    from lmp.model.checkpoint import load_config
+
+    if checkpoint is not None and not random_init:
+        model = LMPModel.from_pretrained(checkpoint)
+    else:
+        if checkpoint is not None:
+            cfg = load_config(checkpoint)
+        else:
+            dims = store.dims
+            cfg = ModelConfig.from_name(preset, input_dims=dims, modalities=tuple(dims))
+        torch.manual_seed(seed)
+        model = LMPModel(cfg)
+    missing = [m for m in model.modalities if m not in store.modalities]
+    if missing:
+        raise RepresentationError(
+            f"model encodes {list(model.modalities)} but store {store.root} has only {list(store.modalities)}"
+        )
+    wrong = {m: (model.cfg.dim(m), store.dims[m]) for m in model.modalities if model.cfg.dim(m) != store.dims[m]}
+    if wrong:
+        raise RepresentationError(f"model input widths differ from store {store.root}: {wrong} (model, store)")
+    return model.to(resolve_device(str(device))).eval()
