@@ -1,4 +1,5 @@
-"""The content-space objectives (content keys, regression targets, window summary, spread), rotary
+"""The content-space objectives (content keys, regression targets, window summary, spread, window
+alignment), rotary
 positions and the per-shot ablation: hand-checked values and the shortcuts they must not allow."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lmp.objectives.feature_prediction import FeaturePrediction
 from lmp.objectives.masking import ShotSample
 from lmp.objectives.spread import Spread
 from lmp.objectives.summary import WindowSummary
+from lmp.objectives.window_align import WindowAlignment
 
 E = math.e
 
@@ -50,6 +52,26 @@ def test_alignment_scores_contextual_queries_against_content_keys(negatives):
     corrupt = {"visual": torch.tensor([[False, True]]), "audio": none}
     loss = obj(batch, contextual, corrupt, {"visual-audio": every_shot(1, 2)}, content)
     assert loss["visual-audio"].item() == pytest.approx(0.5 * (-math.log(E / (E + 1)) + math.log(2)), rel=1e-5)
+
+
+def test_window_alignment_by_hand():
+    """Identity heads, temperature 1. Windows 0 and 1 are one film (neither positive nor negative for each
+    other), window 2 another; window 2's second audio shot is absent (and must not count in its mean)."""
+    obj = WindowAlignment((("visual", "audio"),), 2, 2, temperature=1.0, learn_temperature=False)
+    obj.heads["visual"] = nn.Identity()
+    obj.heads["audio"] = nn.Identity()
+    visual = torch.tensor([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 2.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]])
+    audio = torch.tensor([[[1.0, 0.0], [1.0, 0.0]], [[3.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [5.0, 5.0]]])
+    batch = {
+        "shot_mask": torch.ones(3, 2, dtype=torch.bool),
+        "audio_mask": torch.tensor([[True, True], [True, True], [True, False]]),
+        "movie": torch.tensor([0, 0, 1]),
+    }
+    loss = obj(batch, {"visual": visual, "audio": audio})["visual-audio"]
+    # Window means: visual (1,0) (0,1) (0,1); audio (1,0) (1,0) (0,1). Logit = cosine.
+    v2a = (-math.log(E / (E + 1)) + math.log(1 + E) + (math.log(E + 2) - 1)) / 3
+    a2v = ((math.log(E + 1) - 1) + math.log(2) + (math.log(1 + 2 * E) - 1)) / 3
+    assert loss.item() == pytest.approx(0.5 * (v2a + a2v), rel=1e-5)
 
 
 def test_regression_target_is_the_normalised_frozen_feature():
@@ -126,7 +148,8 @@ def train_alignment(position: str, keys: str, steps: int = 150) -> float:
     model = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, modalities=tuple(DIMS), position=position))
     off = {"weight": 0.0}
     align = {"keys": keys, "negatives": "window", "pairs": ["visual-audio"], "queries_per_window": 0}
-    cfg = {"masked_shot": off, "cross_masked": off, "movie": off, "summary": off, "spread": off, "align": align}
+    cfg = {"masked_shot": off, "cross_masked": off, "movie": off, "summary": off, "spread": off, "window_align": off,
+           "align": align}
     pre = Pretrainer(model, from_dict(ObjectivesConfig, cfg))
     opt = torch.optim.Adam(pre.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)

@@ -63,7 +63,7 @@ def test_pretrain_writes_run_and_resumes_exactly(store, tmp_path):
     log = losses(straight)
     assert sorted(log) == [1, 2, 3, 4, 5, 6]
     rec = log[6]
-    terms = {"masked_shot", "align", "cross_masked", "summary", "spread"}  # the default objectives
+    terms = {"masked_shot", "align", "cross_masked", "window_align", "summary", "spread"}  # the default objectives
     assert {"loss", "lr", "grad_norm", "windows_per_s", *terms} <= set(rec)
     assert all(np.isfinite(r["loss"]) for r in log.values())
     assert log[1]["lr"] == pytest.approx(0.5e-3) and log[2]["lr"] == pytest.approx(1e-3)  # warmup 2, peak 1e-3
@@ -93,7 +93,7 @@ def test_pretrain_writes_run_and_resumes_exactly(store, tmp_path):
     assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
     assert json.loads((split / "run.json").read_text())["resumed_from"].endswith("step-000003")
     for step in (4, 5, 6):
-        for key in ("loss", "masked_shot", "align", "cross_masked", "summary", "spread", "grad_norm", "lr"):
+        for key in ("loss", "masked_shot", "align", "cross_masked", "window_align", "summary", "spread", "grad_norm", "lr"):
             assert resumed[step][key] == log[step][key], (step, key)
     a = LMPModel.from_pretrained(final).state_dict()
     b = LMPModel.from_pretrained(split / "model").state_dict()

@@ -16,6 +16,20 @@ from typing import Any, Literal
 from lmp.modality import MODALITIES, check_modalities
 
 
+def check_pairs(pairs, where: str) -> tuple[str, ...]:
+    """Validate modality pairs written 'a-b' (two different modalities, no pair twice)."""
+    out = []
+    for p in pairs:
+        a, sep, b = str(p).partition("-")
+        if not sep or a == b:
+            raise ValueError(f"{where}.pairs: {p!r} is not 'a-b' with two different modalities")
+        check_modalities((a, b), f"{where}.pairs ({p!r})")
+        out.append(f"{a}-{b}")
+    if len({frozenset(p.split("-")) for p in out}) != len(out):
+        raise ValueError(f"{where}.pairs: duplicate pair in {out}")
+    return tuple(out)
+
+
 @dataclass
 class WeightConfig:
     """What every objective has: a weight."""
@@ -115,16 +129,23 @@ class AlignConfig(ShotContrastConfig):
             raise ValueError(
                 f"objectives.align.queries_per_window: must be >= 0 (0 = all), got {self.queries_per_window}"
             )
-        pairs = []
-        for p in self.pairs:
-            a, sep, b = str(p).partition("-")
-            if not sep or a == b:
-                raise ValueError(f"objectives.align.pairs: {p!r} is not 'a-b' with two different modalities")
-            check_modalities((a, b), f"objectives.align.pairs ({p!r})")
-            pairs.append(f"{a}-{b}")
-        if len({frozenset(p.split("-")) for p in pairs}) != len(pairs):
-            raise ValueError(f"objectives.align.pairs: duplicate pair in {pairs}")
-        self.pairs = tuple(pairs)
+        self.pairs = check_pairs(self.pairs, self.where)
+
+
+@dataclass
+class WindowAlignConfig(TermConfig):
+    """Window-level cross-modal alignment of the mean-pooled unimodal shot embeddings (lmp.objectives.window_align):
+    learns what a window's modalities share and its shots do not tell apart (genre, era, people)."""
+
+    where = "objectives.window_align"
+    temperature: float = 0.1
+    """InfoNCE temperature (its initial value when learnable)."""
+    pairs: tuple[str, ...] = ("visual-audio", "visual-text", "audio-text")
+    """Modality pairs to align, written 'a-b'; each pair is scored in both directions."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.pairs = check_pairs(self.pairs, self.where)
 
 
 @dataclass
@@ -175,6 +196,8 @@ class ObjectivesConfig:
     """Inter-modal shot alignment (visual-audio, visual-text, audio-text)."""
     cross_masked: CrossMaskedConfig = field(default_factory=CrossMaskedConfig)
     """Cross-modal masked modelling."""
+    window_align: WindowAlignConfig = field(default_factory=WindowAlignConfig)
+    """Window-level cross-modal alignment (what a window's modalities share)."""
     movie: MovieContrastConfig = field(default_factory=MovieContrastConfig)
     """Long-range movie-level contrast between windows of the same movie."""
     summary: SummaryConfig = field(default_factory=SummaryConfig)
@@ -200,6 +223,7 @@ class ObjectivesConfig:
             "no_masked_shot": {"masked_shot": off},
             "no_align": {"align": off},
             "no_cross_masked": {"cross_masked": off},
+            "no_window_align": {"window_align": off},
             "no_movie": {"movie": off},
             "no_summary": {"summary": off},
             "no_spread": {"spread": off},

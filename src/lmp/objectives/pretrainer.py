@@ -33,6 +33,7 @@ from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
 from lmp.objectives.spread import Spread
 from lmp.objectives.summary import WindowSummary
+from lmp.objectives.window_align import WindowAlignment
 
 
 @dataclass
@@ -99,6 +100,13 @@ class Pretrainer(nn.Module):
             if al.weight > 0 and self.pairs
             else None
         )
+        wa = cfg.window_align
+        self.window_pairs = tuple(tuple(p.split("-")) for p in wa.pairs if set(p.split("-")) <= set(usable))
+        self.window_align = (
+            WindowAlignment(self.window_pairs, d, proj, wa.temperature, wa.learn_temperature)
+            if wa.weight > 0 and self.window_pairs
+            else None
+        )
         self.movie = MovieContrast(d, proj, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
         self.summary = WindowSummary(d, mcfg.input_dims, usable) if sm.weight > 0 else None
         self.spread = Spread(usable) if cfg.spread.weight > 0 else None
@@ -129,6 +137,7 @@ class Pretrainer(nn.Module):
             "masked_shot": (self.masked_shot, self.cfg.masked_shot.weight),
             "align": (self.align, self.cfg.align.weight),
             "cross_masked": (self.cross_masked, self.cfg.cross_masked.weight),
+            "window_align": (self.window_align, self.cfg.window_align.weight),
             "movie": (self.movie, self.cfg.movie.weight),
             "summary": (self.summary, self.cfg.summary.weight),
             "spread": (self.spread, self.cfg.spread.weight),
@@ -173,6 +182,8 @@ class Pretrainer(nn.Module):
         if self.align is not None:
             corrupted = {m: samples.corrupted(m, out["shot_mask"]) for m in self.model.modalities}
             parts["align"] = self.align(batch, out["unimodal"], corrupted, samples.align, keys)
+        if self.window_align is not None:
+            parts["window_align"] = self.window_align(batch, out["unimodal"])
         if self.movie is not None:
             parts["movie"] = {"movie": self.movie(batch, out["cls"])}
         if self.summary is not None:

@@ -65,7 +65,7 @@ class StudyConfig:
     """Pretraining window lengths of the span study."""
     modality_sets: tuple[str, ...] = ("visual", "visual+audio", "visual+text", "visual+audio+text")
     """Modality subsets of the modality ablation ('+'-joined)."""
-    objectives: tuple[str, ...] = ("masked_shot", "align", "cross_masked", "summary", "spread")
+    objectives: tuple[str, ...] = ("masked_shot", "align", "cross_masked", "window_align", "summary", "spread")
     """Objectives removed one at a time by the objective ablation."""
     device: str = "auto"
     """auto | cpu | cuda."""
@@ -89,7 +89,7 @@ class StudyConfig:
             )
         for ms in self.modality_sets:
             check_modalities(ms.split("+"), f"modality_sets ({ms!r})")
-        known = {"masked_shot", "align", "cross_masked", "movie", "summary", "spread"}
+        known = {"masked_shot", "align", "cross_masked", "window_align", "movie", "summary", "spread"}
         if set(self.objectives) - known:
             raise ValueError(f"objectives: unknown {sorted(set(self.objectives) - known)}; choose from {sorted(known)}")
 

@@ -1,0 +1,69 @@
+"""Window-level cross-modal alignment: the mean of a window's modality-a shot embeddings must pick out the
+same window's modality-b mean among the batch's windows (all ranks).
+
+Dimension legend: b windows per rank, s shots, d model width, p projection width, B = world*b windows.
+
+Why (our choice, docs/pretraining.md): the shot-level terms score a shot against the other shots of its own
+window, so whatever is constant over a window (the genre, the director's style, the decade, the cast of
+a stretch) can never help them and is not learnt. Across windows it is what tells them apart, and across
+modalities only what the modalities share can: a film's grade in the picture and its mix in the sound are
+drawn independently, so they cannot pair a window's picture with its sound, while its genre, era and
+people can. This is the contrastive, non-linear counterpart of CCA on window means (audio-visual instance
+discrimination at clip level, as in AVID or CLIP on clips), read out of the same mean-pooled unimodal
+tokens that clip-level transfer uses.
+
+The batch's other windows of the same movie (the sampler's second view) share the film, so they are
+neither positives nor negatives: they leave the denominator. A window lacking a modality is no query or
+key for that modality's pairs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lmp.modality import present
+from lmp.objectives.contrastive import LogitScale, info_nce, l2norm
+from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, global_offset, world
+from lmp.objectives.heads import ProjectionHead
+
+
+class WindowAlignment(nn.Module):
+    def __init__(
+        self, pairs: tuple[tuple[str, str], ...], width: int, proj_dim: int, temperature: float,
+        learn_temperature: bool,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.pairs = pairs
+        modalities = sorted({m for pair in pairs for m in pair})
+        self.heads = nn.ModuleDict({m: ProjectionHead(width, proj_dim) for m in modalities})
+        self.scale = LogitScale(temperature, learn_temperature)
+
+    def forward(self, batch: dict[str, torch.Tensor], unimodal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """unimodal[m] [b, s, d] -> {"a-b": loss}, the mean of the a->b and b->a directions."""
+        emb, has = {}, {}
+        for m in self.heads:
+            w = present(batch, m).to(unimodal[m].dtype)  # [b, s]
+            n = w.sum(1)  # [b]
+            mean = (unimodal[m] * w[..., None]).sum(1) / n.clamp_min(1.0)[:, None]  # [b, d]
+            emb[m] = l2norm(self.heads[m](mean))  # [b, p]
+            has[m] = n > 0
+        b = batch["shot_mask"].shape[0]
+        device = batch["shot_mask"].device
+        local = global_offset(b) + torch.arange(b, device=device)  # [b]: gathered index of this rank's windows
+        # Movie ids are per rank (docs/design.md): windows of other ranks never share a film with ours.
+        movie = all_gather_no_grad(batch["movie"].long())  # [B]
+        rank_of = torch.arange(world()[1], device=device).repeat_interleave(b)  # [B]
+        same_film = (movie[local][:, None] == movie[None, :]) & (rank_of[None, :] == world()[0])  # [b, B]
+        scale = self.scale()
+        out = {}
+        for a, b_ in self.pairs:
+            losses = []
+            for qm, km in ((a, b_), (b_, a)):
+                keys = all_gather_with_grad(emb[km])  # [B, p]
+                key_ok = all_gather_no_grad(has[km])  # [B]
+                # `distinct` False = a copy of the target: the window itself and its film's other windows.
+                nce = info_nce(emb[qm], keys, scale, local, key_ok, has[qm], ~same_film)
+                losses.append(global_mean(*nce))
+            out[f"{a}-{b_}"] = 0.5 * (losses[0] + losses[1])
+        return out
