@@ -93,7 +93,7 @@ def test_pretrain_writes_run_and_resumes_exactly(store, tmp_path):
     assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
     assert json.loads((split / "run.json").read_text())["resumed_from"].endswith("step-000003")
     for step in (4, 5, 6):
-        for key in ("loss", "masked_shot", "align", "cross_masked", "window_align", "summary", "spread", "grad_norm", "lr"):
+        for key in ("loss", *terms, "grad_norm", "lr"):
             assert resumed[step][key] == log[step][key], (step, key)
     a = LMPModel.from_pretrained(final).state_dict()
     b = LMPModel.from_pretrained(split / "model").state_dict()
