@@ -244,3 +244,26 @@ def test_pretrain_writes_a_model_card_with_the_weights(store, tmp_path):
     verify_checksums(final)
     assert LMPModel.from_pretrained(final).cfg.width == 32
     assert FeatureStore(store).summary()["shots"] == 94
+
+
+def test_transfer_commands_take_a_hub_id(store, tmp_path, monkeypatch):
+    """`lmp embed --checkpoint owner/name` loads through from_pretrained (the fake Hub here); a path that
+    is neither a directory nor shaped like a Hub id keeps the plain error."""
+    from lmp.cli import main
+
+    hub = pytest.importorskip("huggingface_hub")
+    model = make_model(seed=3)
+    model.save_pretrained(tmp_path / "remote")
+    calls: list = []
+    monkeypatch.setattr(hub, "hf_hub_download", fake_hub_download(tmp_path / "remote", tmp_path / "cache", calls))
+    out = tmp_path / "emb"
+    assert main(["embed", "--store", str(store), "--checkpoint", "you/lmp-tiny", "--out", str(out)]) == 0
+    assert {c["repo_id"] for c in calls} == {"you/lmp-tiny"}
+    # The exported per-shot vectors are the Hub model's (not some other model's): same as the local copy.
+    local = tmp_path / "emb-local"
+    assert main(["embed", "--store", str(store), "--checkpoint", str(tmp_path / "remote"), "--out", str(local)]) == 0
+    exported = sorted(local.glob("*.npy"))
+    assert exported
+    for f in exported:
+        np.testing.assert_array_equal(np.load(out / f.name), np.load(f))
+    assert main(["embed", "--store", str(store), "--checkpoint", str(tmp_path / "no" / "such" / "dir")]) != 0

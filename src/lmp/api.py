@@ -38,17 +38,6 @@ def load_store(path: str | os.PathLike | FeatureStore) -> FeatureStore:
     return path if isinstance(path, FeatureStore) else FeatureStore(path)
 
 
-def _check_fits(model: Any, store: FeatureStore) -> None:
-    missing = [m for m in model.modalities if m not in store.modalities]
-    if missing:
-        raise EncodeError(
-            f"model encodes {list(model.modalities)} but store {store.root} has only {list(store.modalities)}"
-        )
-    wrong = {m: (model.cfg.dim(m), store.dims[m]) for m in model.modalities if model.cfg.dim(m) != store.dims[m]}
-    if wrong:
-        raise EncodeError(f"model input widths differ from store {store.root}: {wrong} (model, store)")
-
-
 def _windows(store: FeatureStore, windows: Any) -> list[tuple[str, int, int]]:
     """(movie_id, start, stop) with start/stop None = the movie's ends, checked against the store."""
     if not isinstance(windows, Sequence) or isinstance(windows, bytes) or not windows:
@@ -158,7 +147,9 @@ def encode(
     if context not in ("window", "movie"):
         raise EncodeError(f"encode: context must be 'window' or 'movie', got {context!r}")
     if model is not None:
-        _check_fits(model, store)
+        from lmp.tasks.loading import check_fits
+
+        check_fits(model, store, EncodeError)
 
     def rep(r: str) -> Representer:
         return Representer(store, model, r, window=window, batch_size=batch_size, progress=False)

@@ -115,14 +115,15 @@ class EmbedConfig(TransferConfig):
 
 
 def _model(cfg: TransferConfig, store, needed: bool):
+    from lmp.model.checkpoint import looks_like_hub_id
     from lmp.tasks.features import load_model
 
     if not needed:
         return None
     if cfg.checkpoint is None and not cfg.random_init:
         raise LMPError("no --checkpoint given: pass one, or --random_init for a randomly initialised model")
-    if cfg.checkpoint is not None and not Path(cfg.checkpoint).is_dir():
-        raise LMPError(f"checkpoint {cfg.checkpoint}: not a directory")
+    if cfg.checkpoint is not None and not Path(cfg.checkpoint).is_dir() and not looks_like_hub_id(cfg.checkpoint):
+        raise LMPError(f"checkpoint {cfg.checkpoint}: not a directory (nor a Hugging Face Hub id owner/name)")
     return load_model(
         cfg.checkpoint, store, random_init=cfg.random_init, preset=cfg.preset, seed=cfg.init_seed, device=cfg.device
     )

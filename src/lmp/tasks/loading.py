@@ -42,12 +42,15 @@ def load_model(
             cfg = ModelConfig.from_name(preset, input_dims=dims, modalities=tuple(dims))
         torch.manual_seed(seed)
         model = LMPModel(cfg)
+    check_fits(model, store)
+    return model.to(resolve_device(str(device))).eval()
+
+
+def check_fits(model, store: FeatureStore, error: type[Exception] = RepresentationError) -> None:
+    """Raise `error` unless the store has every modality the model encodes, at the model's input widths."""
     missing = [m for m in model.modalities if m not in store.modalities]
     if missing:
-        raise RepresentationError(
-            f"model encodes {list(model.modalities)} but store {store.root} has only {list(store.modalities)}"
-        )
+        raise error(f"model encodes {list(model.modalities)} but store {store.root} has only {list(store.modalities)}")
     wrong = {m: (model.cfg.dim(m), store.dims[m]) for m in model.modalities if model.cfg.dim(m) != store.dims[m]}
     if wrong:
-        raise RepresentationError(f"model input widths differ from store {store.root}: {wrong} (model, store)")
-    return model.to(resolve_device(str(device))).eval()
+        raise error(f"model input widths differ from store {store.root}: {wrong} (model, store)")
