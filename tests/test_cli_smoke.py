@@ -81,3 +81,57 @@ def test_command_groups_list_their_subcommands_and_literals_their_choices(capsys
     assert "store verify" in capsys.readouterr().err
     assert main(["pretrain", "--help"]) == 0
     assert "--model.position (one of rotary, sinusoidal, default: 'rotary')" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_print_config_prints_what_the_run_saves_and_runs_nothing(command, tmp_path, capsys):
+    from lmp.cli import _load, config_class, parse_args
+    from lmp.config import config_yaml
+
+    assert main([*command.split(), "--print_config"]) == 0
+    printed = capsys.readouterr().out
+    cls = config_class(_load(COMMANDS[command][0]))
+    assert printed == config_yaml(parse_args(cls, []))  # the text save_config writes as config.yaml
+    (tmp_path / "printed.yaml").write_text(printed)
+    assert parse_args(cls, ["--config", str(tmp_path / "printed.yaml")]) == parse_args(cls, [])
+
+
+def test_print_config_resolves_presets_files_and_overrides(tmp_path, capsys):
+    import yaml
+
+    (tmp_path / "over.yaml").write_text("optim:\n  warmup: 7\n")
+    out = tmp_path / "run"
+    args = ["pretrain", str(tmp_path / "no-store"), "--preset=tiny", "--config", str(tmp_path / "over.yaml"),
+            "--optim.lr=2e-3", "--out", str(out), "--print_config"]  # fmt: skip
+    assert main(args) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert (cfg["store"], cfg["model"]["width"], cfg["data"]["window"]) == (str(tmp_path / "no-store"), 32, 16)
+    assert (cfg["optim"]["warmup"], cfg["optim"]["lr"], cfg["optim"]["steps"]) == (7, 2e-3, 50)
+    assert not out.exists()  # the store does not exist and nothing ran
+    assert main(["pretrain", "--optim.lr_warmup=5", "--print_config"]) == 2  # a bad config still fails
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["pretrain", "--optim.lr_warmup=5"],
+         "lmp pretrain: unknown option --optim.lr_warmup; did you mean --optim.warmup?"),
+        (["pretrain", "--warmup", "5"], "lmp pretrain: unknown option --warmup; did you mean --optim.warmup?"),
+        (["pretrain", "--model.preset=tiyn"],
+         "lmp pretrain: model.preset: unknown preset 'tiyn'; choose from ['base', 'large', 'tiny']; "
+         "did you mean 'tiny'?"),
+        (["pretrain", "--objectives.align.temprature=0.1"],
+         "lmp pretrain: unknown option --objectives.align.temprature; did you mean --objectives.align.temperature?"),
+        (["pretrian", "runs/store"], "lmp: unknown command 'pretrian'; did you mean 'pretrain'?"),
+        (["study", "spna"], "lmp: unknown command 'study spna'; did you mean 'study span'?"),
+        (["stuyd", "data"], "lmp: unknown command 'stuyd'; did you mean 'study data'?"),
+        (["store", "infoo", "runs/store"], "lmp: unknown command 'store infoo'; did you mean 'store info'?"),
+        (["xyzzy"], "lmp: unknown command 'xyzzy'"),
+        # `synth` is a command too: a near-miss of its subcommand is not taken as its OUT (a corpus in ./mesure).
+        (["synth", "mesure", "--print_config"],
+         "lmp: unknown command 'synth mesure'; did you mean 'synth measure'? (for a path, write ./mesure)"),
+    ],
+)  # fmt: skip
+def test_did_you_mean_for_options_presets_and_commands(args, message, capsys):
+    assert main(args) == 2
+    assert capsys.readouterr().err.splitlines()[0] == message

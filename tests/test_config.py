@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import yaml
 
 from lmp.cli import COMMANDS, format_help, parse_args
-from lmp.config import ConfigError, field_docs, from_dict, resolve, save_config, to_dict
+from lmp.config import ConfigError, did_you_mean, field_docs, from_dict, resolve, save_config, to_dict
 
 
 @dataclass
@@ -99,3 +100,62 @@ def test_non_finite_numbers_are_refused(raw, key):
     """Issue 8.8: any int or float option, from YAML or the command line."""
     with pytest.raises(ConfigError, match=f"{key}: expected a finite number"):
         resolve(Inner, overrides=[f"{key}={raw}"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--inner.widht=3"], "unknown option --inner.widht; did you mean --inner.width?"),
+        (["--inner.widht", "3"], "unknown option --inner.widht; did you mean --inner.width?"),
+        (["--nmae=x"], "unknown option --nmae; did you mean --name?"),
+        (["--width=3"], "unknown option --width; did you mean --inner.width?"),  # a field at the wrong depth
+        (["--inner.prest=big"], "unknown option --inner.prest; did you mean --inner.preset?"),
+        (["--zzzqqq=1"], "unknown option --zzzqqq; see --help"),  # nothing close: no guess
+    ],
+)
+def test_unknown_options_suggest_the_closest_at_any_depth(argv, message):
+    with pytest.raises(ConfigError) as e:
+        parse_args(Outer, argv)
+    assert str(e.value) == message
+
+
+def test_unknown_keys_and_presets_in_files_suggest_the_closest(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        from_dict(Outer, {"inner": {"widht": 3}})
+    assert str(e.value) == "inner: unknown key(s) ['widht'] (did you mean inner.width?); valid keys are " + str(
+        ["dropout", "preset", "width"]
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nmae: x\nverbos: true\nzzzqqq: 1\n")
+    with pytest.raises(ConfigError) as e:
+        parse_args(Outer, ["--config", str(bad)])
+    assert str(e.value) == (
+        "Outer: unknown key(s) ['nmae', 'verbos', 'zzzqqq'] (did you mean name, verbose?); "
+        "valid keys are ['inner', 'modalities', 'name', 'paths', 'verbose']"
+    )
+    with pytest.raises(ConfigError) as e:
+        from_dict(Outer, {"inner": {"preset": "smal"}})
+    assert str(e.value) == "inner.preset: unknown preset 'smal'; choose from ['big', 'small']; did you mean 'small'?"
+    with pytest.raises(ConfigError) as e:
+        from_dict(Outer, {"inner": {"preset": "huge"}})
+    assert str(e.value) == "inner.preset: unknown preset 'huge'; choose from ['big', 'small']"
+
+
+def test_did_you_mean():
+    assert did_you_mean("optim.lr_warmup", ["optim.lr", "optim.warmup", "optim.steps"]) == "optim.warmup"
+    assert did_you_mean("warmup", ["optim.lr", "optim.warmup", "data.window"]) == "optim.warmup"
+    assert did_you_mean("lr", ["optim.lr", "head.lr"]) is None  # two fields of that name: no guess
+    assert did_you_mean("qqq", ["alpha", "beta"]) is None
+
+
+@dataclass
+class WithChoices:
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to run."""
+
+
+def test_help_lists_print_config_and_literal_choices():
+    text = format_help("x", WithChoices, "Does x.")
+    assert text.startswith("usage: lmp x [--config FILE.yaml ...] [--key=value ...] [--print_config]")
+    assert "  --print_config  Print the resolved config (the config.yaml a run saves) and exit without running." in text
+    assert "  --device (one of auto, cpu, cuda, default: 'auto')  Where to run." in text

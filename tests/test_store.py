@@ -282,7 +282,7 @@ def test_store_cli(store_dir, capsys):
     assert main(["store", "info", str(store_dir), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["movies"] == 3 and info["shots"] == 18 and info["encoders"]["text"] == {"name": "txt-test", "dim": 6}
-    assert main(["store", "info", str(store_dir)]) == 0
+    assert main(["store", "info", str(store_dir), "--movies"]) == 0
     assert "movie-1" in capsys.readouterr().out
     assert main(["store", "verify", str(store_dir)]) == 0
     (store_dir / "movies" / "movie-2" / "times.npy").write_bytes(b"x")
@@ -290,6 +290,46 @@ def test_store_cli(store_dir, capsys):
     assert "movie-2" in capsys.readouterr().out
     assert main(["store", "info", str(store_dir / "nope")]) == 1
     assert "not a feature store" in capsys.readouterr().err
+
+
+def test_store_info_summarises_and_lists_movies_on_request(store_dir, capsys):
+    """`lmp store info` prints a summary (not one line per movie); --movies adds the list; --json has both."""
+    from lmp.cli import main
+
+    silent = make_movie("movie-3", 4, seed=3)
+    silent.masks["text"] = np.zeros(4, dtype=bool)  # a movie without dialogue
+    StoreWriter(store_dir, ENCODERS).write(silent)
+    assert main(["store", "info", str(store_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"store {store_dir}: 4 movies, 22 shots, 0.013 h"
+    assert lines[1:] == [
+        "shots per movie: min 1, median 4.5, max 12",
+        "  modality  encoder                        dim  shots with it  movies with it",
+        "  visual    vis-test                         8         100.0%          100.0%",
+        "  audio     aud-test                         4         100.0%          100.0%",
+        "  text      txt-test                         6          50.0%           75.0%",  # 11 of 22 shots, 3 of 4
+        "(--movies lists the 4 movies)",
+    ]
+    assert main(["store", "info", str(store_dir), "--movies"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-5:] == [
+        "  movie                      shots  duration_s",
+        "  movie-0                        5        9.21",
+        "  movie-1                       12       28.88",
+        "  movie-2                        1        1.85",
+        "  movie-3                        4        8.39",
+    ]
+    assert main(["store", "info", str(store_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["shots_per_movie"] == {"min": 1, "median": 4.5, "max": 12} and info["unreadable"] == []
+    assert info["presence"]["text"] == {"shots": 0.5, "movies": 0.75} and info["presence"]["visual"]["shots"] == 1.0
+    assert [m["id"] for m in info["movie_list"]] == ["movie-0", "movie-1", "movie-2", "movie-3"]
+    # A damaged mask leaves that movie out of the rates, with a note, instead of failing the summary.
+    (store_dir / "movies" / "movie-3" / "text_mask.npy").write_bytes(b"")
+    assert main(["store", "info", str(store_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "  text      txt-test                         6          61.1%          100.0%" in out
+    assert f"note: 1 movie(s) have unreadable masks and are left out of the rates (lmp store verify {store_dir}" in out
 
 
 def test_subset_view(store_dir, tmp_path):

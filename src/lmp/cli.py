@@ -10,13 +10,17 @@ whole interface:
 * ``--config FILE`` (repeatable) applies a YAML file over the defaults; ``--a.b=c`` or ``--a.b c``
   overrides one field; a bare ``--flag`` sets a boolean field to true.
 * Fields listed in the config class's ``positional`` tuple may be given without a flag.
-* ``--help`` lists every field with its type, default and one-line doc.
+* ``--help`` lists every field with its type (a Literal's choices), default and one-line doc.
+* ``--print_config`` prints the resolved config as the YAML the run saves (``config.yaml``) and exits 0
+  without running; the file can be passed back with ``--config``.
+* Unknown options, YAML keys, presets and subcommands are one-line errors that suggest the closest name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import importlib
 import os
 import signal
@@ -25,7 +29,7 @@ import typing
 import warnings
 from typing import Any
 
-from lmp.config import ConfigError, field_docs, resolve
+from lmp.config import ConfigError, config_yaml, did_you_mean, field_docs, resolve
 
 # "sub command" -> "module:function". The function's single parameter is annotated with its config class.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -33,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("lmp.synth.cli:synth", "Generate a MovieWorld synthetic corpus (store + labels)."),
     "synth measure": ("lmp.synth.cli:measure", "Probe a MovieWorld corpus's tasks on pooled frozen features."),
     "pretrain": ("lmp.train.cli:pretrain", "Pretrain the long-range multimodal model on a feature store."),
-    "store info": ("lmp.store.cli:info", "Print a store's movies, shot counts and encoders."),
+    "store info": ("lmp.store.cli:info", "Summarise a store: movies, shots, encoders, modality presence."),
     "store verify": ("lmp.store.cli:verify", "Check shapes and checksums of every movie in a store."),
     "store import": ("lmp.store.cli:import_cmd", "Pool features extracted elsewhere (npy/npz/pt/h5) into a store."),
     "ingest": ("lmp.ingest.cli:ingest", "Turn movie files (+ subtitles) into a feature store."),
@@ -94,19 +98,30 @@ def _leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, Any, str]]
     return out
 
 
+PRINT_CONFIG = "--print_config"
+
+
 def format_help(command: str, cls: type, summary: str) -> str:
-    lines = [f"usage: lmp {command} [--config FILE.yaml ...] [--key=value ...]", "", summary, ""]
+    lines = [f"usage: lmp {command} [--config FILE.yaml ...] [--key=value ...] [{PRINT_CONFIG}]", "", summary, ""]
     pos = getattr(cls, "positional", ())
     if pos:
         lines.append(f"positional: {' '.join(p.upper() for p in pos)}")
         lines.append("")
     lines.append("options:")
+    lines.append("  --config FILE.yaml  YAML applied over the defaults (repeatable, in order); --key=value on top.")
+    lines.append(f"  {PRINT_CONFIG}  Print the resolved config (the config.yaml a run saves) and exit without running.")
     for name, tp, default, doc in _leaf_fields(cls):
         if dataclasses.is_dataclass(tp):
             lines.append(f"  --{name}.*  {doc}")
             continue
         lines.append(f"  --{name} ({_type_name(tp)}, default: {default!r})  {doc}")
     return "\n".join(lines)
+
+
+def _unknown_option(key: str, known: typing.Iterable[str]) -> str:
+    """`unknown option --optim.lr_warmup; did you mean --optim.warmup?` (or `; see --help`)."""
+    best = did_you_mean(key, known)
+    return f"unknown option --{key}; " + (f"did you mean --{best}?" if best else "see --help")
 
 
 def parse_args(cls: type, argv: list[str]) -> Any:
@@ -132,7 +147,7 @@ def parse_args(cls: type, argv: list[str]) -> Any:
                 overrides.append(key)
             else:
                 if key not in hints:
-                    raise ConfigError(f"unknown option --{key}; see --help")
+                    raise ConfigError(_unknown_option(key, hints))
                 tp = typing.get_args(hints[key])[0] if typing.get_origin(hints[key]) else hints[key]
                 nxt = argv[i + 1] if i + 1 < len(argv) else None
                 if hints[key] is bool and (nxt is None or nxt.startswith("--") or nxt.lower() not in ("true", "false")):
@@ -160,7 +175,7 @@ def parse_args(cls: type, argv: list[str]) -> Any:
             values[name] = tok
     unknown = [o.split("=", 1)[0] for o in overrides if o.split("=", 1)[0] not in hints]
     if unknown:
-        raise ConfigError(f"unknown option --{unknown[0]}; see --help")
+        raise ConfigError(_unknown_option(unknown[0], hints))
     return resolve(cls, files=files, overrides=overrides, values=values)
 
 
@@ -171,6 +186,28 @@ def _usage(group: str = "") -> str:
     rows = [f"  {name.ljust(width)}  {summary}" for name, (_, summary) in chosen.items()]
     head = f"usage: lmp {group or 'COMMAND'} {'SUBCOMMAND ' if group else ''}[options]"
     return f"{head}   (lmp COMMAND --help for its options)\n\ncommands:\n" + "\n".join(rows)
+
+
+def _unknown_command(*typed: str) -> str:
+    """`unknown command 'pretrian'; did you mean 'pretrain'?`: each of `typed` (the first word, the first
+    two) is matched against the commands and the command groups; the closest match wins."""
+    names = set(COMMANDS) | {name.split(" ", 1)[0] for name in COMMANDS}
+    matches = [(difflib.SequenceMatcher(None, t, b).ratio(), b) for t in typed if (b := did_you_mean(t, names))]
+    hint = f"; did you mean {max(matches)[1]!r}?" if matches else ""
+    return f"unknown command {typed[0]!r}{hint}"
+
+
+def _mistyped_subcommand(command: str, rest: list[str]) -> str | None:
+    """The error for `lmp synth mesure`, where `synth` is a command and a group: a first argument close to a
+    subcommand, without `/` and not an existing path, is taken as a typo rather than a positional value."""
+    subs = [name.split(" ", 1)[1] for name in COMMANDS if name.startswith(command + " ")]
+    word = rest[0] if rest else ""
+    if not subs or not word or word.startswith("-") or "/" in word or os.path.exists(word):
+        return None
+    best = did_you_mean(word, subs)
+    if best is None:
+        return None
+    return f"unknown command '{command} {word}'; did you mean '{command} {best}'? (for a path, write ./{word})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,12 +225,18 @@ def main(argv: list[str] | None = None) -> int:
         command, rest = two, argv[2:]
     elif argv[0] in COMMANDS:
         command, rest = argv[0], argv[1:]
+        if typo := _mistyped_subcommand(argv[0], rest):  # `lmp synth mesure` would write a corpus to ./mesure
+            print(f"lmp: {typo}", file=sys.stderr)
+            return 2
     elif any(name.startswith(argv[0] + " ") for name in COMMANDS):  # a group: `lmp study`, `lmp store --help`
         asked = len(argv) > 1 and argv[1] in ("-h", "--help")
+        if len(argv) > 1 and not asked and not argv[1].startswith("-"):  # `lmp study spna`
+            print(f"lmp: {_unknown_command(two)}\n\n{_usage(argv[0])}", file=sys.stderr)
+            return 2
         print(_usage(argv[0]), file=sys.stdout if asked else sys.stderr)
         return 0 if asked else 2
     else:
-        print(f"lmp: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"lmp: {_unknown_command(argv[0], two)}\n\n{_usage()}", file=sys.stderr)
         return 2
     target, summary = COMMANDS[command]
     fn = _load(target)
@@ -201,11 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     if "-h" in rest or "--help" in rest:
         print(format_help(command, cls, summary))
         return 0
+    print_config = PRINT_CONFIG in rest
     try:
-        cfg = parse_args(cls, rest)
+        cfg = parse_args(cls, [tok for tok in rest if tok != PRINT_CONFIG])
     except ConfigError as e:
         print(f"lmp {command}: {e}", file=sys.stderr)
         return 2
+    if print_config:  # the config.yaml this run would save; nothing runs
+        print(config_yaml(cfg), end="")
+        return 0
     from lmp.errors import LMPError
 
     try:

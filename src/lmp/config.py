@@ -11,13 +11,15 @@ the string literal on the line below it; `field_docs` reads them for `--help`:
 Resolution order for a run: the dataclass defaults, then each YAML file (a partial dict, applied in
 order), then `--a.b=c` overrides. A class that defines ``presets()`` (name -> dict) accepts a ``preset``
 key: the preset's values are applied first and the other keys of the same dict on top of it.
-Unknown keys are errors that name the key and list the valid ones.
+Unknown keys and presets are errors that name the key, list the valid ones and suggest the closest
+one (`did_you_mean`).
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import functools
 import inspect
 import math
@@ -38,6 +40,22 @@ T = TypeVar("T")
 
 class ConfigError(LMPError, ValueError):
     """A config value, key or file is invalid; the message names it."""
+
+
+def did_you_mean(word: str, choices: typing.Iterable[str]) -> str | None:
+    """The choice closest to a mistyped `word` (difflib), or None when none is close.
+
+    Dotted names are compared whole first (`optim.lr_warmup` -> `optim.warmup`), then by their last part,
+    so a field given at the wrong depth is found too (`warmup` -> `optim.warmup`)."""
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    last = word.rsplit(".", 1)[-1]
+    by_last = [c for c in choices if c.rsplit(".", 1)[-1] == last]
+    if len(by_last) == 1:
+        return by_last[0]
+    return None
 
 
 @functools.cache
@@ -159,7 +177,11 @@ def apply_preset(cls: type, data: dict[str, Any], where: str = "") -> dict[str, 
     name = data.pop("preset")
     presets = cls.presets()
     if name not in presets:
-        raise ConfigError(f"{where or cls.__name__}.preset: unknown preset {name!r}; choose from {sorted(presets)}")
+        best = did_you_mean(name, presets) if isinstance(name, str) else None
+        hint = f"; did you mean {best!r}?" if best else ""
+        raise ConfigError(
+            f"{where or cls.__name__}.preset: unknown preset {name!r}; choose from {sorted(presets)}{hint}"
+        )
     return _deep_merge(dict(presets[name]), data)
 
 
@@ -197,7 +219,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(merged) - names)
     if unknown:
-        raise ConfigError(f"{where or cls.__name__}: unknown key(s) {unknown}; valid keys are {sorted(names)}")
+        valid = sorted(names | ({"preset"} if hasattr(cls, "presets") else set()))
+        close = [best for k in unknown if (best := did_you_mean(str(k), valid)) is not None]
+        hint = f" (did you mean {', '.join(f'{where}.{k}' if where else k for k in close)}?)" if close else ""
+        raise ConfigError(f"{where or cls.__name__}: unknown key(s) {unknown}{hint}; valid keys are {valid}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in merged.items()}
     try:
         return cls(**kwargs)
@@ -292,8 +317,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def config_yaml(cfg: Any) -> str:
+    """A resolved config as YAML text: what `save_config` writes and `lmp COMMAND --print_config` prints."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
 def save_config(cfg: Any, path: str | os.PathLike) -> Path:
     """Save a resolved config as YAML (plain data only: configs are never pickled)."""
     path = Path(path)
-    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write_text(path, config_yaml(cfg))
     return path

@@ -28,7 +28,7 @@ class InspectConfig:
     positional = ("movie",)
 
     movie: str = ""
-    """Movie id in the store (see `lmp store info`)."""
+    """Movie id in the store (see `lmp store info --movies`)."""
     store: Path = Path("runs/ingest/store")
     """Feature store directory written by `lmp ingest`."""
     out: Path | None = None
@@ -180,7 +180,9 @@ def render_html(p: dict[str, Any], out: Path, first: int, count: int) -> Path:
 
 def inspect_cmd(cfg: InspectConfig) -> int:
     if not cfg.movie:
-        raise StoreError("lmp inspect: give a movie id (lmp inspect MOVIE --store DIR); see `lmp store info DIR`")
+        raise StoreError(
+            "lmp inspect: give a movie id (lmp inspect MOVIE --store DIR); see `lmp store info DIR --movies`"
+        )
     p = load_preview(cfg.store, cfg.movie)
     out = cfg.out or p["folder"] / f"inspect.{cfg.format}"
     render = render_png if cfg.format == "png" else render_html

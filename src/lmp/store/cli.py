@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from lmp.modality import mask_key
+from lmp.store.format import MOVIES_DIR
 from lmp.store.importer import StoreImportConfig, import_features, iter_messages
 from lmp.store.reader import FeatureStore
 from lmp.store.writer import stages
@@ -17,7 +23,9 @@ class StoreInfoConfig:
     store: Path = Path("runs/demo/store")
     """Store directory."""
     json: bool = False
-    """Print machine-readable JSON instead of a table."""
+    """Print machine-readable JSON instead of a table (it always includes the full movie list)."""
+    movies: bool = False
+    """Also list every movie with its shot count and duration (the default prints a summary only)."""
 
 
 @dataclass
@@ -27,9 +35,48 @@ class StoreVerifyConfig:
     """Store directory."""
 
 
+def _presence(store: FeatureStore) -> tuple[dict[str, dict[str, float | None]], list[str]]:
+    """Per modality, the share of shots that have it and of movies with it in at least one shot, read from
+    the bool masks only (memory-mapped, a few bytes per shot); plus the movies whose masks cannot be read."""
+    shots = {m: 0 for m in store.modalities}
+    movies = {m: 0 for m in store.modalities}
+    total, readable, unreadable = 0, 0, []
+    for mid in store.ids:
+        folder = store.root / MOVIES_DIR / mid
+        try:
+            counts = {
+                m: int(np.count_nonzero(np.load(folder / f"{mask_key(m)}.npy", mmap_mode="r", allow_pickle=False)))
+                for m in store.modalities
+            }
+        except (OSError, ValueError, EOFError):  # missing or damaged: `lmp store verify` says which
+            unreadable.append(mid)
+            continue
+        total, readable = total + store.num_shots(mid), readable + 1
+        for m, n in counts.items():
+            shots[m] += n
+            movies[m] += n > 0
+    rates = {m: {"shots": _share(shots[m], total), "movies": _share(movies[m], readable)} for m in store.modalities}
+    return rates, unreadable
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
 def info(cfg: StoreInfoConfig) -> int:
+    """A store's summary (movies, shots, hours, shots per movie, encoders, modality presence); --movies lists
+    the movies too; --json prints all of it, the movie list included."""
     store = FeatureStore(cfg.store)
-    summary = store.summary()
+    summary: dict[str, Any] = store.summary()
+    counts = [store.num_shots(i) for i in store.ids]
+    summary["shots_per_movie"] = (
+        {"min": min(counts), "median": statistics.median(counts), "max": max(counts)} if counts else None
+    )
+    summary["presence"], summary["unreadable"] = _presence(store)
     movies = [
         {"id": r.id, "shots": r.num_shots, "duration_s": round(r.duration, 2)}
         for r in (store.record(i) for i in store.ids)
@@ -38,8 +85,22 @@ def info(cfg: StoreInfoConfig) -> int:
         print(json.dumps({**summary, "movie_list": movies}, indent=2))
         return 0
     print(f"store {summary['root']}: {summary['movies']} movies, {summary['shots']} shots, {summary['hours']} h")
+    if counts:
+        per = summary["shots_per_movie"]
+        print(f"shots per movie: min {per['min']}, median {per['median']}, max {per['max']}")
+    print(f"  {'modality':<9} {'encoder':<28} {'dim':>5} {'shots with it':>14} {'movies with it':>15}")
     for m, e in summary["encoders"].items():
-        print(f"  {m:<7} {e['name']} ({e['dim']}-d)")
+        rate = summary["presence"][m]
+        print(f"  {m:<9} {e['name']:<28} {e['dim']:>5} {_percent(rate['shots']):>14} {_percent(rate['movies']):>15}")
+    if summary["unreadable"]:
+        print(
+            f"note: {len(summary['unreadable'])} movie(s) have unreadable masks and are left out of the rates "
+            f"(lmp store verify {store.root} names the damage)"
+        )
+    if not cfg.movies:
+        if movies:
+            print(f"(--movies lists the {len(movies)} movies)")
+        return 0
     print(f"  {'movie':<24} {'shots':>7} {'duration_s':>11}")
     for row in movies:
         print(f"  {row['id']:<24} {row['shots']:>7} {row['duration_s']:>11}")
