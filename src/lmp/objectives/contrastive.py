@@ -58,12 +58,18 @@ def info_nce(
     """
     bias = torch.zeros(keys.shape[0], device=keys.device).masked_fill(~key_valid, _NEG)  # [N]
     logits = torch.addmm(bias, queries * scale, keys.T).float()  # [n, N]
-    positive = logits.gather(1, target[:, None]).squeeze(1)  # [n]
+    return _nce(logits, target, distinct, query_valid & key_valid[target])
+
+
+def _nce(
+    logits: torch.Tensor, target: torch.Tensor, distinct: torch.Tensor | None, counted: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of `info_nce` from its logits [..., N] (candidates last) -> (sum, count) over counted queries."""
+    positive = logits.gather(-1, target[..., None]).squeeze(-1)  # [...]
     if distinct is None:
-        log_all = torch.logsumexp(logits, dim=1)
+        log_all = torch.logsumexp(logits, dim=-1)
     else:
-        log_all = torch.logaddexp(torch.logsumexp(logits.masked_fill(~distinct, _NEG), dim=1), positive)
-    counted = query_valid & key_valid[target]
+        log_all = torch.logaddexp(torch.logsumexp(logits.masked_fill(~distinct, _NEG), dim=-1), positive)
     loss = torch.where(counted, log_all - positive, torch.zeros_like(positive))
     return loss.sum(), counted.sum()
 
@@ -87,14 +93,7 @@ def window_info_nce(
     """
     bias = torch.zeros_like(key_valid, dtype=keys.dtype).masked_fill(~key_valid, _NEG)  # [b, s]
     logits = torch.baddbmm(bias[:, None, :], queries * scale, keys.transpose(1, 2)).float()  # [b, k, s]
-    positive = logits.gather(2, target[..., None]).squeeze(2)  # [b, k]
-    if distinct is None:
-        log_all = torch.logsumexp(logits, dim=2)
-    else:
-        log_all = torch.logaddexp(torch.logsumexp(logits.masked_fill(~distinct, _NEG), dim=2), positive)
-    counted = query_valid & key_valid.gather(1, target)
-    loss = torch.where(counted, log_all - positive, torch.zeros_like(positive))
-    return loss.sum(), counted.sum()
+    return _nce(logits, target, distinct, query_valid & key_valid.gather(1, target))
 
 
 def multi_positive_nce(
