@@ -393,3 +393,67 @@ def test_clip_refuses_missing_or_mismatched_weights_without_the_hub(tiny_clip, t
     monkeypatch.setitem(_REGISTRY["clip"].arg_dims, "lmp-test-wide-clip", 16)
     with pytest.raises(EncoderError, match=f"cannot load {weights} as OpenCLIP lmp-test-wide-clip"):
         get_encoder("clip:lmp-test-wide-clip", weights_path=weights)
+
+
+# ---- composites (A+B) and audio_encoder 'auto' ------------------------------------------------------------
+
+
+class _RateProbe(FrozenEncoder):
+    """[samples, sample rate]: shows which rate each part of a composite was fed at."""
+
+    modality, dim = "audio", 2
+
+    def _encode_batch(self, items):
+        return np.array([[len(x), self.sample_rate] for x in items], dtype=np.float32)
+
+
+class _Probe32k(_RateProbe):
+    sample_rate = 32000
+
+
+class _Probe16k(_RateProbe):
+    sample_rate = 16000
+
+
+@pytest.fixture
+def probes():
+    register("probe-32k", "audio", 2, _Probe32k)
+    register("probe-16k", "audio", 2, _Probe16k)
+    yield
+    del _REGISTRY["probe-32k"], _REGISTRY["probe-16k"]
+
+
+def test_composite_concatenates_parts_at_their_own_rates(probes):
+    entry = enc.encoder_entry("probe-32k+probe-16k")
+    assert (entry.name, entry.modality, entry.dim, entry.weights_arg) == ("probe-32k+probe-16k", "audio", 4, "")
+    e = get_encoder("probe-32k+probe-16k")
+    assert (e.name, e.dim, e.sample_rate) == ("probe-32k+probe-16k", 4, 32000)  # decoded at the highest rate
+    out = e.encode([np.zeros(32000, np.float32), np.zeros(3200, np.float32)])
+    np.testing.assert_array_equal(out, [[32000, 32000, 16000, 16000], [3200, 32000, 1600, 16000]])
+    assert [p["name"] for p in e.info()["parts"]] == ["probe-32k", "probe-16k"]
+    with pytest.raises(EncoderError, match="parts must share one modality"):
+        enc.encoder_entry("probe-32k+efficientnet-lite0")
+    with pytest.raises(EncoderError, match="write distinct names joined by"):
+        enc.encoder_entry("probe-32k+probe-32k")
+    with pytest.raises(EncoderError, match=r"\['clap-htsat'\] need local weights; composites take none"):
+        enc.encoder_entry("probe-32k+clap-htsat")
+    with pytest.raises(ValueError, match="reserved"):
+        register("a+b", "audio", 1, _Probe16k)
+    assert enc.encoder_entry("aisfx+voice").dim == 512 + 257  # known without building
+
+
+def test_auto_audio_resolves_to_the_learned_pair_when_installed():
+    if importlib.util.find_spec("aisfx") is None or importlib.util.find_spec("resemblyzer") is None:
+        pytest.skip("aisfx / resemblyzer not installed (make venv installs them)")
+    assert enc.resolve_auto_audio() == ("aisfx+voice", "")
+
+
+def test_auto_audio_falls_back_to_logmel_with_what_to_install(monkeypatch):
+    monkeypatch.setattr(enc, "learned_audio_missing", lambda: ["aisfx"])
+    name, warning = enc.resolve_auto_audio()
+    assert name == "logmel-stats"
+    assert warning == (
+        "audio_encoder auto: aisfx+voice needs Python module(s) ['aisfx'], so audio is encoded with logmel-stats; "
+        'for learned audio features install them with: pip install "lmp[ingest]" && '
+        'pip install --no-deps "resemblyzer==0.1.4" "aisfx==0.1.2"'
+    )

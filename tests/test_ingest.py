@@ -135,6 +135,11 @@ def by_id(report):
     return {m["id"]: m for m in report["movies"]}
 
 
+def root_of(report, movie_id):
+    """The movie's path as the report names it."""
+    return by_id(report)[movie_id]["path"]
+
+
 def test_discover_and_ids(media):
     root, _ = media
     found = [p.name for p in discover([root])]
@@ -205,6 +210,12 @@ def test_edge_case_movies(ingested):
     no_audio = st.read("no_audio")
     assert not no_audio["audio_mask"].any() and no_audio["visual_mask"].all()
     assert any("no audio stream" in w for w in movies["no_audio"]["warnings"])
+    # No subtitle file and text_source subtitles: one warning per movie; a movie with its .srt gets none.
+    no_dialogue = [w for w in movies["one_shot"]["warnings"] if "no dialogue source" in w]
+    assert no_dialogue == [f"{root_of(report, 'one_shot')}: no dialogue source: no usable subtitle file, and "
+                           "text_source is subtitles (give --subtitles, or --text_source auto); "
+                           "its text mask is all False"]
+    assert not any("no dialogue source" in w for w in movies["cuts"]["warnings"])
     rot = st.record("rotated").meta
     assert rot["rotation"] == 90
     thumbs = np.load(store / "previews" / "rotated" / "thumbs.npy")
@@ -481,7 +492,9 @@ def test_encoder_choice_is_checked_when_the_config_is_built(media, tmp_path, cap
          "visual_encoder: encoder 'clip:ViT-X': unknown arch 'ViT-X'; arch is one of: ViT-B-32, "),
         (["--visual_encoder", "clip:ViT-B-16", "--visual_weights", str(tmp_path / "no.pt")],
          f"visual_weights: {tmp_path / 'no.pt'} does not exist"),
-        (["--audio_weights", movie], "audio_weights: encoder 'logmel-stats' takes no weights"),
+        (["--audio_encoder", "logmel-stats", "--audio_weights", movie],
+         "audio_weights: encoder 'logmel-stats' takes no weights"),
+        (["--audio_encoder", "aisfx+nope"], "audio_encoder: unknown encoder 'nope'; registered encoders: "),
     ]  # fmt: skip
     for args, message in cases:
         assert main(["ingest", movie, "--store", str(store), *args]) == 2, args
@@ -503,7 +516,9 @@ def test_cli_and_yaml_select_an_encoder_with_its_weights(tmp_path):
     assert (cfg.visual_encoder, cfg.visual_weights) == ("clip:ViT-B-16", weights)
     assert (cfg.text_encoder, cfg.text_weights) == ("clip-text:ViT-B-16", weights)
     assert cfg.encoder_kwargs("visual") == cfg.encoder_kwargs("text") == {"weights_path": str(weights)}
-    assert cfg.encoder_kwargs("audio") == {} and cfg.encoder_dims() == {"visual": 512, "audio": 128, "text": 512}
+    dims = cfg.encoder_dims()  # audio: 'auto', 769 or 128 depending on the installed packages
+    assert cfg.encoder_kwargs("audio") == {} and (dims["visual"], dims["text"], dims["audio"] in (128, 769)) == (
+        512, 512, True)
     yml = tmp_path / "clip.yaml"
     yml.write_text(f"visual_encoder: clip:ViT-L-14-quickgelu\nvisual_weights: {weights}\n")
     cfg = parse_args(IngestConfig, ["--config", str(yml)])
@@ -549,3 +564,31 @@ def test_weights_content_is_part_of_the_ingest_hash(media, tmp_path):
     assert status == "ok" and second != first
     after = FeatureStore(store).read("one_shot")["visual"].astype(np.float32)
     np.testing.assert_allclose(after, 1.5 * before, rtol=1e-3)
+
+
+def test_auto_audio_encoder_is_resolved_into_the_config_and_hash(monkeypatch, tmp_path):
+    """'auto' never reaches the store: the resolved name is in the config, the manifest's encoders and the
+    ingest hash, so a store written with logmel-stats refuses a run that resolves to the learned pair."""
+    import lmp.encoders as encoders
+    from lmp.errors import LMPError, LMPWarning
+    from lmp.store import EncoderSpec, StoreWriter
+
+    base = dict(visual_encoder="ingest-test-visual", text_encoder="ingest-test-text")
+    monkeypatch.setattr(encoders, "learned_audio_missing", lambda: [])
+    learned = from_dict(IngestConfig, base)
+    assert learned.audio_encoder == "aisfx+voice" and learned.encoder_dims()["audio"] == 769
+    monkeypatch.setattr(encoders, "learned_audio_missing", lambda: ["aisfx", "resemblyzer"])
+    with pytest.warns(LMPWarning, match=r"audio_encoder auto: aisfx\+voice needs Python module\(s\) "
+                                        r"\['aisfx', 'resemblyzer'\], so audio is encoded with logmel-stats; "
+                                        "for learned audio features install them with: pip install"):
+        fallback = from_dict(IngestConfig, base)
+    assert fallback.audio_encoder == "logmel-stats"
+    # The fallback hashes as an explicit logmel-stats config (stores written before 'auto' stay valid) ...
+    assert fallback.feature_hash() == from_dict(IngestConfig, {**base, "audio_encoder": "logmel-stats"}).feature_hash()
+    assert learned.feature_hash() != fallback.feature_hash()
+    # ... and a logmel store refuses the learned encoder, as for any other encoder change.
+    StoreWriter(tmp_path / "s", {"audio": EncoderSpec("logmel-stats", 128)})
+    with pytest.raises(LMPError, match="aisfx"):
+        StoreWriter(tmp_path / "s", {"audio": EncoderSpec(learned.audio_encoder, 769)})
+    # Without audio in the modalities nothing is stored: 'auto' is the same on every machine, silently.
+    assert from_dict(IngestConfig, {**base, "modalities": ["visual"]}).audio_encoder == "logmel-stats"

@@ -41,9 +41,11 @@ def test_default_encoders_end_to_end(movie, tmp_path):
     store = tmp_path / "store"
     cfg = from_dict(IngestConfig, {"paths": [movie.path], "store": store, "report": tmp_path / "r.json"})
     assert (cfg.visual_encoder, cfg.text_encoder) == ("efficientnet-lite0", "all-minilm-l6-v2")
+    # audio_encoder "auto": the learned pair where its packages import (769-d), else log-mel statistics.
+    audio_dim = {"aisfx+voice": 769, "logmel-stats": 128}[cfg.audio_encoder]
     assert ingest(cfg) == 0
     st = FeatureStore(store)
-    assert st.dims == {"visual": 1280, "audio": 128, "text": 384}
+    assert st.dims == {"visual": 1280, "audio": audio_dim, "text": 384}
     x = st.read("cuts")
     assert x["visual"].shape == (4, 1280) and x["visual_mask"].all() and x["audio_mask"].all()
     assert x["text_mask"].tolist() == [False, True, False, True]

@@ -78,7 +78,10 @@ def _leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, Any, str]]
     docs = field_docs(cls)
     default_obj = None
     try:
-        default_obj = cls()
+        with warnings.catch_warnings():
+            # Defaults for the help text only: a config warning (e.g. 'auto' falling back) is for runs.
+            warnings.simplefilter("ignore")
+            default_obj = cls()
     except TypeError:
         pass
     if hasattr(cls, "presets"):

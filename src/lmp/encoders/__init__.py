@@ -20,6 +20,8 @@ from lmp.encoders.base import (
 )
 
 __all__ = [
+    "AUTO_AUDIO",
+    "LEARNED_AUDIO_INSTALL",
     "EncoderEntry",
     "EncoderError",
     "FrozenEncoder",
@@ -29,6 +31,7 @@ __all__ = [
     "is_available",
     "list_encoders",
     "register",
+    "resolve_auto_audio",
 ]
 
 # ---- visual -------------------------------------------------------------------------------------
@@ -153,6 +156,32 @@ register(
     description="sentence-transformers all-MiniLM-L6-v2, mean-pooled, L2-normalised (dialogue meaning)",
     weights_arg="model_dir",
 )
+
+
+# ---- audio_encoder 'auto' -----------------------------------------------------------------------------
+AUTO_AUDIO = "aisfx+voice"
+"""What audio encoder 'auto' becomes when its modules are importable: sound events + speech ratio + speaker."""
+FALLBACK_AUDIO = "logmel-stats"
+"""What 'auto' becomes otherwise: needs no package."""
+LEARNED_AUDIO_INSTALL = 'pip install "lmp[ingest]" && pip install --no-deps "resemblyzer==0.1.4" "aisfx==0.1.2"'
+"""The command that installs AUTO_AUDIO's packages (the two weight wheels without their broken pins)."""
+
+
+def learned_audio_missing() -> list[str]:
+    """Python modules of AUTO_AUDIO that are not importable (found without importing them)."""
+    return encoder_entry(AUTO_AUDIO).missing_modules()
+
+
+def resolve_auto_audio() -> tuple[str, str]:
+    """(encoder name, warning) for audio encoder 'auto': (AUTO_AUDIO, '') when its modules are importable,
+    else (FALLBACK_AUDIO, a one-line warning saying what to install)."""
+    missing = learned_audio_missing()
+    if not missing:
+        return AUTO_AUDIO, ""
+    return FALLBACK_AUDIO, (
+        f"audio_encoder auto: {AUTO_AUDIO} needs Python module(s) {missing}, so audio is encoded with "
+        f"{FALLBACK_AUDIO}; for learned audio features install them with: {LEARNED_AUDIO_INSTALL}"
+    )
 
 
 def get_asr(name: str = "whisper-base", device: str = "cpu", **kwargs):

@@ -130,8 +130,8 @@ def register(
     """
 
     def add(tgt: str | Callable[..., FrozenEncoder]):
-        if ":" in name:
-            raise ValueError(f"encoder name {name!r}: ':' is reserved for NAME:VALUE (see the arg option)")
+        if ":" in name or "+" in name:
+            raise ValueError(f"encoder name {name!r}: ':' and '+' are reserved for NAME:VALUE and A+B")
         if name in _REGISTRY and not overwrite:
             raise ValueError(f"encoder {name!r} is already registered (pass overwrite=True to replace it)")
         _REGISTRY[name] = EncoderEntry(
@@ -159,7 +159,12 @@ def encoder_entry(name: str) -> EncoderEntry:
     For `NAME:VALUE` (e.g. 'clip:ViT-B-16') it is NAME's entry completed with VALUE: named after the whole
     string, its `arg` set in `defaults` and its `dim` from `arg_dims`. Raises EncoderError listing the
     choices for an unknown name or VALUE.
+
+    `A+B` (e.g. 'aisfx+voice') is the composite of registered encoders of one modality: its rows are A's
+    row then B's, its dim the sum, its packages the union (lmp.encoders.composite). It takes no weights.
     """
+    if "+" in name:
+        return _composite_entry(name)
     base, sep, value = name.partition(":")
     entry = _REGISTRY.get(base)
     if entry is None:
@@ -176,6 +181,32 @@ def encoder_entry(name: str) -> EncoderEntry:
         raise EncoderError(f"encoder {name!r}: unknown {entry.arg} {value!r}{choices}")
     return replace(entry, name=name, dim=entry.arg_dims.get(value, entry.dim),
                    defaults={**entry.defaults, entry.arg: value}, arg="", arg_dims={})
+
+
+def _composite_entry(name: str) -> EncoderEntry:
+    """The entry of 'A+B[+...]': each part must be a registered encoder name of the same modality."""
+    names = name.split("+")
+    if "" in names or len(set(names)) != len(names):
+        raise EncoderError(f"composite encoder {name!r}: write distinct names joined by '+', e.g. 'aisfx+voice'")
+    parts = [encoder_entry(n) for n in names]
+    if len({p.modality for p in parts}) > 1:
+        kinds = ", ".join(f"{p.name} ({p.modality})" for p in parts)
+        raise EncoderError(f"composite encoder {name!r}: parts must share one modality, got {kinds}")
+    needs = [p.name for p in parts if p.weights_required]
+    if needs:
+        # A composite takes no weights option, so a part without shipped weights could never be built.
+        raise EncoderError(f"composite encoder {name!r}: {needs} need local weights; composites take none")
+    dims = [p.dim for p in parts]
+    return EncoderEntry(
+        name=name,
+        modality=parts[0].modality,
+        dim=None if None in dims else sum(d for d in dims if d is not None),
+        target="lmp.encoders.composite:CompositeEncoder",
+        packages=tuple(dict.fromkeys(pkg for p in parts for pkg in p.packages)),
+        modules=tuple(dict.fromkeys(m for p in parts for m in p.modules)),
+        description=" + ".join(p.description or p.name for p in parts),
+        defaults={"parts": tuple(names)},
+    )
 
 
 def list_encoders(modality: str | None = None, available_only: bool = False) -> dict[str, list[str]]:

@@ -6,11 +6,12 @@ import codecs
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from lmp.errors import LMPError
+from lmp.errors import LMPError, LMPWarning
 from lmp.modality import MODALITIES, check_modalities
 
 VIDEO_EXTS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
@@ -46,8 +47,8 @@ class IngestConfig:
     """Frames encoder: efficientnet-lite0 or clip:ARCH (e.g. clip:ViT-B-16-quickgelu; needs visual_weights)."""
     visual_weights: Path | None = None
     """Local weights file/folder for visual_encoder (required by clip:ARCH); its content goes into ingest_hash."""
-    audio_encoder: str = "logmel-stats"
-    """Audio encoder: logmel-stats, aisfx, silero-vad, resemblyzer, voice or clap-htsat (needs audio_weights)."""
+    audio_encoder: str = "auto"
+    """auto (aisfx+voice, or logmel-stats if not installed), aisfx, voice, silero-vad, resemblyzer, clap-htsat, A+B."""
     audio_weights: Path | None = None
     """Local weights file/folder for audio_encoder (required by clap-htsat); its content goes into ingest_hash."""
     text_encoder: str = "all-minilm-l6-v2"
@@ -123,9 +124,25 @@ class IngestConfig:
             except LookupError:
                 # Checked here: otherwise every movie would fail, after decoding its video.
                 raise ValueError(f"subtitle_encoding: unknown encoding {self.subtitle_encoding!r}") from None
+        if self.audio_encoder == "auto":
+            self.audio_encoder = self._resolve_auto_audio()
         for m in MODALITIES:
             # Checked here, without loading anything: a typo must not cost a model load per worker.
             self._check_encoder(m)
+
+    def _resolve_auto_audio(self) -> str:
+        """'auto' -> the encoder name used, resolved here so that the name in the store manifest, the ingest
+        hash and the run report is the real one: a re-run on a machine with other packages then refuses the
+        store (other encoder) or re-ingests (other hash) instead of silently mixing features."""
+        from lmp.encoders import FALLBACK_AUDIO, resolve_auto_audio
+
+        if "audio" not in self.modalities:
+            # No audio is stored, but audio_encoder is hashed: keep the hash the same on every machine.
+            return FALLBACK_AUDIO
+        name, warning = resolve_auto_audio()
+        if warning:
+            warnings.warn(warning, LMPWarning, stacklevel=4)
+        return name
 
     def _check_encoder(self, modality: str) -> None:
         """The <modality>_encoder name is registered for that modality (its :VALUE accepted) and a given
@@ -137,7 +154,7 @@ class IngestConfig:
         try:
             entry = encoder_entry(spec)
         except EncoderError as e:
-            if spec.partition(":")[0] in {c.partition(":")[0] for c in choices.split(", ")}:
+            if "+" in spec or spec.partition(":")[0] in {c.partition(":")[0] for c in choices.split(", ")}:
                 raise ValueError(f"{key}: {e}") from None  # a known name with a bad :VALUE
             raise ValueError(f"{key}: unknown encoder {spec!r}; choose from {choices}") from None
         if entry.modality != modality:

@@ -49,9 +49,11 @@ from lmp.store.format import PREVIEWS_DIR
 ENERGY_HOP = 0.1
 """Seconds per audio-energy value saved for `lmp inspect`."""
 PREVIEW_RATE = 16000
+"""Audio rate used for previews / ASR when no audio encoder asks for another."""
 MAX_PENDING_FRAMES = 256
 """Sampled frames held for unfinished shots (256 x 224x224x3 = 38 MB) before thinning them."""
-"""Audio rate used for previews / ASR when no audio encoder asks for another."""
+LONG_MOVIE_SECONDS = 600.0
+"""A movie longer than this shows a progress bar (seconds decoded) in an interactive, one-worker run."""
 
 
 def build_encoders(cfg: IngestConfig) -> dict[str, Any]:
@@ -284,6 +286,7 @@ class MoviePipeline:
         )
         decoder = _Decoder(items, maxsize=cfg.queue_chunks)
         decoder.start()
+        bar = _progress(path, info, cfg)
         min_frames = max(1, int(round(cfg.min_shot_seconds * (info.fps or 25.0))))
         try:
             for item in decoder:
@@ -302,6 +305,8 @@ class MoviePipeline:
                         self._embed_pending(state, force=False)
                     continue
                 t0 = time.perf_counter()
+                if bar is not None and len(item.times):
+                    bar.update(max(0.0, round(float(item.times[-1]) - bar.n, 1)))
                 state.times.append(item.times)
                 state.num_frames += len(item.times)
                 state.sampled += item.sampled
@@ -326,6 +331,8 @@ class MoviePipeline:
         finally:
             decoder.stop()
             decoder.join(timeout=5)
+            if bar is not None:
+                bar.close()
         state.seconds["decode"] = decoder.seconds
         t0 = time.perf_counter()
         state.cuts += detector.flush()
@@ -337,6 +344,19 @@ class MoviePipeline:
         state.cuts = [a for a, _ in shots[1:]]
         self._embed_pending(state, force=True)
         return state
+
+
+def _progress(path: Path, info: MediaInfo, cfg: IngestConfig) -> Any:
+    """A tqdm bar over the movie's seconds, or None: only for a long movie in an interactive run with one
+    worker (several workers' bars would overwrite each other; logs and tests get no bar)."""
+    import sys
+
+    if info.duration <= LONG_MOVIE_SECONDS or cfg.workers > 1 or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=round(info.duration, 1), desc=Path(path).name[:40], unit="s", leave=False,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
 
 
 def _shot_span(times: np.ndarray, shot: _Shot, info: MediaInfo) -> tuple[float, float]:
@@ -418,6 +438,19 @@ def _dialogue(cfg: IngestConfig, path: Path, state: MovieState, rate: int, resul
     return cues, source
 
 
+def _no_dialogue_warning(path: Path, cfg: IngestConfig, has_audio: bool) -> str:
+    """Why a movie got no dialogue source at all (neither a subtitle file nor ASR), and what to do."""
+    if cfg.text_source == "subtitles":
+        why = "no usable subtitle file, and text_source is subtitles (give --subtitles, or --text_source auto)"
+    elif cfg.text_source == "asr":
+        why = "text_source is asr and " + ("there is no audio stream" if not has_audio else "no audio was decoded")
+    elif not has_audio:
+        why = "no usable subtitle file, and no audio stream for ASR"
+    else:
+        why = "no usable subtitle file, and no audio was decoded for ASR"
+    return f"{path}: no dialogue source: {why}; its text mask is all False"
+
+
 def _write_previews(stage: Path, state: MovieState, times: np.ndarray, dialogue: list[str], cues: list[Cue],
                     info: MediaInfo, source: str) -> None:
     stage.mkdir(parents=True)
@@ -481,6 +514,8 @@ def ingest_movie(
     if late:
         result.warnings.append(f"{source}: {late} of {len(cues)} cues start after the video ends ({duration:.2f} s) "
                                "and were dropped; wrong subtitle file?")
+    if "text" in cfg.modalities and not source:
+        result.warnings.append(_no_dialogue_warning(path, cfg, info.has_audio))
     dialogue = assign_dialogue(cues, times, cfg.min_dialogue_overlap) if cues else [""] * num_shots
     if "text" in pipeline.encoders:
         spoken = [i for i, d in enumerate(dialogue) if d]
