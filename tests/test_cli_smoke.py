@@ -48,7 +48,15 @@ def test_demo_tiny(tmp_path, capsys):
     assert main(args) == 0
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [r["task"] for r in rows] == ["scene", "relationship"]
-    assert all(0.0 <= r[arm]["mean"] <= 1.0 for r in rows for arm in ("pretrained", "random init", "raw features"))
+    arms = ("random init", "pretrained", "raw features", "CCA")
+    # One probe seed: no spread. The CSV and the verdict report exactly the JSON's numbers.
+    assert all(r[arm]["std"] == 0.0 for r in rows for arm in arms)
+    csv_rows = (out / "results.csv").read_text().splitlines()[1:]
+    assert [line.split(",")[2::2] for line in csv_rows] == [[f"{r[a]['mean']:.6f}" for a in arms] for r in rows]
+    wins = [sum(r["pretrained"]["mean"] > r[a]["mean"] for r in rows) for a in ("random init", "raw features", "CCA")]
+    verdict = f"Pretrained beats random init on {wins[0]} of 2 tasks, raw features on {wins[1]} of 2 tasks, "
+    verdict += f"CCA on {wins[2]} of 2 tasks (mean of 1 probe seeds, all train labels)."
+    assert verdict in (out / "results.md").read_text()
     assert (out / "demo.png").stat().st_size > 1000 and (out / "pretrain" / "config.yaml").exists()
     assert "| scene | accuracy |" in (out / "results.md").read_text()
     # A rerun reuses the corpus and the pretrained model.
@@ -71,6 +79,30 @@ def test_span_study_smoke(tmp_path):
     md = (out / "span" / "results.md").read_text()
     assert "INCONCLUSIVE (n too small: one probe seed)" in md
     assert "| writer |" in md and "| place_return |" in md and (out / "span" / "span.png").exists()
+
+
+@pytest.mark.slow
+def test_data_study_smoke(tmp_path):
+    out = tmp_path / "study"
+    args = ["study", "data", "--preset", "smoke", "--out", str(out), "--steps", "2", "--tasks", "scene,writer"]
+    assert main(args) == 0
+    result = json.loads((out / "data" / "results.json").read_text())
+    records = result["records"]
+    curves = {}
+    for r in records:
+        curves.setdefault(r["curve"], set()).add((r["setting"], r["arm"], r["task"]))
+    linear = {"pretrained", "random init", "raw features", "PCA", "CCA", "per-shot"}
+    # The smoke preset: label fractions (0.5, 1), fine-tuning at 0.5 on scene, pretrain fractions (0.5, 1).
+    assert curves["label_fraction"] == {(f, a, t) for f in (0.5, 1.0) for a in linear for t in ("scene", "writer")}
+    assert curves["finetune"] == {(0.5, f"{a} (fine-tuned)", "scene") for a in ("pretrained", "random init")}
+    assert curves["pretrain_fraction"] == {
+        (p, a, t) for p in (0.5, 1.0) for a in ("labels 0.5", "labels 1") for t in ("scene", "writer")
+    }
+    assert len(records) == 24 + 2 + 8  # one record per curve point, none repeated
+    # One probe seed: each record holds one value and no spread; no verdict can be drawn from it.
+    assert all(len(r["values"]) == 1 and r["std"] == 0.0 and r["mean"] == r["values"][0] for r in records)
+    assert [(c["claim"], c["verdict"]) for c in result["claims"]] == [(1, "inconclusive")] * 2
+    assert (out / "data" / "results.md").exists() and (out / "data" / "data_efficiency.png").exists()
 
 
 def test_command_groups_list_their_subcommands_and_literals_their_choices(capsys):
