@@ -42,10 +42,15 @@ class TransferConfig:
     """'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ..."""
     init_seed: int = 0
     """Seed of the random initialisation (--random_init)."""
+    threads: int = 1
+    """CPU threads for torch (0 = torch's default, one per core). Several threads spin at every op's barrier
+    waiting for a descheduled peer when other jobs share the cores: ~10x slower encoding (docs/transfer.md)."""
 
     def __post_init__(self) -> None:
         if self.window < 1:
             raise ValueError(f"window: must be >= 1, got {self.window}")
+        if self.threads < 0:
+            raise ValueError(f"threads: must be >= 0, got {self.threads}")
 
 
 @dataclass
@@ -114,6 +119,13 @@ class EmbedConfig(TransferConfig):
             raise ValueError(f"clip_shots: must be >= 0, got {self.clip_shots}")
 
 
+def _threads(cfg: TransferConfig) -> None:
+    import torch
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+
 def _model(cfg: TransferConfig, store, needed: bool):
     from lmp.model.checkpoint import looks_like_hub_id
     from lmp.tasks.features import load_model
@@ -150,8 +162,10 @@ def _run(cfg: EvalConfig, tasks: dict, title: str) -> int:
     from lmp.config import atomic_write_text
     from lmp.store import FeatureStore
     from lmp.tasks.evaluate import evaluate_task
+    from lmp.tasks.features import EncodingCache
     from lmp.tasks.report import write_results
 
+    _threads(cfg)
     store = FeatureStore(cfg.store)
     model = _model(cfg, store, needed=any(r != "raw" for r in cfg.representations))
     restricted = {name: t.restrict(store) for name, t in tasks.items()}
@@ -162,6 +176,8 @@ def _run(cfg: EvalConfig, tasks: dict, title: str) -> int:
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(cfg.out) / "missing_videos.json", json.dumps(missing, indent=2) + "\n")
     summaries, skipped = [], {}
+    # One model, window and store for every task: each clip and movie is encoded once.
+    cache = EncodingCache(tokens="attentive" in cfg.protocols)
     for name, task in restricted.items():
         empty = [s for s in ("train", "val", "test") if not task.splits[s]]
         if empty:
@@ -176,7 +192,7 @@ def _run(cfg: EvalConfig, tasks: dict, title: str) -> int:
                 summaries.append(
                     evaluate_task(
                         task, store, model, protocol=protocol, representation=rep, seeds=cfg.seeds,
-                        window=cfg.window, options=cfg.options,
+                        window=cfg.window, options=cfg.options, cache=cache,
                     )  # fmt: skip
                 )
     if not summaries:
@@ -220,6 +236,7 @@ def embed(cfg: EmbedConfig) -> int:
     from lmp.store import FeatureStore
     from lmp.tasks.embed import export_embeddings
 
+    _threads(cfg)
     store = FeatureStore(cfg.store)
     model = _model(cfg, store, needed=True)
     info = {

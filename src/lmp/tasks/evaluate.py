@@ -4,7 +4,9 @@
     summary["test"]["accuracy"] -> {"mean", "std", "values"}
 
 Representations for the probes are computed once (they do not depend on the seed); the seed changes
-the head's initialisation and mini-batch order (and, for fine-tuning, the whole training run).
+the head's initialisation and mini-batch order (and, for fine-tuning, the whole training run). Pass one
+`EncodingCache` to every call of a run to encode each clip and movie once across tasks (`lmp probe`,
+`lmp lvu` do).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any
 
 import torch
 
-from lmp.tasks.features import Representer
+from lmp.tasks.features import EncodingCache, Representer
 from lmp.tasks.finetune import finetune
 from lmp.tasks.labels import Task
-from lmp.tasks.probe import attentive_probe, linear_probe, over_seeds
+from lmp.tasks.probe import attentive_probe, linear_probe, over_seeds, reduce_token_width
 
 PROTOCOLS = ("linear", "attentive", "finetune")
 
@@ -39,6 +41,12 @@ class ProbeOptions:
     """Learning rate of the attentive probe."""
     attentive_weight_decays: tuple[float, ...] = (1e-3, 1e-1)
     """Weight decays tried by the attentive probe; val picks one."""
+    linear_patience: int = 0
+    """Stop the linear probe after this many val scorings (every 25 steps) without improvement; 0 = never."""
+    attentive_patience: int = 0
+    """Stop the attentive probe after this many val scorings (every 25 steps) without improvement; 0 = never."""
+    attentive_max_width: int = 512
+    """Wider tokens are projected once onto their top principal components (train split) first; 0 = never."""
     finetune_epochs: int = 10
     """Fine-tuning epochs (val picks the best epoch)."""
     finetune_lr: float = 1e-4
@@ -54,6 +62,9 @@ class ProbeOptions:
         for name in ("linear_steps", "attentive_steps", "finetune_epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("linear_patience", "attentive_patience", "attentive_max_width"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         for name in ("linear_lr", "attentive_lr", "finetune_lr", "finetune_head_lr"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
@@ -96,8 +107,13 @@ def evaluate_task(
     window: int = 128,
     options: ProbeOptions | None = None,
     progress: bool = True,
+    cache: EncodingCache | None = None,
 ) -> dict[str, Any]:
-    """Mean ± std over seeds of val and test metrics for a task restricted to `store`."""
+    """Mean ± std over seeds of val and test metrics for a task restricted to `store`.
+
+    progress: bars while encoding and fitting. cache: encodings shared with the other tasks of a run
+    (None: this call's own, so each of its clips is still encoded once for all protocols' splits).
+    """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol {protocol!r} is not one of {list(PROTOCOLS)}")
     empty = [s for s in ("train", "val", "test") if not task.splits.get(s)]
@@ -120,7 +136,8 @@ def evaluate_task(
             )  # fmt: skip
 
     else:
-        rep = Representer(store, model, representation, window=window, progress=progress)
+        shared = cache if cache is not None else EncodingCache()
+        rep = Representer(store, model, representation, window=window, progress=progress, cache=shared)
         y = {s: task.targets(s) for s in ("train", "val", "test")}
         if protocol == "linear":
             x = rep.task(task)
@@ -130,18 +147,21 @@ def evaluate_task(
                 return linear_probe(
                     x["train"][0], y["train"], x["val"][0], y["val"], x["test"][0], y["test"], spec.type,
                     weight_decays=o.linear_weight_decays, steps=o.linear_steps, lr=o.linear_lr, seed=seed,
-                    meta=meta, **common,
+                    meta=meta, patience=o.linear_patience, progress=progress, **common,
                 )  # fmt: skip
 
         else:
+            # Projected once for every seed (a no-op up to attentive_max_width).
             tok = {s: _tokens(rep, task, s) for s in ("train", "val", "test")}
+            tok = reduce_token_width(tok, o.attentive_max_width)
             meta = _boundary_meta(task)
 
             def run(seed: int) -> dict[str, Any]:
                 return attentive_probe(
                     (*tok["train"], y["train"]), (*tok["val"], y["val"]), (*tok["test"], y["test"]), spec.type,
                     weight_decays=o.attentive_weight_decays, steps=o.attentive_steps, lr=o.attentive_lr,
-                    seed=seed, meta=meta, **common,
+                    seed=seed, meta=meta, patience=o.attentive_patience, progress=progress,
+                    max_width=o.attentive_max_width, **common,
                 )  # fmt: skip
 
     summary = over_seeds(run, seeds)

@@ -26,6 +26,10 @@ are concatenated. Shot and boundary tasks: a movie is encoded with windows of `w
 window // 2 shots, and each shot takes its output from the window whose centre is nearest to it, so
 every shot sees context on both sides (except at the movie's ends). A boundary between shots i and
 i + 1 is represented by [h_i, h_{i+1}, |h_i - h_{i+1}|].
+
+Encoding once (`EncodingCache`): a run over several tasks of one store (`lmp probe` on a labels root,
+`lmp lvu`) passes one cache to every Representer, so a clip or a movie that several tasks label is
+encoded once per (model, representation, window), not once per task, protocol and split.
 """
 
 from __future__ import annotations
@@ -95,6 +99,37 @@ def _pool_groups(seq: torch.Tensor, groups: int) -> torch.Tensor:
     return torch.stack([seq[round(i * n / groups) : round((i + 1) * n / groups)].mean(0) for i in range(groups)])
 
 
+class EncodingCache:
+    """Representations computed within one run, shared by the Representers of every task of that run.
+
+    Keys are (store, model, window) — held by reference here, so their ids stay unique while the cache
+    lives — then what was encoded: ("clip", representation, video, start, stop) -> clip vector [d];
+    ("tokens", representation, max_tokens, video, start, stop) -> the clip's shot tokens [<= max_tokens, d]
+    (the attentive probe); ("movie", name, video) -> per-shot outputs of a whole movie [S, d]. Values are
+    only valid while the model's weights do not change (frozen-model probes; fine-tuning never uses it).
+
+    Memory bound (float32, CPU): per (model, representation, window), d floats per distinct clip, plus
+    max_tokens · d per clip whose tokens were asked for, plus S · d per movie of a shot or boundary task:
+    at most (clips · (1 + max_tokens) + shots of the store) · d floats. That is what one task's probes hold
+    anyway when the tasks label the same clips (MovieWorld's clip tasks, LVU's 9 tasks); e.g. the default
+    MovieWorld (1,000 movies, ~3,800 clips, 300k shots) with `all` of the tiny model (d = 128): 0.3 GB.
+    The cache is freed with the run.
+    """
+
+    def __init__(self, tokens: bool = False) -> None:
+        """tokens=True: whenever a clip is encoded, keep its tokens too, so that a run with the attentive
+        probe encodes each clip once for both probes (not once for vectors, once for tokens)."""
+        self.tokens = tokens
+        self._held: dict[int, object] = {}
+        self.values: dict[tuple, torch.Tensor] = {}
+
+    def scope(self, store, model, window: int) -> tuple[int, int, int]:
+        """The key prefix of one (store, model, window); model None for `raw`."""
+        for obj in (store, model):
+            self._held[id(obj)] = obj
+        return id(store), id(model), window
+
+
 class Representer:
     """Computes clip, shot and boundary representations of a store with one model (or none, for `raw`)."""
 
@@ -107,7 +142,9 @@ class Representer:
         window: int = 128,
         batch_size: int = 16,
         progress: bool = True,
+        cache: EncodingCache | None = None,
     ):
+        """cache: share encodings with other Representers of the same run (None: this call's own only)."""
         self.store = store
         self.representation = check_representation(representation)
         # `raw` reads the store only, even when a model is around (e.g. a table with cls and raw rows).
@@ -121,6 +158,8 @@ class Representer:
         self.progress = progress
         self.modalities = tuple(model.modalities) if self.model is not None else store.modalities
         self.device = next(model.parameters()).device if self.model is not None else torch.device("cpu")
+        self.cache = cache
+        self._scope = (cache if cache is not None else EncodingCache()).scope(store, self.model, self.window)
 
     # -- raw features (no model) ------------------------------------------------------------------
     def _raw(self, video_id: str, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,26 +214,45 @@ class Representer:
     def clips(self, examples: Sequence[Example], tokens: bool = False, max_tokens: int = 64):
         """Clip vectors [n, d]; with tokens=True also (tokens [n, L, d], mask [n, L]) of each clip's shots,
         a clip longer than `max_tokens` shots averaged in consecutive near-equal groups down to L =
-        max_tokens (bounds the attentive probe's memory: n · L · d floats)."""
+        max_tokens (bounds the attentive probe's memory: n · L · d floats). Each distinct clip is encoded
+        once (once per run with a shared `EncodingCache`)."""
         from tqdm import tqdm
 
-        vectors: list[torch.Tensor] = []
-        seqs: list[torch.Tensor] = []
+        values = self.cache.values if self.cache is not None else {}
+        spans = [(e.video_id, *self._span(e)) for e in examples]
+        with_tokens = tokens or (self.cache is not None and self.cache.tokens)  # what an encoding keeps
+
+        def vec_key(span):
+            return (*self._scope, "clip", self.representation, *span)
+
+        def tok_key(span):
+            return (*self._scope, "tokens", self.representation, max_tokens, *span)
+
+        todo: dict[tuple, Example] = {}  # span -> example, distinct clips still to encode
+        for e, span in zip(examples, spans):
+            if vec_key(span) not in values or (tokens and tok_key(span) not in values):
+                todo.setdefault(span, e)
+
+        def keep(span, vec: torch.Tensor, seq: torch.Tensor | None) -> None:
+            values[vec_key(span)] = vec
+            if seq is not None:  # pooled down to max_tokens and copied out of the padded batch
+                values[tok_key(span)] = seq.clone() if len(seq) <= max_tokens else _pool_groups(seq, max_tokens)
+
+        pending = list(todo.items())
         if self.model is None:
-            for e in examples:
-                seq, vec = self._raw(e.video_id, *self._span(e))
-                vectors.append(vec)
-                seqs.append(seq)
-            return self._finish(vectors, seqs, tokens, max_tokens)
-        steps = range(0, len(examples), self.batch_size)
-        for j in tqdm(steps, desc="encode clips", unit="batch", disable=not self.progress or len(steps) < 5):
-            group = examples[j : j + self.batch_size]
-            if tokens:
-                vec, seq = self.encode_clips(group, tokens=True)
-                seqs.extend(t.cpu() for t in seq)
-            else:
-                vec = self.encode_clips(group)
-            vectors.extend(vec.cpu())
+            for span, _ in pending:
+                seq, vec = self._raw(*span)
+                keep(span, vec, seq if with_tokens else None)
+        else:
+            steps = range(0, len(pending), self.batch_size)
+            for j in tqdm(steps, desc="encode clips", unit="batch", disable=not self.progress or len(steps) < 5):
+                group = pending[j : j + self.batch_size]
+                encoded = self.encode_clips([e for _, e in group], tokens=with_tokens)
+                vec, seq = encoded if with_tokens else (encoded, [None] * len(group))
+                for (span, _), v, t in zip(group, vec.cpu(), seq):
+                    keep(span, v, t.cpu() if t is not None else None)
+        vectors = [values[vec_key(span)] for span in spans]
+        seqs = [values[tok_key(span)] for span in spans] if tokens else []
         return self._finish(vectors, seqs, tokens, max_tokens)
 
     @staticmethod
@@ -218,6 +276,15 @@ class Representer:
         "unimodal:<m>" (default: this representer's). Windows of `window` shots every window // 2;
         each shot takes its output from the window whose centre is nearest."""
         names = list(names or [self.representation])
+        values = self.cache.values if self.cache is not None else {}
+        cached = {name: values.get((*self._scope, "movie", name, video_id)) for name in names}
+        todo = [name for name in names if cached[name] is None]
+        if todo:
+            for name, tok in self._movie_tokens(video_id, todo).items():
+                cached[name] = values[(*self._scope, "movie", name, video_id)] = tok
+        return cached
+
+    def _movie_tokens(self, video_id: str, names: list[str]) -> dict[str, torch.Tensor]:
         num = self.store.num_shots(video_id)
         w = min(self.window, num)
         stride = max(1, w // 2)
@@ -242,7 +309,11 @@ class Representer:
     def movie_shots(self, video_id: str) -> torch.Tensor:
         """Per-shot representations of a whole movie, [S, d] (frozen features [S, sum D_m] for raw)."""
         if self.model is None:
-            return self._raw(video_id, 0, self.store.num_shots(video_id))[0]
+            values = self.cache.values if self.cache is not None else {}
+            key = (*self._scope, "movie", "raw", video_id)
+            if key not in values:
+                values[key] = self._raw(video_id, 0, self.store.num_shots(video_id))[0]
+            return values[key]
         name = "fused" if self.representation == "cls" else self.representation
         return self.movie_tokens(video_id, [name])[name]
 
@@ -273,7 +344,7 @@ class Representer:
         cache: dict[str, torch.Tensor] = {}
         movies = sorted({e.video_id for e in examples})
         for v in tqdm(movies, desc="encode movies", unit="movie", disable=not self.progress or len(movies) < 5):
-            cache[v] = self.movie_shots(v)
+            cache[v] = self.movie_shots(v)  # from self.cache when another task encoded the movie already
         if not boundary:
             return torch.stack([cache[e.video_id][e.start] for e in examples]) if examples else torch.zeros(0, 0)
         rows = []

@@ -6,28 +6,34 @@
 
 Protocol (our choice, the usual one for frozen-feature evaluation): inputs are standardised with the
 train split's statistics; the head is trained full-batch (linear) or in mini-batches (attentive) with
-AdamW; every weight decay of a small grid is tried, the val metric is checked every `eval_every` steps,
-and the (weight decay, step) with the best val metric is kept. Test is scored once, with that head.
-Several seeds give mean ± std (`over_seeds`). The loop and the bookkeeping are lmp.tasks.selection's.
+AdamW; every weight decay of a small grid is tried, the val metric is checked every 25 steps, and the
+(weight decay, step) with the best val metric is kept. Test is scored once, with that head. Several
+seeds give mean ± std (`over_seeds`). The loop and the bookkeeping are lmp.tasks.selection's.
+
+Speed (docs/transfer.md, docs/benchmarks.md): each probe trains its whole weight-decay grid as one
+batched model of K independent heads (Adam is per parameter and the decoupled decay is applied per head),
+which is K separate AdamW runs in one forward and backward pass; the attentive heads also share their
+initialisation and mini-batches, as its separate runs with one seed did. `patience` optionally stops once
+val has not improved for that many scorings; `progress` shows a bar.
 
 Dimension legend: n examples, d representation width, L tokens per example, C outputs.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from lmp.tasks.heads import (
+    AttentiveGrid,
     AttentiveHead,
     TargetScaler,
+    attend,
     check_task_type,
     output_width,
     score,
@@ -35,8 +41,6 @@ from lmp.tasks.heads import (
     to_scores,
 )
 from lmp.tasks.selection import BestOnVal, best_index, train_and_select
-
-Split = tuple[Sequence[torch.Tensor], torch.Tensor]  # (head inputs, targets)
 
 
 def _infer_classes(task_type: str, ys: Sequence[torch.Tensor], num_classes: int | None) -> int | None:
@@ -49,82 +53,24 @@ def _infer_classes(task_type: str, ys: Sequence[torch.Tensor], num_classes: int 
     return int(max(int(y.max()) for y in ys if y.numel())) + 1
 
 
-def fit_head(
-    head: nn.Module,
-    splits: dict[str, Split],
-    task_type: str,
-    metric: str,
-    *,
-    steps: int,
-    lr: float,
-    weight_decay: float,
-    batch_size: int | None = None,
-    eval_every: int = 25,
-    seed: int = 0,
-    meta: dict[str, dict[str, list]] | None = None,
-) -> dict[str, Any]:
-    """Train `head` on splits["train"], keep the state with the best val metric, score val and test.
+def _bar(progress: bool, desc: str) -> Callable[[Iterable[int]], Iterable[int]]:
+    """A tqdm bar over the fit steps: shown only when asked for and writing to a terminal."""
+    from tqdm import tqdm
 
-    splits: name -> (inputs, y) with inputs a tuple of tensors whose first dim is n (passed as
-    ``head(*inputs)``). meta: optional name -> {"groups": [...], "shots": [...]} for boundary metrics.
+    return lambda steps: tqdm(steps, desc=desc, unit="step", leave=False, disable=None if progress else True)
+
+
+def _grid_loss(task_type: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Sum over the K heads of each head's `task_loss`: out [K, n, C] (any strides), target as for one head.
+
+    One call over all heads: the loss is a mean over K·n (·C) terms, so times K it is the sum of the K
+    per-head means. Classification passes [K, C, n] with targets [K, n] (cross-entropy's class dimension
+    is 1), which is the linear probe's own layout, so no copy is made.
     """
-    meta = meta or {}
-    (train_in, train_y) = splits["train"]
-    scaler = TargetScaler(task_type, train_y)
-    target = scaler.encode(train_y)
-    n = train_y.shape[0]
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-
-    def evaluate(name: str) -> dict[str, float]:
-        inputs, y = splits[name]
-        head.eval()
-        with torch.no_grad():
-            out = torch.cat([head(*[t[i : i + 1024] for t in inputs]) for i in range(0, y.shape[0], 1024)])
-        head.train()
-        return score(task_type, metric, to_scores(task_type, out, scaler), y, **meta.get(name, {}))
-
-    def train(step: int) -> None:
-        idx = torch.randperm(n, generator=gen)[:batch_size] if batch_size and batch_size < n else slice(None)
-        loss = task_loss(task_type, head(*[t[idx] for t in train_in]), target[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    def snapshot() -> dict[str, torch.Tensor]:
-        return copy.deepcopy(head.state_dict())
-
-    # Starts from the untrained head: it is the one kept when val never produces a number.
-    best = BestOnVal(metric, snapshot())
-    train_and_select(steps, train, lambda step: best.offer(evaluate("val"), step, snapshot), every=eval_every)
-    head.load_state_dict(best.state)
-    result = {"val": best.val, "step": best.at, "test": evaluate("test") if "test" in splits else {}}
-    if "test" in splits:
-        inputs, _ = splits["test"]
-        with torch.no_grad():
-            head.eval()
-            result["test_scores"] = to_scores(task_type, head(*inputs), scaler)
-    return result
-
-
-def _select(
-    make_head: Callable[[], nn.Module],
-    splits: dict[str, Split],
-    task_type: str,
-    metric: str,
-    weight_decays: Sequence[float],
-    seed: int,
-    **fit_kwargs,
-) -> dict[str, Any]:
-    runs = []
-    for wd in weight_decays:
-        torch.manual_seed(seed)
-        run = fit_head(make_head(), splits, task_type, metric, weight_decay=wd, seed=seed, **fit_kwargs)
-        run["weight_decay"] = wd
-        runs.append(run)
-    best = runs[best_index(metric, [r["val"] for r in runs])]
-    best["metric"] = metric
-    return best
+    k = out.shape[0]
+    if task_type == "classification":
+        return task_loss(task_type, out.transpose(1, 2), target.expand(k, *target.shape)) * k
+    return task_loss(task_type, out, target.expand(k, *target.shape)) * k
 
 
 def linear_probe(
@@ -143,6 +89,8 @@ def linear_probe(
     lr: float = 1e-2,
     seed: int = 0,
     meta: dict[str, dict[str, list]] | None = None,
+    patience: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Linear probe on frozen representations: train on train, select weight decay and step on val, score test.
 
@@ -157,10 +105,12 @@ def linear_probe(
         steps, lr: full-batch AdamW steps and learning rate (inputs are standardised on train).
         seed: initialisation seed.
         meta: optional {"val"|"test": {"groups": movie ids, "shots": shot indices}} for boundary tasks.
+        patience: stop after this many val scorings (every 25 steps) without improvement; 0 = never.
+        progress: a tqdm bar over the steps (when writing to a terminal).
 
     Returns:
         {"metric": name, "val": {metric: value, ...}, "test": {metric: value, ...}, "weight_decay": float,
-         "step": int, "test_scores": probabilities [n, C] or predictions [n]}
+         "step": int, "steps_run": int, "test_scores": probabilities [n, C] or predictions [n]}
     """
     metric = check_task_type(task_type, metric)
     classes = _infer_classes(task_type, [train_y, val_y, test_y], num_classes)
@@ -172,29 +122,32 @@ def linear_probe(
     mean = x["train"].mean(0)
     std = x["train"].std(0).nan_to_num(1.0).clamp_min(1e-6) if len(train_y) > 1 else torch.ones_like(mean)
     z = {k: (v - mean) / std for k, v in x.items()}
+    # Feature-major copies for the training steps: outputs come out as [K, C, n], contiguous along the
+    # examples, which makes the softmax over a few classes ~3x faster than [n, K, C] on 37k boundary rows.
+    zt = {k: z[k].T.contiguous() for k in ("train", "val")}  # [d, n]
     scaler = TargetScaler(task_type, train_y)
     target = scaler.encode(train_y)
     decays = torch.tensor([float(w) for w in weight_decays])  # [K]
     k, d = len(weight_decays), z["train"].shape[1]
     # All K weight decays train at once as K independent heads: the summed loss has disjoint
     # gradients, Adam is per-parameter, and the decoupled decay is applied per head as in AdamW.
-    # That is why this probe has its own training step instead of K `fit_head` runs: each step is one
-    # einsum and one optimiser update for the whole grid, not K of each. Loop and bookkeeping are shared.
+    # That is why this probe has its own training step instead of K separate runs: each step is one
+    # matmul and one optimiser update for the whole grid, not K of each. Loop and bookkeeping are shared.
     gen = torch.Generator().manual_seed(seed)
     bound = 1 / math.sqrt(max(d, 1))
-    weight = ((torch.rand(k, d, width, generator=gen) * 2 - 1) * bound).requires_grad_()  # [K, d, C]
+    weight = (torch.rand(k, d, width, generator=gen) * 2 - 1) * bound  # drawn [K, d, C] as always
+    weight = weight.transpose(1, 2).contiguous().requires_grad_()  # [K, C, d]
     bias = ((torch.rand(k, width, generator=gen) * 2 - 1) * bound).requires_grad_()  # [K, C]
     opt = torch.optim.Adam([weight, bias], lr=lr)
 
-    def forward(inp: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("nd,kdc->knc", inp, weight) + bias[:, None]  # [K, n, C]
+    def forward(split: str) -> torch.Tensor:
+        return (weight.view(k * width, d) @ zt[split]).view(k, width, -1) + bias[..., None]  # [K, C, n]
 
     def evaluate(split: str, out: torch.Tensor) -> dict[str, float]:
         return score(task_type, metric, to_scores(task_type, out, scaler), y[split], **meta.get(split, {}))
 
     def train(step: int) -> None:
-        out = forward(z["train"])
-        loss = sum(task_loss(task_type, out[i], target) for i in range(k))
+        loss = _grid_loss(task_type, forward("train").transpose(1, 2), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():
@@ -202,29 +155,65 @@ def linear_probe(
         opt.step()
 
     def head_state(i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return weight[i].detach().clone(), bias[i].detach().clone()  # [d, C], [C]
+        return weight[i].detach().clone(), bias[i].detach().clone()  # [C, d], [C]
 
     best = [BestOnVal(metric) for _ in range(k)]
 
     @torch.no_grad()
-    def validate(step: int) -> None:
-        val_out = forward(z["val"])
-        for i in range(k):
-            best[i].offer(evaluate("val", val_out[i]), step, functools.partial(head_state, i))
+    def validate(step: int) -> bool:
+        val_out = forward("val")  # [K, C, n]
+        improved = [
+            best[i].offer(evaluate("val", val_out[i].T), step, functools.partial(head_state, i)) for i in range(k)
+        ]
+        return any(improved)
 
-    train_and_select(steps, train, validate, every=25)
+    ran = train_and_select(
+        steps, train, validate, every=25, patience=patience, progress=_bar(progress, f"fit linear (seed {seed})")
+    )
     winner = best_index(metric, [t.val for t in best])
     chosen = best[winner]
     # Val never produced a number (e.g. no positive): keep the final head.
     w, b = chosen.state if chosen.state is not None else (weight[winner].detach(), bias[winner].detach())
-    test_out = z["test"] @ w + b
+    test_out = z["test"] @ w.T + b
     return {
         "metric": metric,
         "val": chosen.val,
         "test": evaluate("test", test_out),
         "weight_decay": float(weight_decays[winner]),
         "step": chosen.at,
+        "steps_run": ran,
         "test_scores": to_scores(task_type, test_out, scaler),
+    }
+
+
+def reduce_token_width(
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]], width: int
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """name -> (tokens [n, L, d], mask [n, L]) with tokens wider than `width` projected once onto the top
+    `width` principal components of the train split's real tokens (centred with their mean; padding stays
+    zero). Unchanged when d <= width or width is 0.
+
+    Why: the attentive head has ~4 d² parameters (query, key, value and output projections), so at d =
+    2,176 (raw features at the real encoders' widths) every step updates 19 M of them per weight decay:
+    ~1 s per step of the two-decay grid on one CPU thread; at 512, 40 ms. The principal directions come
+    from at most 16,384 evenly spaced real train tokens (float32 covariance, float64 eigendecomposition:
+    ~5 s at d = 2,176), so the projection is the same for every seed and never sees val or test.
+    """
+    tok, mask = splits["train"]
+    d = tok.shape[-1]
+    if not width or d <= width:
+        return splits
+    rows = tok[mask.bool()].float()  # [N, d] real train tokens
+    if len(rows) > 16384:
+        rows = rows[torch.linspace(0, len(rows) - 1, 16384).long()]
+    mean = rows.mean(0)
+    centred = rows - mean
+    cov = (centred.T @ centred / max(len(rows) - 1, 1)).double()
+    _, vectors = torch.linalg.eigh(cov)  # ascending eigenvalues
+    basis = vectors[:, -width:].flip(1).float()  # [d, width], largest variance first
+    return {
+        name: (((t.float() - mean) @ basis) * m[..., None].float(), m)  # [n, L, width]
+        for name, (t, m) in splits.items()
     }
 
 
@@ -243,26 +232,88 @@ def attentive_probe(
     num_heads: int = 4,
     seed: int = 0,
     meta: dict[str, dict[str, list]] | None = None,
+    patience: int = 0,
+    progress: bool = False,
+    max_width: int = 512,
 ) -> dict[str, Any]:
     """Attentive probe over frozen token sequences; each split is (tokens [n, L, d], mask [n, L], y).
 
-    Same selection protocol, `meta` and return value as `linear_probe`.
+    Same selection protocol, `meta`, `patience`, `progress` and return value as `linear_probe`. Every
+    weight decay's head starts from the same initialisation (seeded) and sees the same mini-batches, so
+    the grid trains as one `AttentiveGrid`. Tokens wider than `max_width` are first projected onto their
+    top principal components (`reduce_token_width`; 0 = never); callers running several seeds project
+    once themselves, as `evaluate_task` does.
     """
     metric = check_task_type(task_type, metric)
-    splits = {
-        name: ((tok.float(), mask.bool()), y)
-        for name, (tok, mask, y) in zip(("train", "val", "test"), (train, val, test))
+    tokens = {
+        name: (tok.float(), mask.bool()) for name, (tok, mask, _) in zip(("train", "val", "test"), (train, val, test))
     }
+    tokens = reduce_token_width(tokens, max_width)
+    y = {"train": train[2], "val": val[2], "test": test[2]}
+    meta = meta or {}
     classes = _infer_classes(task_type, [train[2], val[2], test[2]], num_classes)
     width = output_width(task_type, classes)
-    dim = train[0].shape[-1]
+    dim = tokens["train"][0].shape[-1]
+    scaler = TargetScaler(task_type, y["train"])
+    target = scaler.encode(y["train"])
+    decays = torch.tensor([float(w) for w in weight_decays])  # [K]
+    k, n = len(weight_decays), y["train"].shape[0]
+    torch.manual_seed(seed)
+    grid = AttentiveGrid(AttentiveHead(dim, width, num_heads=num_heads), k)
+    params = list(grid.parameters())
+    opt = torch.optim.Adam(params, lr=lr)  # decoupled decay per head below, as AdamW does
+    gen = torch.Generator().manual_seed(seed)
 
-    def make_head() -> nn.Module:
-        return AttentiveHead(dim, width, num_heads=num_heads)
+    @torch.no_grad()
+    def outputs(split: str, stacked: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """[K, n, C] over a split, 256 examples at a time (bounds the n · L · d activations)."""
+        tok, mask = tokens[split]
+        stacked = stacked if stacked is not None else grid.stacked()
+        return torch.cat(
+            [attend(stacked, tok[i : i + 256], mask[i : i + 256], grid.num_heads) for i in range(0, len(tok), 256)],
+            dim=1,
+        )
 
-    return _select(
-        make_head, splits, task_type, metric, weight_decays, seed, steps=steps, lr=lr, batch_size=batch_size, meta=meta
-    )
+    def evaluate(split: str, out: torch.Tensor) -> dict[str, float]:
+        return score(task_type, metric, to_scores(task_type, out, scaler), y[split], **meta.get(split, {}))
+
+    def train_step(step: int) -> None:
+        idx = torch.randperm(n, generator=gen)[:batch_size] if batch_size and batch_size < n else slice(None)
+        tok, mask = tokens["train"]
+        loss = _grid_loss(task_type, grid(tok[idx], mask[idx]), target[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p.mul_(1 - lr * decays.view(k, *[1] * (p.ndim - 1)))
+        opt.step()
+
+    # Each head starts from the untrained state: it is the one kept when val never produces a number.
+    best = [BestOnVal(metric, grid.state(i)) for i in range(k)]
+
+    def validate(step: int) -> bool:
+        val_out = outputs("val")
+        improved = [
+            best[i].offer(evaluate("val", val_out[i]), step, functools.partial(grid.state, i)) for i in range(k)
+        ]
+        return any(improved)
+
+    ran = train_and_select(
+        steps, train_step, validate, every=25, patience=patience,
+        progress=_bar(progress, f"fit attentive (seed {seed})"),
+    )  # fmt: skip
+    winner = best_index(metric, [t.val for t in best])
+    chosen = best[winner]
+    test_out = outputs("test", {name: t[None] for name, t in chosen.state.items()})[0]
+    return {
+        "metric": metric,
+        "val": chosen.val,
+        "test": evaluate("test", test_out),
+        "weight_decay": float(weight_decays[winner]),
+        "step": chosen.at,
+        "steps_run": ran,
+        "test_scores": to_scores(task_type, test_out, scaler),
+    }
 
 
 def over_seeds(run: Callable[[int], dict[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:

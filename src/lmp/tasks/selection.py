@@ -2,8 +2,9 @@
 
 The protocol every trained head follows: train for a number of rounds (optimiser steps or epochs),
 score val after every `every`-th round and after the last, keep a snapshot of the state with the best
-val metric, and score test once, with that state. `train_and_select` is the loop, `BestOnVal` the
-bookkeeping, `best_index` the choice among finished runs (e.g. one per weight decay).
+val metric, and score test once, with that state (optionally stopping once val has not improved for a
+number of scorings). `train_and_select` is the loop, `BestOnVal` the bookkeeping, `best_index` the choice
+among finished runs (e.g. one per weight decay).
 """
 
 from __future__ import annotations
@@ -41,18 +42,34 @@ def train_and_select(
     validate: Callable[[int], object],
     *,
     every: int = 1,
+    patience: int = 0,
     progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
-) -> None:
-    """Run `train(r)` for r = 1 .. rounds and `validate(r)` after every `every`-th round and the last.
+) -> int:
+    """Run `train(r)` for r = 1 .. rounds and `validate(r)` after every `every`-th round and the last;
+    return the last round run.
 
-    validate offers its val scores to the caller's BestOnVal tracker(s); progress may wrap the rounds
-    (e.g. in a tqdm bar).
+    validate offers its val scores to the caller's BestOnVal tracker(s) and returns whether any of them
+    improved. patience > 0 stops early, after that many validations in a row without an improvement (0:
+    never). progress may wrap the rounds (e.g. in a tqdm bar; closed when the loop ends).
     """
+    if patience < 0:
+        raise ValueError(f"patience: must be >= 0, got {patience}")
     steps: Iterable[int] = range(1, rounds + 1)
-    for r in progress(steps) if progress is not None else steps:
-        train(r)
-        if r % every == 0 or r == rounds:
-            validate(r)
+    wrapped = progress(steps) if progress is not None else steps
+    last, stale = 0, 0
+    try:
+        for r in wrapped:
+            train(r)
+            last = r
+            if r % every == 0 or r == rounds:
+                stale = 0 if validate(r) else stale + 1
+                if patience and stale >= patience:
+                    break
+    finally:
+        close = getattr(wrapped, "close", None)
+        if close is not None:
+            close()
+    return last
 
 
 def best_index(metric: str, vals: Sequence[dict[str, float]]) -> int:
