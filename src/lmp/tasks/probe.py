@@ -175,15 +175,8 @@ def linear_probe(
     # Val never produced a number (e.g. no positive): keep the final head.
     w, b = chosen.state if chosen.state is not None else (weight[winner].detach(), bias[winner].detach())
     test_out = z["test"] @ w.T + b
-    return {
-        "metric": metric,
-        "val": chosen.val,
-        "test": evaluate("test", test_out),
-        "weight_decay": float(weight_decays[winner]),
-        "step": chosen.at,
-        "steps_run": ran,
-        "test_scores": to_scores(task_type, test_out, scaler),
-    }
+    return _selected(metric, chosen, evaluate("test", test_out), float(weight_decays[winner]), ran,
+                     to_scores(task_type, test_out, scaler))  # fmt: skip
 
 
 def reduce_token_width(
@@ -305,14 +298,20 @@ def attentive_probe(
     winner = best_index(metric, [t.val for t in best])
     chosen = best[winner]
     test_out = outputs("test", {name: t[None] for name, t in chosen.state.items()})[0]
+    return _selected(metric, chosen, evaluate("test", test_out), float(weight_decays[winner]), ran,
+                     to_scores(task_type, test_out, scaler))  # fmt: skip
+
+
+def _selected(metric: str, chosen, test: dict, weight_decay: float, steps_run: int, test_scores) -> dict[str, Any]:
+    """The result of a probe: the val-selected run (a selection.BestOnVal), scored once on test."""
     return {
         "metric": metric,
         "val": chosen.val,
-        "test": evaluate("test", test_out),
-        "weight_decay": float(weight_decays[winner]),
+        "test": test,
+        "weight_decay": weight_decay,
         "step": chosen.at,
-        "steps_run": ran,
-        "test_scores": to_scores(task_type, test_out, scaler),
+        "steps_run": steps_run,
+        "test_scores": test_scores,
     }
 
 
