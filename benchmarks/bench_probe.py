@@ -116,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from lmp.labels import read_task
     from lmp.store import FeatureStore
     from lmp.tasks import features
-    from lmp.tasks.labels import read_task
     from lmp.tasks.loading import load_model
 
     torch.set_num_threads(args.threads)

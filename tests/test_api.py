@@ -13,10 +13,10 @@ import torch
 import lmp
 from lmp.api import EncodeError
 from lmp.errors import StoreError
+from lmp.labels import Example
 from lmp.model import LMPModel, ModelConfig
 from lmp.store import EncoderSpec, MovieFeatures, StoreWriter
 from lmp.tasks.features import RepresentationError, Representer
-from lmp.tasks.labels import Example
 
 DIMS = {"visual": 12, "audio": 4, "text": 6}
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lmp.errors import LMPWarning
-from lmp.tasks.labels import LabelError
+from lmp.labels import LabelError
 from lmp.tasks.lvu import FIXTURE_DIR, LVU_TASKS, read_lvu, read_lvu_task, resolve_lvu_dir
 from lmp.tasks.metrics import LIKE_RATIO_OFFSET, VIEW_COUNT_OFFSET
 

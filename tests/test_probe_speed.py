@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
+from lmp.labels import Example, Task, TaskSpec
 from lmp.model import LMPModel, ModelConfig
 from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
 from lmp.tasks.evaluate import ProbeOptions, evaluate_task
 from lmp.tasks.features import EncodingCache, Representer
 from lmp.tasks.heads import AttentiveGrid, AttentiveHead
-from lmp.tasks.labels import Example, Task, TaskSpec
 from lmp.tasks.probe import attentive_probe, linear_probe, reduce_token_width
 from lmp.tasks.selection import train_and_select
 

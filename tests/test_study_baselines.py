@@ -1,4 +1,4 @@
-"""The studies' linear baselines (PCA, CCA) and the three-valued claim verdict, on planted cases."""
+"""The studies' linear baselines (PCA, CCA), the claim verdict and the pooling of runs, on planted cases."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 
 from lmp.studies.baselines import fit_cca, fit_pca
 from lmp.studies.report import FAILS, HOLDS, INCONCLUSIVE, verdict
+from lmp.studies.runner import pool_runs
 
 
 def test_cca_finds_the_shared_latent_and_pca_the_largest_direction():
@@ -34,3 +35,11 @@ def test_verdict_needs_two_pooled_std_and_two_seeds():
     assert verdict([(ours, {"mean": 0.1, "std": 0.0})], seeds=1) == INCONCLUSIVE  # no spread to judge by
     with pytest.raises(KeyError):
         verdict([(ours, {"mean": 0.5})], seeds=3)
+
+
+def test_pooled_runs_keep_every_value_and_their_spread():
+    # Two pretraining runs, each probed with two seeds: 0.1, 0.3 and 0.5, 0.7 -> mean 0.4, std sqrt(0.05).
+    runs = [{"genre": {0.1: {"values": [0.1, 0.3]}}}, {"genre": {0.1: {"values": [0.5, 0.7]}}}]
+    pooled = pool_runs(runs)["genre"][0.1]
+    assert pooled["values"] == [0.1, 0.3, 0.5, 0.7]
+    assert pooled["mean"] == pytest.approx(0.4) and pooled["std"] == pytest.approx(0.05**0.5)

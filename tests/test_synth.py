@@ -12,10 +12,9 @@ import pytest
 
 from lmp.cli import main
 from lmp.config import ConfigError, from_dict
+from lmp.labels import COLUMNS, find_tasks, read_task
 from lmp.store import FeatureStore
 from lmp.synth import TASKS, SynthConfig, generate
-from lmp.synth.labels import HEADERS
-from lmp.tasks.labels import find_tasks, read_task
 
 SPLITS = ("train", "val", "test")
 
@@ -88,7 +87,7 @@ def test_label_files_parse_and_reference_existing_shots(corpus):
         classes = spec.get("classes", [])
         for split in SPLITS:
             path = corpus / "labels" / name / f"{split}.csv"
-            assert path.read_text().splitlines()[0] == HEADERS[task.level]
+            assert path.read_text().splitlines()[0] == ",".join(COLUMNS[task.level])
             rows = read_csv(path)
             assert rows, f"{name}/{split} is empty"
             for r in rows:

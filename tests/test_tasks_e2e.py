@@ -9,12 +9,12 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from lmp.cli import main
+from lmp.labels import Example, read_task
 from lmp.model import LMPModel, ModelConfig
 from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
 from lmp.tasks.evaluate import ProbeOptions, evaluate_task
 from lmp.tasks.features import Representer, task_representations
 from lmp.tasks.finetune import finetune
-from lmp.tasks.labels import Example, read_task
 from lmp.tasks.loading import load_model
 from lmp.tasks.lvu import FIXTURE_DIR, read_lvu_task
 from lmp.tasks.probe import attentive_probe, linear_probe
@@ -201,7 +201,10 @@ def test_finetune_trains_a_copy_and_selects_on_val(world):
     model = load_model(world["ckpt"], store)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     task = read_task(world["labels"] / "shot_size").restrict(store)
-    r = finetune(model, store, task, representation="fused", window=8, epochs=8, lr=1e-3, head_lr=1e-2, batch_size=16)
+    r = finetune(
+        model, store, task, representation="fused", window=8, epochs=8, lr=1e-3, head_lr=1e-2, batch_size=16,
+        probe_first=False,
+    )  # fmt: skip
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert 1 <= r["epoch"] <= 8
     # Shot size is written plainly into the visual features: fine-tuning must beat chance (1/3) clearly.
@@ -223,6 +226,28 @@ def test_finetune_trains_a_copy_and_selects_on_val(world):
     assert scores.shape == (len(y), 2)
     positive = (scores[:, 1] - scores[:, 0]).numpy()  # ranks like softmax(scores)[:, 1]
     assert ra["test"]["AP"] == pytest.approx(average_precision_score(y == 1, positive), abs=1e-6)
+
+
+def test_finetune_starts_from_the_linear_probe_and_keeps_it_when_training_only_hurts(world):
+    store = world["store"]
+    model = load_model(world["ckpt"], store)
+    task = read_task(world["labels"] / "shot_size").restrict(store)
+    # The linear probe on the frozen representation, computed apart from fine-tuning.
+    reps = Representer(store, model, "fused", window=8).task(task)
+    probe = linear_probe(*reps["train"], *reps["val"], *reps["test"], "classification", num_classes=3, seed=0)
+    # Learning rates this large wreck the backbone and head in the first step, so val must pick epoch 0:
+    # the probe's head on the untouched backbone, which scores exactly what the probe scores.
+    r = finetune(model, store, task, representation="fused", window=8, epochs=2, lr=50.0, head_lr=50.0, batch_size=16)
+    assert r["epoch"] == 0
+    assert r["val"]["accuracy"] == pytest.approx(probe["val"]["accuracy"])
+    assert r["test"]["accuracy"] == pytest.approx(probe["test"]["accuracy"])
+    assert r["test_scores"].argmax(1).tolist() == probe["test_scores"].argmax(1).tolist()
+    # Without the probe first, the same wrecking run starts from a random head and is worse on val.
+    plain = finetune(
+        model, store, task, representation="fused", window=8, epochs=2, lr=50.0, head_lr=50.0, batch_size=16,
+        probe_first=False,
+    )  # fmt: skip
+    assert plain["val"]["accuracy"] < probe["val"]["accuracy"]
 
 
 def test_probe_cli_over_a_labels_root_writes_tables_and_provenance(world, tmp_path):

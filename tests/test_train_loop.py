@@ -152,6 +152,18 @@ def test_ddp_two_processes_gloo(store, tmp_path):
     assert not any(p.name.startswith(".") for p in (out / "checkpoints").iterdir())
     frozen = json.loads((out / "run.json").read_text())["frozen_parameters"]
     assert frozen and all("hidden_token" in name for name in frozen)
+    # Resumed in one process (another world size): the 2-rank RNG and sampler state cannot continue
+    # exactly, so the run restarts its streams at the same point of the data and goes on from step 3.
+    torch.set_num_threads(1)
+    resumed = ["pretrain", *args[3:]]
+    resumed[resumed.index("--optim.steps=3")] = "--optim.steps=5"
+    assert main([*resumed, "--run.resume=auto"]) == 0
+    log = losses(out)
+    assert sorted(log) == [1, 2, 3, 4, 5] and all(np.isfinite(r["loss"]) for r in log.values())
+    state = torch.load(out / "checkpoints" / "last" / "train_state.pt", weights_only=True)
+    assert state["step"] == 5 and state["world_size"] == 1 and state["rng"]["cpu"].shape[0] == 1
+    # batch 8 windows = 4 groups of 2 views per step: the stream continues at 5 steps' worth of groups.
+    assert state["sampler"]["consumed"] == 5 * 4
 
 
 def _flip_bytes(path: Path, count: int = 200) -> None:

@@ -166,7 +166,7 @@ def encode(
             out = _as_output(model, rep(modelled[0]).movie_tokens(vid, _base_names(model, modelled)))
             result.update({r: shot_tokens(out, "fused" if r == "cls" else r)[0] for r in modelled})
     else:  # per clip
-        from lmp.tasks.labels import Example
+        from lmp.labels import Example
 
         windows = _windows(store, movie_or_windows)
         if context == "window" or "raw" in reps:

@@ -24,7 +24,7 @@ from torch import nn
 
 from lmp.modality import present
 from lmp.objectives.contrastive import LogitScale, info_nce, l2norm
-from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, global_offset, world
+from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, window_targets
 from lmp.objectives.heads import ProjectionHead
 
 
@@ -48,13 +48,7 @@ class WindowAlignment(nn.Module):
             mean = (unimodal[m] * w[..., None]).sum(1) / n.clamp_min(1.0)[:, None]  # [b, d]
             emb[m] = l2norm(self.heads[m](mean))  # [b, p]
             has[m] = n > 0
-        b = batch["shot_mask"].shape[0]
-        device = batch["shot_mask"].device
-        local = global_offset(b) + torch.arange(b, device=device)  # [b]: gathered index of this rank's windows
-        # Movie ids are per rank (docs/design.md): windows of other ranks never share a film with ours.
-        movie = all_gather_no_grad(batch["movie"].long())  # [B]
-        rank_of = torch.arange(world()[1], device=device).repeat_interleave(b)  # [B]
-        same_film = (movie[local][:, None] == movie[None, :]) & (rank_of[None, :] == world()[0])  # [b, B]
+        local, same_film = window_targets(batch["movie"])  # [b], [b, B]
         scale = self.scale()
         out = {}
         for a, b_ in self.pairs:

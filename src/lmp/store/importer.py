@@ -635,7 +635,7 @@ def read_ids(path: str | Path) -> list[str]:
     LVU split file, or a text file with one id per line (blank lines and # comments are skipped)."""
     path = Path(path)
     if path.is_dir():
-        from lmp.tasks.labels import SPLITS
+        from lmp.labels import SPLITS
         from lmp.tasks.lvu import LVU_TASKS, read_lvu_split
 
         tasks = [t for t in LVU_TASKS if (path / t).is_dir()]

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lmp.labels import Example
 from lmp.studies.config import StudyConfig
-from lmp.tasks.labels import Example
 
 PCA = "PCA"
 CCA = "CCA"

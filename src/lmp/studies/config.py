@@ -45,6 +45,9 @@ class StudyConfig:
     """Representation probed: all (every encoder's shot outputs, concatenated), cls, fused, unimodal:<modality>."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """Probe seeds; with label fractions each seed also draws its own labelled subset."""
+    pretrain_seeds: tuple[int, ...] = (0, 1)
+    """Pretraining seeds of the data study's pretrained, per-shot and random-init arms: each run is probed with
+    every probe seed and the values are pooled, so the spread in its verdict includes pretraining runs."""
     label_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 1.0)
     """Fractions of the train labels used by the data-efficiency study."""
     finetune_fractions: tuple[float, ...] = (0.01, 0.1)
@@ -78,8 +81,11 @@ class StudyConfig:
             raise ValueError("steps >= 1, width >= 8, window >= 2 and eval_window >= 2 are required")
         if self.pca_components < 1 or self.cca_components < 1:
             raise ValueError("pca_components and cca_components must be >= 1")
-        if not self.seeds or not self.tasks:
-            raise ValueError("seeds and tasks must not be empty")
+        if not self.seeds or not self.tasks or not self.pretrain_seeds:
+            raise ValueError("seeds, pretrain_seeds and tasks must not be empty")
+        if self.seed not in self.pretrain_seeds:
+            raise ValueError(f"pretrain_seeds {list(self.pretrain_seeds)} must include seed ({self.seed}), the run "
+                             "the other studies share")  # fmt: skip
         for name in ("label_fractions", "pretrain_fractions", "finetune_fractions"):
             if not all(0 < f <= 1 for f in getattr(self, name)):
                 raise ValueError(f"{name}: every fraction must be in (0, 1], got {getattr(self, name)}")
@@ -99,7 +105,7 @@ class StudyConfig:
             # Seconds: a smoke run of every code path (tests).
             "smoke": {
                 "synth_preset": "tiny", "steps": 4, "width": 16, "window": 16, "shots_per_batch": 64,
-                "eval_window": 32, "tasks": ("scene", "relationship", "writer"), "seeds": (0,),
+                "eval_window": 32, "tasks": ("scene", "relationship", "writer"), "seeds": (0,), "pretrain_seeds": (0,),
                 "label_fractions": (0.5, 1.0), "low_fraction": 0.5, "pretrain_fractions": (0.5, 1.0),
                 "finetune_fractions": (0.5,), "finetune_epochs": 1, "finetune_tasks": ("scene",),
                 "pca_components": 4, "cca_components": 2,

@@ -10,7 +10,10 @@ encoders are compared, probed the same way, with every baseline a reviewer would
   shot`: a shot's tokens attend only to the same shot's other modalities, in pretraining and when
   encoding), which isolates what the long range adds.
 
-With `finetune_fractions`, the pretrained weights are also fine-tuned end to end against the same
+The pretrained, random-init and per-shot arms are run once per pretraining seed (`pretrain_seeds`; a
+random init per seed); their probe values are pooled over pretraining and probe seeds, so their spread
+includes that of pretraining runs. With `finetune_fractions`, the pretrained weights (of the first
+pretraining seed: fine-tuning costs ~100x a probe) are also fine-tuned end to end against the same
 architecture fine-tuned from random weights. A verdict needs a margin of more than 2 pooled seed std
 over every baseline at every fraction up to `low_fraction` (studies.report.verdict).
 """
@@ -29,6 +32,7 @@ from lmp.studies.runner import (
     evaluate_arm,
     finetune_arm,
     load_arm_model,
+    pool_runs,
     pretrain_arm,
     probe_all,
     representations,
@@ -53,19 +57,27 @@ def _judge(avg: dict, fractions, low: float, ours: str, seeds: int) -> tuple[str
 def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
     out = cfg.out / "data"
     fractions = tuple(sorted(cfg.label_fractions))
-    base_dir = pretrain_arm(cfg, corpus, base_arm(cfg), {})
-    shot_dir = pretrain_arm(cfg, corpus, PER_SHOT, {"model": {"context": "shot"}})
+    seeds = (cfg.seed, *(s for s in cfg.pretrain_seeds if s != cfg.seed))
+    base_dirs = {s: pretrain_arm(cfg, corpus, base_arm(cfg), {}, seed=s) for s in seeds}
+    shot_dirs = {s: pretrain_arm(cfg, corpus, PER_SHOT, {"model": {"context": "shot"}}, seed=s) for s in seeds}
+    base_dir = base_dirs[cfg.seed]
     pretrained = load_arm_model(base_dir, corpus, cfg)
     raw = representations(corpus, None, cfg)
-    reps = {
-        PRETRAINED: representations(corpus, pretrained, cfg),
-        RANDOM_INIT: representations(corpus, load_arm_model(base_dir, corpus, cfg, random_init=True), cfg),
-        RAW: raw,
-        **baseline_representations(raw, corpus.store, corpus.train_movies, cfg),
-        PER_SHOT: representations(corpus, load_arm_model(shot_dir, corpus, cfg), cfg),
+    frozen = {RAW: raw, **baseline_representations(raw, corpus.store, corpus.train_movies, cfg)}
+    models = {
+        PRETRAINED: lambda s: load_arm_model(base_dirs[s], corpus, cfg, seed=s),
+        RANDOM_INIT: lambda s: load_arm_model(base_dirs[s], corpus, cfg, random_init=True, seed=s),
+        PER_SHOT: lambda s: load_arm_model(shot_dirs[s], corpus, cfg, seed=s),
     }
-    print(f"data study: probing {len(reps)} arms x {len(fractions)} label fractions x {len(cfg.tasks)} tasks")
-    by_arm = {arm: probe_all(corpus, cfg, r, fractions) for arm, r in reps.items()}
+    arms = [PRETRAINED, RANDOM_INIT, *frozen, PER_SHOT]
+    print(f"data study: probing {len(arms)} arms ({len(seeds)} pretraining seeds for {len(models)} of them) x "
+          f"{len(fractions)} label fractions x {len(cfg.tasks)} tasks")  # fmt: skip
+    by_arm = {
+        arm: probe_all(corpus, cfg, frozen[arm], fractions) if arm in frozen else pool_runs(
+            [probe_all(corpus, cfg, representations(corpus, models[arm](s), cfg), fractions) for s in seeds]
+        )
+        for arm in arms
+    }  # fmt: skip
     records = [
         {"curve": "label_fraction", "setting": f, "arm": arm, "task": t, "metric": corpus.tasks[t].spec.metric, **stats}
         for arm, res in by_arm.items() for t, per in res.items() for f, stats in per.items()

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from lmp.config import from_dict, to_dict
+from lmp.labels import Task, read_task
 from lmp.store import FeatureStore
 from lmp.studies.config import StudyConfig
-from lmp.tasks.labels import Task, read_task
 
 RANDOM_INIT = "random init"
 RAW = "raw features"
@@ -60,12 +60,24 @@ def load_corpus(cfg: StudyConfig) -> Corpus:
     return Corpus(root, store, tasks, train, context)
 
 
-def pretrain_arm(cfg: StudyConfig, corpus: Corpus, arm: str, overrides: dict[str, Any], movie_fraction: float = 1.0):
-    """Pretrain (or reuse) one arm on the train-split movies; returns its final model directory."""
+def pretrain_arm(
+    cfg: StudyConfig,
+    corpus: Corpus,
+    arm: str,
+    overrides: dict[str, Any],
+    movie_fraction: float = 1.0,
+    seed: int | None = None,
+):
+    """Pretrain (or reuse) one arm on the train-split movies; returns its final model directory.
+
+    seed: the pretraining seed (default cfg.seed, whose run is pretrain/<arm>; another's is
+    pretrain/<arm>-seed<seed>)."""
     from lmp.store.subset import subset_store
     from lmp.train import PretrainConfig, pretrain
 
-    run = cfg.out / "pretrain" / arm
+    seed = cfg.seed if seed is None else seed
+    run_name = arm if seed == cfg.seed else f"{arm}-seed{seed}"
+    run = cfg.out / "pretrain" / run_name
     window = overrides.get("data", {}).get("window", cfg.window)
     values = {
         "preset": "small",
@@ -77,7 +89,7 @@ def pretrain_arm(cfg: StudyConfig, corpus: Corpus, arm: str, overrides: dict[str
             "batch_size": 2 * max(1, cfg.shots_per_batch // window // 2),
         },
         "optim": {"steps": cfg.steps, "warmup": max(1, cfg.steps // 20)},
-        "run": {"seed": cfg.seed, "resume": "auto", "ckpt_every": max(1, cfg.steps // 3), "device": cfg.device},
+        "run": {"seed": seed, "resume": "auto", "ckpt_every": max(1, cfg.steps // 3), "device": cfg.device},
     }
     for section, update in overrides.items():
         values[section] = {**values.get(section, {}), **update} if isinstance(update, dict) else update
@@ -88,18 +100,22 @@ def pretrain_arm(cfg: StudyConfig, corpus: Corpus, arm: str, overrides: dict[str
     store = subset_store(corpus.store.root, ids, cfg.out / "pretrain-stores" / arm)
     values["store"] = str(store.root)
     pcfg = from_dict(PretrainConfig, values)
-    corpus.pretrain_configs[arm] = to_dict(pcfg)
+    corpus.pretrain_configs[run_name] = to_dict(pcfg)
     if (run / "model" / "model.safetensors").exists():
         return run / "model"
-    print(f"pretraining arm '{arm}' on {len(store)} movies")
+    print(f"pretraining arm '{run_name}' on {len(store)} movies")
     return pretrain(pcfg)
 
 
-def load_arm_model(model_dir: Path, corpus: Corpus, cfg: StudyConfig, random_init: bool = False):
-    """The arm's pretrained model, or (random_init) the same architecture with seeded random weights."""
+def load_arm_model(
+    model_dir: Path, corpus: Corpus, cfg: StudyConfig, random_init: bool = False, seed: int | None = None
+):
+    """The arm's pretrained model, or (random_init) the same architecture with random weights drawn from
+    `seed` (default cfg.seed)."""
     from lmp.tasks.loading import load_model
 
-    return load_model(model_dir, corpus.store, random_init=random_init, seed=cfg.seed, device=cfg.device)
+    seed = cfg.seed if seed is None else seed
+    return load_model(model_dir, corpus.store, random_init=random_init, seed=seed, device=cfg.device)
 
 
 def representations(corpus: Corpus, model, cfg: StudyConfig) -> dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
@@ -213,6 +229,18 @@ def finetune_arm(corpus: Corpus, cfg: StudyConfig, model, fractions) -> dict[str
             )  # fmt: skip
             values.append(float(result["test"][task.spec.metric]))
         out[name][f] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+    return out
+
+
+def pool_runs(runs: list[dict[str, dict[float, dict[str, Any]]]]) -> dict[str, dict[float, dict[str, Any]]]:
+    """task -> setting -> stats of several pretraining runs (probe_all outputs) as one result: every run's
+    per-seed values together, their mean and std (so the spread includes the runs')."""
+    out: dict[str, dict[float, dict[str, Any]]] = {}
+    for task, per in runs[0].items():
+        out[task] = {}
+        for f in per:
+            values = [v for r in runs for v in r[task][f]["values"]]
+            out[task][f] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
     return out
 
 

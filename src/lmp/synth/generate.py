@@ -21,9 +21,10 @@ from tqdm import tqdm
 
 from lmp.config import atomic_write_text, save_config, to_dict
 from lmp.errors import LMPError
+from lmp.labels import SPLITS
 from lmp.store import EncoderSpec, MovieFeatures, StoreWriter
 from lmp.synth.config import SynthConfig
-from lmp.synth.labels import SPLITS, TASKS, movie_rows, write_tasks
+from lmp.synth.labels import TASKS, movie_rows, write_tasks
 from lmp.synth.render import render
 from lmp.synth.story import Movie, make_movie, movie_id
 from lmp.synth.world import (
@@ -130,7 +131,7 @@ def generate(cfg: SynthConfig) -> Path:
     writer = StoreWriter(
         cfg.out / "store", {m: EncoderSpec(f"{GENERATOR}-{m}", d) for m, d in cfg.dims.items()}
     )
-    rows: dict[str, dict[str, list[str]]] = {t: {s: [] for s in SPLITS} for t in TASKS}
+    rows: dict[str, dict[str, list[tuple]]] = {t: {s: [] for s in SPLITS} for t in TASKS}
     latents: list[str] = []
     totals = {"shots": 0, "seconds": 0.0, "text": 0, "audio": 0, "clips": 0, "clip_seconds": 0.0, "scenes": 0}
     # The store fsyncs every file it writes, which mostly waits on the disk: one writer thread (so the

@@ -1,18 +1,17 @@
-"""MovieWorld's tasks in lmp's label format (docs/design.md "Label files"): task.json + {train,val,test}.csv.
+"""MovieWorld's tasks, written in lmp's label format by `lmp.labels.write_task` (docs/labels.md).
 
-Clip tasks label each clip (video_id, start_shot, end_shot); the 9 LVU-shaped ones plus multi-label
-genre. Shot and boundary tasks label every shot / every boundary between consecutive shots.
+Clip tasks label each clip (video_id, start_shot, end_shot); the 9 LVU-shaped ones (names and types from
+`lmp.tasks.lvu_tasks`, classes from the world) plus multi-label genre. Shot and boundary tasks label
+every shot / every boundary between consecutive shots.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lmp.config import atomic_write_text
+from lmp.labels import TaskSpec, write_task
 from lmp.synth.story import Movie
 from lmp.synth.world import (
     CUT_TYPES,
@@ -30,49 +29,30 @@ from lmp.tasks.lvu_tasks import LVU_TASKS as _LVU
 # LVU's regression targets are centred with LVU's constants (chaoyuaw/lvu), so MovieWorld MSEs are on LVU's scale.
 from lmp.tasks.metrics import LIKE_RATIO_OFFSET, VIEW_COUNT_OFFSET
 
-SPLITS = ("train", "val", "test")
-HEADERS = {
-    "clip": "video_id,start_shot,end_shot,label",
-    "shot": "video_id,shot,label",
-    "boundary": "video_id,shot,label",
+_LVU_CLASSES = {
+    "relationship": RELATIONSHIPS,
+    "way_speaking": SPEAKING_STYLES,
+    "scene": SCENES,
+    "director": DIRECTORS,
+    "genre": GENRES,
+    "writer": WRITERS,
+    "year": DECADES,
 }
+"""MovieWorld's classes for LVU's classification tasks (the regression ones have none)."""
 
-
-@dataclass(frozen=True)
-class TaskDef:
-    name: str
-    level: str
-    type: str
-    classes: tuple[str, ...]
-    metric: str
-
-    def to_json(self) -> dict:
-        out = {"name": self.name, "level": self.level, "type": self.type, "metric": self.metric}
-        if self.classes:
-            out["classes"] = list(self.classes)
-        return out
-
-
-TASKS: dict[str, TaskDef] = {
+TASKS: dict[str, TaskSpec] = {
     t.name: t
     for t in (
-        TaskDef("relationship", "clip", "classification", RELATIONSHIPS, "accuracy"),
-        TaskDef("way_speaking", "clip", "classification", SPEAKING_STYLES, "accuracy"),
-        TaskDef("scene", "clip", "classification", SCENES, "accuracy"),
-        TaskDef("director", "clip", "classification", DIRECTORS, "accuracy"),
-        TaskDef("genre", "clip", "classification", GENRES, "accuracy"),
-        TaskDef("writer", "clip", "classification", WRITERS, "accuracy"),
-        TaskDef("year", "clip", "classification", DECADES, "accuracy"),
-        TaskDef("like_ratio", "clip", "regression", (), "mse"),
-        TaskDef("view_count", "clip", "regression", (), "mse"),
-        TaskDef("genre_multilabel", "clip", "multilabel", GENRES, "mAP"),
-        TaskDef("shot_size", "shot", "classification", SHOT_SIZES, "accuracy"),
+        # LVU's nine, in LVU's order, with the type's default metric (accuracy or mse).
+        *(TaskSpec(t.name, "clip", t.type, _LVU_CLASSES.get(t.name, ())) for t in _LVU.values()),
+        TaskSpec("genre_multilabel", "clip", "multilabel", GENRES, "mAP"),
+        TaskSpec("shot_size", "shot", "classification", SHOT_SIZES, "accuracy"),
         # Binary: classes[1] is the positive class scored by AP.
-        TaskDef("scene_boundary", "boundary", "classification", ("same_scene", "new_scene"), "AP"),
-        TaskDef("cut_type", "boundary", "multilabel", CUT_TYPES, "mAP"),
+        TaskSpec("scene_boundary", "boundary", "classification", ("same_scene", "new_scene"), "AP"),
+        TaskSpec("cut_type", "boundary", "multilabel", CUT_TYPES, "mAP"),
         # Context tasks: the answer for a shot lies minutes away from it (docs/movieworld.md).
-        TaskDef("offscreen_speaker", "shot", "classification", ("focus_character", "side_character"), "AP"),
-        TaskDef("place_return", "shot", "classification", ("new_place", "returning_place"), "AP"),
+        TaskSpec("offscreen_speaker", "shot", "classification", ("focus_character", "side_character"), "AP"),
+        TaskSpec("place_return", "shot", "classification", ("new_place", "returning_place"), "AP"),
     )
 }
 CONTEXT_TASKS = ("offscreen_speaker", "place_return")
@@ -123,8 +103,8 @@ def _noisy(labels: np.ndarray, num_classes: int, rate: float, rng: np.random.Gen
     return np.where(flip, rng.integers(num_classes, size=labels.shape[0]), labels)
 
 
-def movie_rows(movie: Movie, label_noise: float, rng: np.random.Generator) -> dict[str, list[str]]:
-    """CSV lines (without header) of every task for one movie."""
+def movie_rows(movie: Movie, label_noise: float, rng: np.random.Generator) -> dict[str, list[tuple]]:
+    """The rows of every task for one movie: the cells of each level's columns (lmp.labels.COLUMNS)."""
     clips = np.flatnonzero(movie.seg_is_clip)
     starts, ends = movie.seg_bounds[clips], movie.seg_bounds[clips + 1]
     n = clips.shape[0]
@@ -145,36 +125,28 @@ def movie_rows(movie: Movie, label_noise: float, rng: np.random.Generator) -> di
     labels["view_count"] = [f"{v - VIEW_COUNT_OFFSET:.4f}" for v in movie.seg_log_views[clips]]
     labels["genre_multilabel"] = ["|".join(g for g, on in zip(GENRES, movie.genres) if on)] * n
     rows = {
-        name: [f"{movie.id},{a},{b},{lab}" for a, b, lab in zip(starts, ends, labs)]
+        name: [(movie.id, int(a), int(b), lab) for a, b, lab in zip(starts, ends, labs)]
         for name, labs in labels.items()
     }
 
-    rows["shot_size"] = [f"{movie.id},{i},{SHOT_SIZES[k]}" for i, k in enumerate(movie.size)]
+    rows["shot_size"] = [(movie.id, i, SHOT_SIZES[k]) for i, k in enumerate(movie.size)]
     new_scene = movie.scene[1:] != movie.scene[:-1]
     boundary = TASKS["scene_boundary"].classes
-    rows["scene_boundary"] = [f"{movie.id},{i},{boundary[int(b)]}" for i, b in enumerate(new_scene)]
+    rows["scene_boundary"] = [(movie.id, i, boundary[int(b)]) for i, b in enumerate(new_scene)]
     for name, (shots, positive) in (
         ("offscreen_speaker", offscreen_speakers(movie)),
         ("place_return", place_returns(movie)),
     ):
         names = TASKS[name].classes
-        rows[name] = [f"{movie.id},{i},{names[int(p)]}" for i, p in zip(shots, positive)]
+        rows[name] = [(movie.id, int(i), names[int(p)]) for i, p in zip(shots, positive)]
     cuts = cut_types(movie)
     rows["cut_type"] = [
-        f"{movie.id},{i},{'|'.join(c for c, on in zip(CUT_TYPES, row) if on)}" for i, row in enumerate(cuts)
+        (movie.id, i, "|".join(c for c, on in zip(CUT_TYPES, row) if on)) for i, row in enumerate(cuts)
     ]
     return rows
 
 
-def write_tasks(root: Path, rows: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, int]]:
-    """Write root/<task>/{task.json, train.csv, val.csv, test.csv}; rows[task][split] are CSV lines.
-    Returns the row count per task and split."""
-    counts = {}
-    for name, task in TASKS.items():
-        d = root / name
-        atomic_write_text(d / "task.json", json.dumps(task.to_json(), indent=2) + "\n")
-        for split in SPLITS:
-            lines = rows[name][split]
-            atomic_write_text(d / f"{split}.csv", "\n".join([HEADERS[task.level], *lines]) + "\n")
-        counts[name] = {split: len(rows[name][split]) for split in SPLITS}
-    return counts
+def write_tasks(root: Path, rows: dict[str, dict[str, list[tuple]]]) -> dict[str, dict[str, int]]:
+    """Write root/<task>/{task.json, train.csv, val.csv, test.csv} of every task; rows[task][split] are
+    its rows. Returns the row count per task and split."""
+    return {name: write_task(root / name, spec, rows[name]) for name, spec in TASKS.items()}

@@ -13,7 +13,7 @@ poolings of the frozen store features; no learned encoder is involved:
   whole clip (all modalities);
 * shot and boundary tasks: a probe on one shot (or on the two shots around a cut).
 
-Labels are read by lmp's reader (`lmp.tasks.labels`), the probe is lmp's linear probe
+Labels are read by lmp's reader (`lmp.labels`), the probe is lmp's linear probe
 (`lmp.tasks.probe.linear_probe`: weight decay and step picked on val) and it is graded by lmp's metrics
 (`lmp.tasks.metrics`), so these numbers are on the same footing as `lmp probe` and the studies.
 """
@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from lmp.errors import LMPError
+from lmp.labels import SPLITS, Example, Task, read_task
 from lmp.modality import MODALITIES
 from lmp.store import FeatureStore
 from lmp.synth.labels import LVU_TASKS, TASKS
-from lmp.tasks.labels import SPLITS, Example, Task, read_task
 from lmp.tasks.probe import linear_probe
 
 SUBSETS = {"visual": ("visual",), "audio": ("audio",), "text": ("text",), "all": MODALITIES}

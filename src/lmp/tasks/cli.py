@@ -220,7 +220,7 @@ def lvu(cfg: LVUConfig) -> int:
 
 def probe(cfg: ProbeConfig) -> int:
     """Run one task directory, or every task directory under a labels root."""
-    from lmp.tasks.labels import find_tasks, read_task
+    from lmp.labels import find_tasks, read_task
 
     tasks = {}
     for d in find_tasks(cfg.labels):

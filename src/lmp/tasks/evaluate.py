@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
+from lmp.labels import Task
 from lmp.tasks.features import EncodingCache, Representer
 from lmp.tasks.finetune import finetune
-from lmp.tasks.labels import Task
 from lmp.tasks.probe import attentive_probe, linear_probe, over_seeds, reduce_token_width
 
 PROTOCOLS = ("linear", "attentive", "finetune")
@@ -55,6 +55,8 @@ class ProbeOptions:
     """Head learning rate when fine-tuning."""
     finetune_weight_decay: float = 0.05
     """AdamW weight decay when fine-tuning."""
+    finetune_probe_first: bool = True
+    """Start fine-tuning from the linear probe's head (LP-FT; it competes on val as epoch 0)."""
     batch_size: int = 8
     """Clips per fine-tuning step."""
 
@@ -118,7 +120,7 @@ def evaluate_task(
         raise ValueError(f"protocol {protocol!r} is not one of {list(PROTOCOLS)}")
     empty = [s for s in ("train", "val", "test") if not task.splits.get(s)]
     if empty:
-        from lmp.tasks.labels import LabelError
+        from lmp.labels import LabelError
 
         raise LabelError(
             f"{task.source}: no {'/'.join(empty)} example with a video in the store ({task.missing_summary()})"
@@ -132,7 +134,7 @@ def evaluate_task(
             return finetune(
                 model, store, task, representation=representation, window=window, epochs=o.finetune_epochs,
                 lr=o.finetune_lr, head_lr=o.finetune_head_lr, weight_decay=o.finetune_weight_decay,
-                batch_size=o.batch_size, seed=seed, progress=progress,
+                batch_size=o.batch_size, seed=seed, probe_first=o.finetune_probe_first, progress=progress,
             )  # fmt: skip
 
     else:

@@ -43,9 +43,9 @@ import numpy as np
 import torch
 
 from lmp.batch import read_batch
+from lmp.labels import Example, Task
 from lmp.modality import mask_key
 from lmp.store.reader import FeatureStore
-from lmp.tasks.labels import Example, Task
 
 # Also imported from here by their users (lmp.tasks.cli, lmp.demo, docs/transfer.md): keep these names.
 from lmp.tasks.loading import load_model
@@ -388,7 +388,7 @@ def task_representations(
 
     Returns ({"train": (x, y), "val": (x, y), "test": (x, y)}, restricted task).
     """
-    from lmp.tasks.labels import read_task
+    from lmp.labels import read_task
 
     store = store if isinstance(store, FeatureStore) else FeatureStore(Path(store))
     task = task if isinstance(task, Task) else read_task(task)

@@ -1,13 +1,22 @@
 """Full fine-tuning: the backbone and a linear head trained end to end on a task, selected on val.
 
 Protocol (our choice): a copy of the model is trained (the caller's model is untouched) with AdamW,
-a lower learning rate for the backbone than for the fresh head, in train mode (so the model's own dropout
+a lower learning rate for the backbone than for the head, in train mode (so the model's own dropout
 applies; none in the presets); after every epoch val is scored and the best (backbone, head) state is
 kept; test is scored once with it (the loop and bookkeeping of lmp.tasks.selection). Clip
 representations are computed exactly as for probing (`Representer.encode_clips`, long clips in chunks),
 shot and boundary tasks use a window centred on the shot (`Representer.encode_shots`).
 
-Dimension legend: n examples in a mini-batch, d model width, C outputs.
+Linear probing first (`probe_first`, on by default; "LP-FT", Kumar et al., ICLR 2022): the head starts
+as the linear probe fit on the frozen representation (lmp.tasks.probe.linear_probe, weight decay
+chosen on val), and that starting point is "epoch 0" of the selection. With a random head, the first
+epochs' large gradients reshape the backbone to fit a head that knows nothing yet, which with a handful
+of labels destroys what pretraining gave (measured: pretrained weights fine-tuned that way ended below
+random weights fine-tuned the same way at 1 % of labels, docs/studies.md). Starting from the probe,
+fine-tuning can only be kept when it beats the probe on val. `probe_first=False` is the plain protocol
+(a LayerNorm and a randomly initialised linear head).
+
+Dimension legend: n examples in a mini-batch, d representation width, C outputs.
 """
 
 from __future__ import annotations
@@ -18,9 +27,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from lmp.labels import Task
 from lmp.tasks.features import Representer
 from lmp.tasks.heads import TargetScaler, output_width, score, task_loss, to_scores
-from lmp.tasks.labels import Task
+from lmp.tasks.probe import linear_probe
 from lmp.tasks.representation_names import RepresentationError
 from lmp.tasks.selection import BestOnVal, train_and_select
 
@@ -29,6 +39,40 @@ def _inputs(rep: Representer, task: Task, rows) -> torch.Tensor:
     if task.spec.level == "clip":
         return rep.encode_clips(rows)
     return rep.encode_shots(rows, boundary=task.spec.level == "boundary")
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std with fixed train-split statistics: the input scaling the linear probe was fit under."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def _probe_head(net, rep: Representer, task: Task, meta, seed: int) -> nn.Sequential:
+    """The linear probe on the frozen representation (val-selected), as a trainable head."""
+    spec = task.spec
+    net.eval()
+    with torch.no_grad():
+        x = {s: torch.cat([_inputs(rep, task, rows[i : i + 32]) for i in range(0, len(rows), 32)]).cpu()
+             for s, rows in task.splits.items() if s != "test"}  # fmt: skip
+    net.train()
+    # Only the head is wanted here: val stands in for test, which fine-tuning scores once at the end.
+    fit = linear_probe(
+        x["train"], task.targets("train"), x["val"], task.targets("val"), x["val"], task.targets("val"),
+        spec.type, metric=spec.metric, num_classes=spec.num_classes, seed=seed,
+        meta={"val": meta["val"], "test": meta["val"]} if meta else None,
+    )  # fmt: skip
+    h = fit["head"]
+    linear = nn.Linear(h["weight"].shape[1], h["weight"].shape[0])
+    with torch.no_grad():
+        linear.weight.copy_(h["weight"])
+        linear.bias.copy_(h["bias"])
+    return nn.Sequential(Standardize(h["mean"], h["std"]), linear)
 
 
 def finetune(
@@ -44,6 +88,7 @@ def finetune(
     weight_decay: float = 0.05,
     batch_size: int = 8,
     seed: int = 0,
+    probe_first: bool = True,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune a copy of `model` on `task` (already restricted to `store`). Returns the same shape
@@ -56,9 +101,16 @@ def finetune(
     torch.manual_seed(seed)
     net = copy.deepcopy(model).train()
     rep = Representer(store, net, representation, window=window, progress=False)
-    per_shot = len(net.modalities) + 1 if representation == "all" else 1  # `all` concatenates M unimodal + fused
-    dim = net.cfg.width * per_shot * (3 if spec.level == "boundary" else 1)
-    head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, output_width(spec.type, spec.num_classes))).to(rep.device)
+    meta = {
+        s: {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} for s, rows in task.splits.items()
+    } if spec.level == "boundary" else {}  # fmt: skip
+    if probe_first:
+        head = _probe_head(net, rep, task, meta, seed).to(rep.device)
+    else:
+        per_shot = len(net.modalities) + 1 if representation == "all" else 1  # `all`: M unimodal + fused
+        dim = net.cfg.width * per_shot * (3 if spec.level == "boundary" else 1)
+        head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, output_width(spec.type, spec.num_classes)))
+        head = head.to(rep.device)
     opt = torch.optim.AdamW(
         [{"params": net.parameters(), "lr": lr}, {"params": head.parameters(), "lr": head_lr}],
         weight_decay=weight_decay,
@@ -76,10 +128,7 @@ def finetune(
             out = torch.cat([head(_inputs(rep, task, rows[i : i + 32])) for i in range(0, len(rows), 32)]).cpu()
         net.train(), head.train()
         scores = to_scores(spec.type, out, scaler)
-        meta = (
-            {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} if spec.level == "boundary" else {}
-        )
-        return score(spec.type, spec.metric, scores, task.targets(split), **meta), scores
+        return score(spec.type, spec.metric, scores, task.targets(split), **meta.get(split, {})), scores
 
     def train(epoch: int) -> None:
         order = torch.randperm(len(train_rows), generator=gen).tolist()
@@ -97,8 +146,11 @@ def finetune(
     def bar(rounds: range):
         return tqdm(rounds, desc=f"fine-tune {spec.name}", unit="epoch", disable=not progress)
 
-    # Starts from the untrained copy: it is the one kept when val never produces a number.
+    # Starts from the untrained copy: it is the one kept when val never produces a number. With
+    # probe_first, that copy (the frozen backbone + the probe's head) competes on val as epoch 0.
     best = BestOnVal(spec.metric, snapshot())
+    if probe_first:
+        best.offer(evaluate("val")[0], 0, snapshot)
     train_and_select(epochs, train, lambda epoch: best.offer(evaluate("val")[0], epoch, snapshot), progress=bar)
     net.load_state_dict(best.state[0])
     head.load_state_dict(best.state[1])

@@ -2,7 +2,8 @@
 
 Dimension legend: n examples, d representation width, L tokens per example (attentive probe), C outputs.
 
-Task types (``task.json`` "type") decide the loss and the output width:
+Task types (``task.json`` "type"; the vocabulary, metric choice and direction are in `lmp.labels`) decide
+the loss and the output width:
 
     classification  C = number of classes, cross-entropy, scores = softmax
     multilabel      C = number of classes, per-class binary cross-entropy, scores = sigmoid
@@ -21,36 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmp.labels import TASK_TYPES
 from lmp.tasks import metrics as M
-
-TASK_TYPES = ("classification", "multilabel", "regression")
-METRICS = ("accuracy", "mse", "mAP", "AP")
-LOWER_IS_BETTER = {"mse"}
-
-
-def default_metric(task_type: str) -> str:
-    return {"classification": "accuracy", "multilabel": "mAP", "regression": "mse"}[task_type]
-
-
-def check_task_type(task_type: str, metric: str | None = None) -> str:
-    if task_type not in TASK_TYPES:
-        raise ValueError(f"task type {task_type!r} is not one of {list(TASK_TYPES)}")
-    metric = metric or default_metric(task_type)
-    if metric not in METRICS:
-        raise ValueError(f"metric {metric!r} is not one of {list(METRICS)}")
-    return metric
-
-
-def is_better(metric: str, a: float, b: float) -> bool:
-    """Whether score a beats score b (NaN never wins)."""
-    if math.isnan(a):
-        return False
-    if math.isnan(b):
-        return True
-    return a < b if metric in LOWER_IS_BETTER else a > b
 
 
 def output_width(task_type: str, num_classes: int | None) -> int:
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task type {task_type!r} is not one of {list(TASK_TYPES)}")
     if task_type == "regression":
         return 1
     if not num_classes or num_classes < 1:

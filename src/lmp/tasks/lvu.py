@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from lmp.errors import LMPWarning
-from lmp.tasks.labels import SPLITS, Example, LabelError, Task, TaskSpec
+from lmp.labels import SPLITS, Example, LabelError, Task, TaskSpec
 from lmp.tasks.lvu_tasks import LVU_TASKS  # the task table; re-exported here for readers of LVU files
 from lmp.tasks.metrics import lvu_like_ratio_target, lvu_view_count_target
 

@@ -1,8 +1,8 @@
 """LVU 1.0's nine tasks: names in the literature's order, groups, types and official class counts.
 
 The one definition of them; `lmp.tasks.lvu` reads the official files with it and MovieWorld
-(`lmp.synth.labels`) names its LVU-shaped tasks after it. It imports neither torch nor the label reader,
-so that `lmp synth` stays quick to start. The regression targets' offsets are in `lmp.tasks.metrics`.
+(`lmp.synth.labels`) builds its LVU-shaped tasks (names, order, types) from it. It imports no torch, so
+that `lmp synth` stays quick to start. The regression targets' offsets are in `lmp.tasks.metrics`.
 """
 
 from __future__ import annotations

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmp.labels import check_task_type
 from lmp.tasks.heads import (
     AttentiveGrid,
     AttentiveHead,
     TargetScaler,
     attend,
-    check_task_type,
     output_width,
     score,
     task_loss,
@@ -110,7 +110,9 @@ def linear_probe(
 
     Returns:
         {"metric": name, "val": {metric: value, ...}, "test": {metric: value, ...}, "weight_decay": float,
-         "step": int, "steps_run": int, "test_scores": probabilities [n, C] or predictions [n]}
+         "step": int, "steps_run": int, "test_scores": probabilities [n, C] or predictions [n],
+         "head": {"weight": [C, d], "bias": [C], "mean": [d], "std": [d]}}: the chosen head reads
+        (x - mean) / std, so fine-tuning can start from it (lmp.tasks.finetune).
     """
     metric = check_task_type(task_type, metric)
     classes = _infer_classes(task_type, [train_y, val_y, test_y], num_classes)
@@ -175,8 +177,9 @@ def linear_probe(
     # Val never produced a number (e.g. no positive): keep the final head.
     w, b = chosen.state if chosen.state is not None else (weight[winner].detach(), bias[winner].detach())
     test_out = z["test"] @ w.T + b
-    return _selected(metric, chosen, evaluate("test", test_out), float(weight_decays[winner]), ran,
-                     to_scores(task_type, test_out, scaler))  # fmt: skip
+    result = _selected(metric, chosen, evaluate("test", test_out), float(weight_decays[winner]), ran,
+                       to_scores(task_type, test_out, scaler))  # fmt: skip
+    return {**result, "head": {"weight": w, "bias": b, "mean": mean, "std": std}}
 
 
 def reduce_token_width(
@@ -325,5 +328,5 @@ def over_seeds(run: Callable[[int], dict[str, Any]], seeds: Sequence[int]) -> di
         summary[split] = {
             k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v} for k, v in values.items()
         }
-    summary["runs"] = [{k: v for k, v in r.items() if k not in ("test_scores", "state")} for r in runs]
+    summary["runs"] = [{k: v for k, v in r.items() if k not in ("test_scores", "state", "head")} for r in runs]
     return summary

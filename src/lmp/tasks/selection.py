@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from lmp.tasks.heads import is_better
+from lmp.labels import is_better
 
 
 class BestOnVal:

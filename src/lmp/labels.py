@@ -1,41 +1,87 @@
 """lmp's label format (docs/labels.md): a task directory with task.json and {train,val,test}.csv.
 
     <task>/task.json  {"name", "level": clip|shot|boundary, "type": classification|multilabel|regression,
-                       "classes": [...], "metric": accuracy|mAP|mse|AP}
+                       "metric": accuracy|mAP|mse|AP, "classes": [...]}
     clip:      video_id,start_shot,end_shot,label   shots [start_shot, end_shot); empty = whole entry
     shot:      video_id,shot,label
     boundary:  video_id,shot,label                  the boundary between shot and shot + 1
 
-Readers turn every row into an `Example` with its numeric target, and `Task.restrict(store)` keeps
-the rows whose video is in a store, reporting (never silently dropping) the missing ones.
+`read_task` turns every row into an `Example` with its numeric target, and `Task.restrict(store)` keeps
+the rows whose video is in a store, reporting (never silently dropping) the missing ones; `write_task`
+writes the same files, checking every row with the reader's own parser.
+
+This module sits below `lmp.synth` (which writes MovieWorld's tasks with it) and `lmp.tasks` (heads,
+losses and probes read tasks with it) and imports neither, nor torch until `Task.targets` is called.
+Reading and writing live together here, rather than the reader staying in `lmp.tasks`, so that one
+module owns the file names, JSON keys, CSV columns and the task-type vocabulary.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from lmp.atomic import atomic_write_bytes
 from lmp.errors import LMPError
-from lmp.tasks.heads import METRICS, TASK_TYPES, default_metric
+
+if TYPE_CHECKING:
+    import torch
 
 SPLITS = ("train", "val", "test")
 LEVELS = ("clip", "shot", "boundary")
 TASK_FILE = "task.json"
+COLUMNS = {
+    "clip": ("video_id", "start_shot", "end_shot", "label"),
+    "shot": ("video_id", "shot", "label"),
+    "boundary": ("video_id", "shot", "label"),
+}
+"""The header of a split file, per level."""
+
+# -- task types and metrics ----------------------------------------------------------------------------
+TASK_TYPES = ("classification", "multilabel", "regression")
+"""Decides the loss and the output width (lmp.tasks.heads)."""
+METRICS = ("accuracy", "mse", "mAP", "AP")
+LOWER_IS_BETTER = {"mse"}
+
+
+def default_metric(task_type: str) -> str:
+    return {"classification": "accuracy", "multilabel": "mAP", "regression": "mse"}[task_type]
+
+
+def check_task_type(task_type: str, metric: str | None = None) -> str:
+    """The metric to grade a task with (`metric`, or the type's default); ValueError if either is unknown."""
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task type {task_type!r} is not one of {list(TASK_TYPES)}")
+    metric = metric or default_metric(task_type)
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r} is not one of {list(METRICS)}")
+    return metric
+
+
+def is_better(metric: str, a: float, b: float) -> bool:
+    """Whether score a beats score b (NaN never wins)."""
+    if math.isnan(a):
+        return False
+    if math.isnan(b):
+        return True
+    return a < b if metric in LOWER_IS_BETTER else a > b
 
 
 class LabelError(LMPError):
     """A label file or task directory is missing or malformed; the message names the file and line."""
 
 
+# -- what a task is ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TaskSpec:
-    """What a task is: its level, type, class names and metric."""
+    """What a task is: its level, type, class names and metric (the content of task.json)."""
 
     name: str
     """Task name (e.g. 'genre', 'shot_size')."""
@@ -63,6 +109,32 @@ class TaskSpec:
     @property
     def num_classes(self) -> int | None:
         return len(self.classes) if self.type != "regression" else None
+
+    def to_json(self) -> dict[str, Any]:
+        """task.json's content: name, level, type, metric and (unless empty) classes, in that order."""
+        out: dict[str, Any] = {"name": self.name, "level": self.level, "type": self.type, "metric": self.metric}
+        if self.classes:
+            out["classes"] = list(self.classes)
+        return out
+
+
+def spec_from_json(data: Mapping[str, Any], where: str, default_name: str = "") -> TaskSpec:
+    """task.json's content -> TaskSpec; LabelError naming `where` and the problem."""
+    if not isinstance(data, Mapping):
+        raise LabelError(f"{where}: a task spec must be a JSON object, got {type(data).__name__}")
+    try:
+        return TaskSpec(
+            name=str(data.get("name") or default_name),
+            level=str(data["level"]),
+            type=str(data["type"]),
+            classes=tuple(str(c) for c in data.get("classes") or ()),
+            metric=str(data.get("metric") or ""),
+        )
+    except KeyError as e:
+        known = ["classes", "level", "metric", "name", "type"]
+        raise LabelError(f"{where}: missing key {e.args[0]!r} (keys: {known})") from None
+    except ValueError as e:
+        raise LabelError(f"{where}: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -92,6 +164,8 @@ class Task:
 
     def targets(self, split: str) -> torch.Tensor:
         """Targets of a split: long [n] | multi-hot float [n, C] | float [n]."""
+        import torch  # here, so that reading and writing labels (lmp synth) never loads torch
+
         rows = self.splits[split]
         if self.spec.type == "classification":
             return torch.tensor([e.target for e in rows], dtype=torch.long)
@@ -145,6 +219,7 @@ def _check_range(task: Task, e: Example, num_shots: int) -> None:
         )
 
 
+# -- reading -------------------------------------------------------------------------------------------
 def read_spec(task_dir: str | os.PathLike) -> TaskSpec:
     path = Path(task_dir) / TASK_FILE
     try:
@@ -153,19 +228,7 @@ def read_spec(task_dir: str | os.PathLike) -> TaskSpec:
         raise LabelError(f"{task_dir}: not a task directory (no {TASK_FILE})") from None
     except (OSError, json.JSONDecodeError) as e:
         raise LabelError(f"{path}: unreadable ({e})") from None
-    known = {"name", "level", "type", "classes", "metric"}
-    try:
-        return TaskSpec(
-            name=str(data.get("name") or Path(task_dir).name),
-            level=str(data["level"]),
-            type=str(data["type"]),
-            classes=tuple(str(c) for c in data.get("classes") or ()),
-            metric=str(data.get("metric") or ""),
-        )
-    except KeyError as e:
-        raise LabelError(f"{path}: missing key {e.args[0]!r} (keys: {sorted(known)})") from None
-    except ValueError as e:
-        raise LabelError(f"{path}: {e}") from None
+    return spec_from_json(data, str(path), Path(task_dir).name)
 
 
 def _int_or_none(text: str, where: str, column: str) -> int | None:
@@ -178,15 +241,17 @@ def _int_or_none(text: str, where: str, column: str) -> int | None:
         raise LabelError(f"{where}: column '{column}' must be an integer, got {text!r}") from None
 
 
-def parse_label(spec: TaskSpec, text: str, where: str) -> Any:
-    """A label string -> class id, tuple of class ids, or float."""
+def parse_label(spec: TaskSpec, text: str, where: str, index: Mapping[str, int] | None = None) -> Any:
+    """A label string -> class id, tuple of class ids, or float. `index` (class name -> id) saves
+    rebuilding it for every row."""
     text = text.strip()
     if spec.type == "regression":
         try:
             return float(text)
         except ValueError:
             raise LabelError(f"{where}: label must be a number, got {text!r}") from None
-    index = {c: i for i, c in enumerate(spec.classes)}
+    if index is None:
+        index = {c: i for i, c in enumerate(spec.classes)}
     names = [t.strip() for t in text.split("|") if t.strip()] if spec.type == "multilabel" else [text]
     unknown = [n for n in names if n not in index]
     if unknown:
@@ -196,8 +261,24 @@ def parse_label(spec: TaskSpec, text: str, where: str) -> Any:
     return tuple(sorted({index[n] for n in names}))
 
 
+def _parse_row(spec: TaskSpec, row: Mapping[str, str | None], where: str, index: Mapping[str, int]) -> Example:
+    vid = (row["video_id"] or "").strip()
+    if not vid:
+        raise LabelError(f"{where}: empty video_id")
+    if spec.level == "clip":
+        start = _int_or_none(row["start_shot"] or "", where, "start_shot")
+        end = _int_or_none(row["end_shot"] or "", where, "end_shot")
+    else:
+        start, end = _int_or_none(row["shot"] or "", where, "shot"), None
+        if start is None:
+            raise LabelError(f"{where}: empty shot")
+    label = row["label"] or ""
+    return Example(vid, start, end, parse_label(spec, label, where, index), label)
+
+
 def read_split(spec: TaskSpec, path: Path) -> list[Example]:
-    columns = ["video_id", "start_shot", "end_shot", "label"] if spec.level == "clip" else ["video_id", "shot", "label"]
+    columns = list(COLUMNS[spec.level])
+    index = {c: i for i, c in enumerate(spec.classes)}
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
@@ -207,22 +288,7 @@ def read_split(spec: TaskSpec, path: Path) -> list[Example]:
                 raise LabelError(
                     f"{path}: header {header} lacks column(s) {absent} (a {spec.level} task needs {columns})"
                 )
-            rows = []
-            for lineno, row in enumerate(reader, 2):
-                where = f"{path}:{lineno}"
-                vid = (row["video_id"] or "").strip()
-                if not vid:
-                    raise LabelError(f"{where}: empty video_id")
-                if spec.level == "clip":
-                    start = _int_or_none(row["start_shot"] or "", where, "start_shot")
-                    end = _int_or_none(row["end_shot"] or "", where, "end_shot")
-                else:
-                    start, end = _int_or_none(row["shot"] or "", where, "shot"), None
-                    if start is None:
-                        raise LabelError(f"{where}: empty shot")
-                label = row["label"] or ""
-                rows.append(Example(vid, start, end, parse_label(spec, label, where), label))
-            return rows
+            return [_parse_row(spec, row, f"{path}:{lineno}", index) for lineno, row in enumerate(reader, 2)]
     except FileNotFoundError:
         raise LabelError(f"{path}: split file not found") from None
 
@@ -244,3 +310,51 @@ def find_tasks(root: str | os.PathLike) -> list[Path]:
     if not found:
         raise LabelError(f"{root}: no task directory here ({TASK_FILE} neither in it nor in its sub-directories)")
     return found
+
+
+# -- writing -------------------------------------------------------------------------------------------
+def _cells(spec: TaskSpec, row: Example | Sequence[Any]) -> list[str]:
+    if isinstance(row, Example):
+        e = row
+        row = (e.video_id, e.start, e.end, e.label) if spec.level == "clip" else (e.video_id, e.start, e.label)
+    return ["" if v is None else str(v) for v in row]
+
+
+def split_text(spec: TaskSpec, rows: Iterable[Example | Sequence[Any]], where: str = "") -> str:
+    """One split file's text. A row is an `Example` (its `label` text is written) or the level's cells in
+    `COLUMNS` order (None = empty); every row must read back, else LabelError names its would-be line."""
+    columns = COLUMNS[spec.level]
+    index = {c: i for i, c in enumerate(spec.classes)}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for lineno, row in enumerate(rows, 2):
+        cells = _cells(spec, row)
+        line = f"{where}:{lineno}"
+        if len(cells) != len(columns):
+            raise LabelError(f"{line}: {len(cells)} values {cells} for the {len(columns)} columns {list(columns)}")
+        _parse_row(spec, dict(zip(columns, cells)), line, index)
+        writer.writerow(cells)
+    return out.getvalue()
+
+
+def write_task(
+    task_dir: str | os.PathLike,
+    spec: TaskSpec | Mapping[str, Any],
+    splits: Mapping[str, Iterable[Example | Sequence[Any]]],
+) -> dict[str, int]:
+    """Write `task_dir`/{task.json, train.csv, val.csv, test.csv}, each file atomically; returns the row
+    count per split. `spec` is a TaskSpec or task.json's content (checked like the reader checks it);
+    `splits` maps each of SPLITS to its rows (see `split_text`). Everything is checked before anything
+    is written, and task.json is written last, so `find_tasks` never sees a half-written task."""
+    task_dir = Path(task_dir)
+    if not isinstance(spec, TaskSpec):
+        spec = spec_from_json(spec, f"{task_dir / TASK_FILE}", task_dir.name)
+    if set(splits) != set(SPLITS):
+        raise LabelError(f"{task_dir}: splits {sorted(splits)} are not {list(SPLITS)}")
+    rows = {s: list(splits[s]) for s in SPLITS}
+    texts = {s: split_text(spec, rows[s], str(task_dir / f"{s}.csv")) for s in SPLITS}
+    for s in SPLITS:
+        atomic_write_bytes(task_dir / f"{s}.csv", texts[s].encode())
+    atomic_write_bytes(task_dir / TASK_FILE, (json.dumps(spec.to_json(), indent=2) + "\n").encode())
+    return {s: len(rows[s]) for s in SPLITS}
