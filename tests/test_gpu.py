@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 import torch
 
+from batches import DIMS, random_batch
 from lmp.config import from_dict
 from lmp.model import LMPModel, ModelConfig
 from lmp.objectives import ObjectivesConfig, Pretrainer
@@ -20,23 +21,6 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
-DIMS = {"visual": 6, "audio": 5, "text": 4}
-
-
-def _batch(b: int, s: int, device: str = "cpu", seed: int = 0) -> dict[str, torch.Tensor]:
-    """b windows of s shots from movies 0, 0, 1, 1, ...; window 1 half padded; modalities partly missing."""
-    g = torch.Generator().manual_seed(seed)
-    shot_mask = torch.ones(b, s, dtype=torch.bool)
-    shot_mask[1, s // 2 :] = False
-    batch = {m: torch.randn(b, s, d, generator=g) for m, d in DIMS.items()}
-    for m in DIMS:
-        batch[f"{m}_mask"] = (torch.rand(b, s, generator=g) > 0.25) & shot_mask
-    start = torch.cumsum(torch.rand(b, s, generator=g) * 4, dim=1)
-    batch["times"] = torch.stack([start - start[:, :1], start - start[:, :1] + 2.0], dim=-1)
-    batch["positions"] = torch.arange(s).expand(b, s).clone()
-    batch["shot_mask"] = shot_mask
-    batch["movie"] = torch.arange(b) // 2
-    return {k: v.to(device) for k, v in batch.items()}
 
 
 def _pretrainer() -> Pretrainer:
@@ -72,11 +56,12 @@ def _one_step(pre: Pretrainer, batch, samples, dtype: torch.dtype | None) -> tup
 def test_bf16_training_step_on_cuda_matches_fp32_on_cpu():
     pre = _pretrainer().train()
     gpu = copy.deepcopy(pre).cuda()
-    batch = _batch(4, 8)
+    batch = random_batch(4, 8)
     torch.manual_seed(1)
     samples = pre.sample(batch)
     cpu_before, cpu_after = _one_step(pre, batch, samples, None)
-    cuda_before, cuda_after = _one_step(gpu, _batch(4, 8, "cuda"), _samples_to(samples, "cuda"), torch.bfloat16)
+    on_gpu = random_batch(4, 8, device="cuda")
+    cuda_before, cuda_after = _one_step(gpu, on_gpu, _samples_to(samples, "cuda"), torch.bfloat16)
     # bf16 keeps ~3 significant digits: the losses agree to a few percent, and the step moves both the same way.
     assert cuda_before == pytest.approx(cpu_before, rel=3e-2)
     assert cuda_after == pytest.approx(cpu_after, rel=3e-2)
@@ -125,7 +110,7 @@ def test_compiled_pretrainer_runs_two_window_shapes_in_one_process():
     pre = _pretrainer().cuda().train()
     compiled = torch.compile(pre.loss_terms)
     for b, s in ((4, 8), (2, 16)):
-        batch = _batch(b, s, "cuda", seed=s)
+        batch = random_batch(b, s, seed=s, device="cuda")
         torch.manual_seed(s)
         samples = pre.sample(batch)
         got = compiled(batch, samples)["loss"]

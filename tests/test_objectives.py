@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from batches import DIMS, random_batch
 from lmp.config import ConfigError, from_dict
 from lmp.errors import LMPError
 from lmp.model import LMPModel, ModelConfig
@@ -19,24 +20,7 @@ from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, glob
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
 
-DIMS = {"visual": 6, "audio": 5, "text": 4}
 E = math.e
-
-
-def make_batch(b: int = 4, s: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Windows (0, 1) and (2, 3) are pairs of movies 0 and 1; window 1 is padded; shots miss modalities."""
-    g = torch.Generator().manual_seed(seed)
-    shot_mask = torch.ones(b, s, dtype=torch.bool)
-    shot_mask[1, s // 2 :] = False
-    batch = {m: torch.randn(b, s, d, generator=g) for m, d in DIMS.items()}
-    for m in DIMS:
-        batch[f"{m}_mask"] = (torch.rand(b, s, generator=g) > 0.25) & shot_mask
-    start = torch.cumsum(torch.rand(b, s, generator=g) * 4, dim=1)
-    batch["times"] = torch.stack([start - start[:, :1], start - start[:, :1] + 2.0], dim=-1)
-    batch["positions"] = torch.arange(s).expand(b, s).clone()
-    batch["shot_mask"] = shot_mask
-    batch["movie"] = torch.tensor([0, 0, 1, 1])[:b]
-    return batch
 
 
 def make_pretrainer(seed: int = 0, **cfg) -> Pretrainer:
@@ -326,7 +310,7 @@ def test_sampling_counts_and_eligibility():
 
 def test_corruptions_are_disjoint_and_only_on_present_shots():
     pre = make_pretrainer(masked_shot={"mask_ratio": 0.3}, cross_masked={"hide_ratio": 0.3})
-    batch = make_batch()
+    batch = random_batch()
     samples = pre.sample(batch)
     masked, hidden = samples.masked, samples.hidden
     for m in DIMS:
@@ -348,7 +332,7 @@ def test_corruptions_are_disjoint_and_only_on_present_shots():
 
 def test_every_parameter_gets_a_gradient():
     pre = make_pretrainer()
-    batch = make_batch()
+    batch = random_batch()
     assert not all(batch["text_mask"][batch["shot_mask"]])  # the missing token is exercised
     terms = pre(batch)
     terms["loss"].backward()
@@ -362,7 +346,7 @@ def test_terms_and_weighted_loss():
         masked_shot={"weight": 2.0}, align={"weight": 0.5}, movie={"weight": 0.0}, summary={"weight": 3.0},
         spread={"weight": 0.25}, window_align={"weight": 0.75},
     )  # fmt: skip
-    terms = pre(make_batch())
+    terms = pre(random_batch())
     assert "movie" not in terms and pre.movie is None
     assert {"masked_shot", "align", "cross_masked", "masked_shot/text", "align/visual-audio", "summary",
             "spread/audio", "window_align", "window_align/audio-text"} <= set(terms)  # fmt: skip
@@ -377,7 +361,7 @@ def test_terms_and_weighted_loss():
 
 def test_modality_and_objective_switches():
     pre = make_pretrainer(modalities=["visual", "audio"], cross_masked={"modalities": ["audio"]})
-    terms = pre(make_batch())
+    terms = pre(random_batch())
     assert set(pre.masked_shot.heads) == {"visual", "audio"}
     assert set(pre.cross_masked.heads) == {"audio"}
     assert [k for k in terms if k.startswith("align/")] == ["align/visual-audio"]
@@ -386,12 +370,12 @@ def test_modality_and_objective_switches():
     with pytest.raises(ConfigError, match="switched off"):
         make_pretrainer(**{k: {"weight": 0} for k in every})
     only_movie = make_pretrainer(**{k: {"weight": 0} for k in every if k != "movie"}, movie={"weight": 1.0})
-    assert set(only_movie(make_batch())) == {"movie", "loss"}
+    assert set(only_movie(random_batch())) == {"movie", "loss"}
 
 
 def test_padding_does_not_change_the_loss():
     pre = make_pretrainer()
-    batch = make_batch()
+    batch = random_batch()
     pad = ~batch["shot_mask"]
     poisoned = dict(batch)
     for m in DIMS:
