@@ -1,0 +1,146 @@
+"""The issue's independent-corpus protocol, rehearsed on a MovieWorld corpus with the same commands.
+
+Movie-level tasks (a whole movie is one clip), a few hundred unlabeled movies for pretraining, and 20 / 60 /
+140 train labels, 40 val, 120 test, as the project's acceptance check runs it on a corpus it never sees:
+
+    lmp pretrain STORE --preset small --optim.steps=1500
+    lmp probe LABELS --representations all,cls --window 256
+
+and, beside it, random weights of the same architecture, the raw features, and a linear CCA fit on the
+same unlabeled movies (every modality pair, 16 directions per side, on means of 256-shot windows;
+lmp.studies.baselines), probed alike (linear probe, 3 seeds).
+
+    python benchmarks/few_label_protocol.py --corpus runs/mw-nuisance --out runs/few-label
+
+The labelled movies never overlap the pretraining ones: pretraining takes `--pretrain_movies` of the
+corpus's train split, train labels come from the rest of it, val and test from its val and test splits.
+Each run's commands and results are kept under --out; a rerun reuses the pretrained model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lmp.labels import read_task, write_task
+from lmp.store import FeatureStore
+from lmp.store.subset import subset_store
+from lmp.studies.baselines import fit_cca, window_means
+from lmp.tasks.features import Representer
+from lmp.tasks.probe import linear_probe
+
+
+def movie_labels(corpus: Path, task: str) -> dict[str, str]:
+    """A movie-level MovieWorld label: the (constant) label of a movie's clips."""
+    labels: dict[str, str] = {}
+    for split in read_task(corpus / "labels" / task).splits.values():
+        for e in split:
+            labels.setdefault(e.video_id, e.label)
+    return labels
+
+
+def lmp(*args: str) -> None:
+    cmd = [sys.executable, "-m", "lmp.cli", *args]
+    print("$ lmp " + " ".join(args), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def probe_rows(out: Path) -> dict[tuple[str, str], tuple[float, float]]:
+    """(task, representation) -> test accuracy (mean, std) from an `lmp probe` results.csv."""
+    rows = csv.DictReader(open(out / "results.csv"))
+    return {
+        (r["task"], r["representation"]): (float(r["mean"]), float(r["std"]))
+        for r in rows
+        if r["split"] == "test" and r["metric"] == "accuracy"
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", type=Path, required=True, help="a MovieWorld corpus (lmp synth --out)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--tasks", default="genre,director", help="movie-level MovieWorld tasks")
+    ap.add_argument("--sizes", default="20,60,140", help="train label counts")
+    ap.add_argument("--val", type=int, default=40)
+    ap.add_argument("--test", type=int, default=120)
+    ap.add_argument("--pretrain_movies", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    splits = json.loads((args.corpus / "corpus.json").read_text())["splits"]
+    rng = np.random.default_rng(args.seed)
+    train = list(rng.permutation(splits["train"]))
+    pretrain_ids, label_pool = sorted(train[: args.pretrain_movies]), train[args.pretrain_movies :]
+    held = list(rng.permutation(splits["val"] + splits["test"]))
+    val_ids, test_ids = held[: args.val], held[args.val : args.val + args.test]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    tasks = args.tasks.split(",")
+    if max(sizes) > len(label_pool):
+        raise SystemExit(f"--sizes: at most {len(label_pool)} train movies are left after pretraining")
+
+    store = FeatureStore(args.corpus / "store")
+    pre_store = subset_store(store.root, pretrain_ids, args.out / "pretrain-store")
+    run = args.out / "pretrain"
+    if not (run / "model" / "model.safetensors").exists():
+        lmp("pretrain", str(pre_store.root), "--preset", "small", f"--optim.steps={args.steps}", f"--out={run}",
+            "--run.resume=auto", "--run.progress=false", "--run.log_every=100")  # fmt: skip
+
+    x_cca = window_means(pre_store, pretrain_ids, 256)
+    cca_mean, cca_proj = fit_cca(x_cca, 16)
+    table: dict[tuple[str, int], dict[str, tuple[float, float]]] = {}
+    for n in sizes:
+        root = args.out / f"labels-{n}"
+        for task in tasks:
+            labels = movie_labels(args.corpus, task)
+            spec = json.loads((args.corpus / "labels" / task / "task.json").read_text())
+            rows = {"train": label_pool[:n], "val": val_ids, "test": test_ids}
+            # A whole movie is one clip: empty start and end shots.
+            write_task(root / task, spec, {s: [(v, "", "", labels[v]) for v in ids] for s, ids in rows.items()})
+        common = ["--store", str(store.root), "--window", "256", "--seeds=[0,1,2]", "--threads", "1"]
+        lmp("probe", str(root), "--checkpoint", str(run / "model"), "--representations", "all,cls,raw",
+            "--out", str(args.out / f"probe-{n}"), *common)  # fmt: skip
+        lmp("probe", str(root), "--checkpoint", str(run / "model"), "--random_init", "--representations", "all,cls",
+            "--out", str(args.out / f"probe-{n}-random"), *common)  # fmt: skip
+        ours, rand = probe_rows(args.out / f"probe-{n}"), probe_rows(args.out / f"probe-{n}-random")
+        for task in tasks:
+            t = read_task(root / task).restrict(store)
+            raw = Representer(store, None, "raw", progress=False)
+            m, p = torch.from_numpy(cca_mean).float(), torch.from_numpy(cca_proj).float()
+            x = {s: (raw.clips(t.splits[s]) - m) @ p for s in ("train", "val", "test")}
+            y = {s: t.targets(s) for s in ("train", "val", "test")}
+            acc = [
+                linear_probe(x["train"], y["train"], x["val"], y["val"], x["test"], y["test"], "classification",
+                             num_classes=t.spec.num_classes, seed=seed)["test"]["accuracy"]
+                for seed in (0, 1, 2)
+            ]  # fmt: skip
+            table[(task, n)] = {
+                "pretrained all": ours[(task, "all")],
+                "pretrained cls": ours[(task, "cls")],
+                "random all": rand[(task, "all")],
+                "random cls": rand[(task, "cls")],
+                "raw": ours[(task, "raw")],
+                "CCA": (float(np.mean(acc)), float(np.std(acc))),
+            }
+    arms = list(next(iter(table.values())))
+    lines = ["| task | train labels | " + " | ".join(arms) + " |", "|" + "---|" * (len(arms) + 2)]
+    for (task, n), row in table.items():
+        lines.append(f"| {task} | {n} | " + " | ".join(f"{row[a][0]:.3f} ± {row[a][1]:.3f}" for a in arms) + " |")
+    text = "\n".join(lines) + "\n"
+    (args.out / "table.md").write_text(text)
+    (args.out / "table.json").write_text(
+        json.dumps({f"{t}@{n}": v for (t, n), v in table.items()}, indent=2) + "\n"
+    )
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
