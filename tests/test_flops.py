@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from lmp.model.layers import Attention
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from throughput import count_step_flops  # noqa: E402
+from throughput import count_step_flops, synthetic_batch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +93,6 @@ def test_real_tiny_step_is_close_to_torch_flop_counter():
     from lmp.model import ModelConfig
     from lmp.objectives import ObjectivesConfig
     from lmp.train.config import OptimConfig, RunConfig
-    from lmp.train.data import synthetic_batch
     from lmp.train.distributed import DistInfo
     from lmp.train.step import build_trainer
 

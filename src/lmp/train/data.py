@@ -34,8 +34,6 @@ import torch
 
 from lmp.batch import collate
 from lmp.errors import LMPError
-from lmp.modality import mask_key
-from lmp.store.format import TIMES_FIELD
 from lmp.store.reader import FeatureStore
 
 Item = tuple[int, ...]
@@ -233,25 +231,3 @@ def make_loader(
         # torch RNG that the objectives' masking uses (exact resume depends on it).
         generator=torch.Generator().manual_seed(sampler.seed),
     )
-
-
-def synthetic_batch(
-    batch_size: int, window: int, dims: dict[str, int], *, views: int = 2, seed: int = 0, text_presence: float = 0.4
-) -> dict[str, torch.Tensor]:
-    """A random CPU batch through the real collate: for benchmarks that must not measure the loader.
-
-    Every window is full (no padding); text is present in `text_presence` of the shots, like dialogue.
-    """
-    rng = np.random.default_rng(seed)
-    groups = []
-    for g in range(batch_size // views):
-        group = []
-        for v in range(views):
-            starts = np.cumsum(rng.uniform(0.5, 8.0, window))
-            view: dict = {TIMES_FIELD: np.stack([starts, starts + 0.4], axis=1), "start": v * window, "movie": g}
-            for m, d in dims.items():
-                view[m] = rng.standard_normal((window, d), dtype=np.float32).astype(np.float16)
-                view[mask_key(m)] = rng.random(window) < text_presence if m == "text" else np.ones(window, dtype=bool)
-            group.append(view)
-        groups.append(group)
-    return collate_windows(groups, window, tuple(dims))
