@@ -309,11 +309,15 @@ def random_edit(
     max_len: int = 60,
     lines: tuple[Line, ...] = (),
     audio: bool = False,
+    short_fraction: float = 0.0,
+    short_len: tuple[int, int] = (4, 9),
 ) -> MovieSpec:
     """A shot-detection benchmark clip: random sub-ranges of different source shots, joined by hard
     cuts or (a `dissolve_fraction` of joins) cross-fades. Ground truth is in `transitions`;
     `cuts` holds the frame where each new shot starts (the middle of a dissolve). With `audio`, each
-    segment brings its source audio and the spoken `lines` are mixed in (and written as an .srt)."""
+    segment brings its source audio and the spoken `lines` are mixed in (and written as an .srt).
+    A `short_fraction` of the segments are flash shots of `short_len` frames (4-9 frames: 0.16-0.36 s at
+    25 fps, fast cutting), joined by hard cuts on both sides; with 0 the draws are those of before."""
     rng = np.random.default_rng(seed)
     shots = source_shots()
     frames: list[np.ndarray] = []
@@ -321,16 +325,22 @@ def random_edit(
     transitions: list[tuple[int, int]] = []
     tracks: list[np.ndarray] = []
     prev = -1
+    was_short = False
     for _ in range(num_segments):
+        short = short_fraction > 0 and bool(rng.random() < short_fraction)
         k = int(rng.choice([i for i, sh in enumerate(shots) if i != prev and sh.stop - sh.start >= min_len]))
         prev = k
         shot = shots[k]
-        length = int(rng.integers(min_len, min(max_len, shot.stop - shot.start) + 1))
+        if short:
+            length = int(rng.integers(short_len[0], short_len[1] + 1))
+        else:
+            length = int(rng.integers(min_len, min(max_len, shot.stop - shot.start) + 1))
         start = int(rng.integers(shot.start, shot.stop - length + 1))
         seg = _read_frames(shot.source, start, start + length, size)
         if audio:
             tracks.append(_read_audio(shot.source, start / FPS, length / FPS, AUDIO_RATE) * 0.3)
-        if frames and rng.random() < dissolve_fraction:
+        dissolve = bool(frames) and rng.random() < dissolve_fraction
+        if dissolve and not (short or was_short):  # a flash shot is cut, never cross-faded
             d = dissolve_frames
             lo = len(frames) - d // 2
             for i in range(d // 2):
@@ -345,6 +355,7 @@ def random_edit(
             transitions.append((len(frames), len(frames)))
             cuts.append(len(frames))
         frames += seg
+        was_short = short
     track = np.concatenate(tracks) if audio else None
     cues = _mix_lines(track, lines, len(frames) / FPS)
     write_video(Path(path), frames, track)

