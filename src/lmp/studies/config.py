@@ -111,6 +111,6 @@ class StudyConfig:
                 "pca_components": 4, "cca_components": 2,
                 "spans": (8, 16), "modality_sets": ("visual", "visual+audio+text"), "objectives": ("movie",),
             },  # fmt: skip
-            # `make study`: all three studies on the default MovieWorld within an hour on 2 CPU cores.
+            # `make study`: all three studies on the default MovieWorld (hours on 2 CPU cores: docs/studies.md).
             "default": {},
         }
