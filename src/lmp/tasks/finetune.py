@@ -41,6 +41,12 @@ def _inputs(rep: Representer, task: Task, rows) -> torch.Tensor:
     return rep.encode_shots(rows, boundary=task.spec.level == "boundary")
 
 
+def _outputs(rep: Representer, task: Task, rows, head: nn.Module | None = None) -> torch.Tensor:
+    """The representations of `rows` (or the head's outputs on them), 32 examples at a time, on the CPU."""
+    chunks = (_inputs(rep, task, rows[i : i + 32]) for i in range(0, len(rows), 32))
+    return torch.cat([x if head is None else head(x) for x in chunks]).cpu()
+
+
 class Standardize(nn.Module):
     """(x - mean) / std with fixed train-split statistics: the input scaling the linear probe was fit under."""
 
@@ -58,8 +64,7 @@ def _probe_head(net, rep: Representer, task: Task, meta, seed: int) -> nn.Sequen
     spec = task.spec
     net.eval()
     with torch.no_grad():
-        x = {s: torch.cat([_inputs(rep, task, rows[i : i + 32]) for i in range(0, len(rows), 32)]).cpu()
-             for s, rows in task.splits.items() if s != "test"}  # fmt: skip
+        x = {s: _outputs(rep, task, rows) for s, rows in task.splits.items() if s != "test"}
     net.train()
     # Only the head is wanted here: val stands in for test, which fine-tuning scores once at the end.
     fit = linear_probe(
@@ -125,7 +130,7 @@ def finetune(
         rows = task.splits[split]
         net.eval(), head.eval()
         with torch.no_grad():
-            out = torch.cat([head(_inputs(rep, task, rows[i : i + 32])) for i in range(0, len(rows), 32)]).cpu()
+            out = _outputs(rep, task, rows, head)
         net.train(), head.train()
         scores = to_scores(spec.type, out, scaler)
         return score(spec.type, spec.metric, scores, task.targets(split), **meta.get(split, {})), scores
