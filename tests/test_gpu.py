@@ -13,8 +13,8 @@ from batches import DIMS, random_batch
 from lmp.config import from_dict
 from lmp.model import LMPModel, ModelConfig
 from lmp.objectives import ObjectivesConfig, Pretrainer
-from lmp.objectives.contrastive import info_nce, window_info_nce
 from lmp.objectives.masking import ShotSample
+from window_nce import check_window_info_nce
 
 pytestmark = [
     pytest.mark.gpu,
@@ -69,41 +69,7 @@ def test_bf16_training_step_on_cuda_matches_fp32_on_cpu():
 
 
 def test_window_info_nce_equals_info_nce_on_cuda():
-    g = torch.Generator().manual_seed(0)
-    b, k, s, c = 3, 4, 6, 5
-    unit = lambda x: torch.nn.functional.normalize(x, dim=-1)  # noqa: E731
-    q = unit(torch.randn(b, k, c, generator=g)).cuda().requires_grad_()
-    keys = unit(torch.randn(b, s, c, generator=g)).cuda().requires_grad_()
-    target = torch.randint(0, s, (b, k), generator=g).cuda()
-    key_valid = (torch.rand(b, s, generator=g) > 0.2).cuda()
-    query_valid = (torch.rand(b, k, generator=g) > 0.2).cuda()
-    distinct = (torch.rand(b, k, s, generator=g) > 0.3).cuda()
-    distinct.scatter_(2, target[..., None], False)  # the target is never "distinct" from itself
-    scale = torch.tensor(3.0, device="cuda")
-    loss, count = window_info_nce(q, keys, scale, target, key_valid, query_valid, distinct)
-    grads = torch.autograd.grad(loss, (q, keys))
-    # Reference: the flat [b*k, b*s] InfoNCE with every other window's keys marked as copies (out of the
-    # denominator) through `distinct`.
-    own = torch.zeros(b, k, b, s, dtype=torch.bool, device="cuda")
-    for w in range(b):
-        own[w, :, w] = distinct[w]
-    flat_target = (torch.arange(b, device="cuda")[:, None] * s + target).reshape(-1)
-    ref, ref_count = info_nce(
-        q.reshape(b * k, c), keys.reshape(b * s, c), scale, flat_target, key_valid.reshape(-1),
-        query_valid.reshape(-1), own.reshape(b * k, b * s),
-    )  # fmt: skip
-    ref_grads = torch.autograd.grad(ref, (q, keys))
-    assert count.item() == ref_count.item() > 0
-    torch.testing.assert_close(loss, ref)
-    for got, want in zip(grads, ref_grads):
-        torch.testing.assert_close(got, want)
-    # One query by hand: log-sum-exp over its window's valid keys minus the positive's logit.
-    one = torch.ones(1, 1, dtype=torch.bool, device="cuda")
-    loss, _ = window_info_nce(q[:1, :1], keys[:1], scale, target[:1, :1], key_valid[:1], one)
-    logits = (scale * (keys[0] @ q[0, 0]))[key_valid[0]]
-    pos = scale * (keys[0, target[0, 0]] @ q[0, 0])
-    expected = torch.logsumexp(logits, 0) - pos if key_valid[0, target[0, 0]] else torch.zeros((), device="cuda")
-    torch.testing.assert_close(loss, expected)
+    check_window_info_nce("cuda")
 
 
 def test_compiled_pretrainer_runs_two_window_shapes_in_one_process():
