@@ -78,10 +78,14 @@ def main() -> None:
                   f"{len(spec.transitions) - len(hard)} dissolves, {len(flash)} cuts at flash shots")
             configs = [(name, m) for name in args.detectors
                        for m in (args.min_shot_seconds if name == "adaptive" else [None])]  # fmt: skip
+            decoded: dict[tuple, np.ndarray] = {}  # one decode per detector input, not per setting
             for name, min_shot in configs:
                 det = get_detector(name, fps=spec.fps, **({} if min_shot is None else {"min_shot_seconds": min_shot}))
                 label = name if min_shot is None else f"{name} (min shot {min_shot:g} s)"
-                frames = decode_small(spec.path, det.input_size, det.interpolation)
+                key = (det.input_size, det.interpolation)
+                if key not in decoded:
+                    decoded[key] = decode_small(spec.path, det.input_size, det.interpolation)
+                frames = decoded[key]
                 t0 = time.perf_counter()
                 cuts = detect_cuts(det, frames)
                 seconds = time.perf_counter() - t0

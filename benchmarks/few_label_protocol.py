@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmp.labels import read_task, write_task
+from lmp.labels import Example, read_task, write_task
 from lmp.store import FeatureStore
 from lmp.store.subset import subset_store
 from lmp.studies.baselines import fit_cca, window_means
@@ -94,17 +94,21 @@ def main() -> None:
         lmp("pretrain", str(pre_store.root), "--preset", "small", f"--optim.steps={args.steps}", f"--out={run}",
             "--run.resume=auto", "--run.progress=false", "--run.log_every=100")  # fmt: skip
 
-    x_cca = window_means(pre_store, pretrain_ids, 256)
-    cca_mean, cca_proj = fit_cca(x_cca, 16)
+    # CCA on the pretraining movies' window means, applied once to every labelled movie's mean.
+    cca_mean, cca_proj = (torch.from_numpy(a).float() for a in fit_cca(window_means(pre_store, pretrain_ids, 256), 16))
+    labelled = [*label_pool[: max(sizes)], *val_ids, *test_ids]
+    raw = Representer(store, None, "raw", progress=False).clips([Example(v, None, None, None) for v in labelled])
+    cca = dict(zip(labelled, (raw - cca_mean) @ cca_proj))  # movie -> [P * 2k]
+    labels = {task: movie_labels(args.corpus, task) for task in tasks}
+    specs = {task: json.loads((args.corpus / "labels" / task / "task.json").read_text()) for task in tasks}
     table: dict[tuple[str, int], dict[str, tuple[float, float]]] = {}
     for n in sizes:
         root = args.out / f"labels-{n}"
+        rows = {"train": label_pool[:n], "val": val_ids, "test": test_ids}
         for task in tasks:
-            labels = movie_labels(args.corpus, task)
-            spec = json.loads((args.corpus / "labels" / task / "task.json").read_text())
-            rows = {"train": label_pool[:n], "val": val_ids, "test": test_ids}
             # A whole movie is one clip: empty start and end shots.
-            write_task(root / task, spec, {s: [(v, "", "", labels[v]) for v in ids] for s, ids in rows.items()})
+            cells = {s: [(v, "", "", labels[task][v]) for v in ids] for s, ids in rows.items()}
+            write_task(root / task, specs[task], cells)
         common = ["--store", str(store.root), "--window", "256", "--seeds=[0,1,2]", "--threads", "1"]
         lmp("probe", str(root), "--checkpoint", str(run / "model"), "--representations", "all,cls,raw",
             "--out", str(args.out / f"probe-{n}"), *common)  # fmt: skip
@@ -113,9 +117,7 @@ def main() -> None:
         ours, rand = probe_rows(args.out / f"probe-{n}"), probe_rows(args.out / f"probe-{n}-random")
         for task in tasks:
             t = read_task(root / task).restrict(store)
-            raw = Representer(store, None, "raw", progress=False)
-            m, p = torch.from_numpy(cca_mean).float(), torch.from_numpy(cca_proj).float()
-            x = {s: (raw.clips(t.splits[s]) - m) @ p for s in ("train", "val", "test")}
+            x = {s: torch.stack([cca[e.video_id] for e in t.splits[s]]) for s in ("train", "val", "test")}
             y = {s: t.targets(s) for s in ("train", "val", "test")}
             acc = [
                 linear_probe(x["train"], y["train"], x["val"], y["val"], x["test"], y["test"], "classification",
