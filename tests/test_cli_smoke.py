@@ -29,6 +29,7 @@ def test_bad_override_is_one_line(capsys):
         (["study", "span", "--spans", "1"], "spans: each span must be >= 2"),
         (["study", "data", "--label_fractions", "0,0.5"], "label_fractions: every fraction must be in (0, 1]"),
         (["study", "ablate", "--modality_sets", "visual+smell"], "unknown modality"),
+        (["study", "data", "--pretrain_seeds", "1,2"], "pretrain_seeds [1, 2] must include seed (0)"),
         (["demo", "--threads", "-1"], "threads must be >= 0"),
         # Issue 8.8: NaN/inf pass every range check downstream, so they are refused as values.
         (["pretrain", "--optim.lr=nan"], "optim.lr: expected a finite number, got 'nan'"),
