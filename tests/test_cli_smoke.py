@@ -66,12 +66,21 @@ def test_demo_tiny(tmp_path, capsys):
     assert "reusing the pretrained model" in capsys.readouterr().out
 
 
+SMOKE_STUDY = ["--preset", "smoke", "--steps", "2", "--tasks", "scene,writer", "--long_range_tasks", "writer",
+               "--spans", "8,16", "--pretrain_seeds", "0,1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def smoke_studies(tmp_path_factory):
+    """`lmp study all` on the smoke preset, its studies side by side in two worker processes."""
+    out = tmp_path_factory.mktemp("study")
+    assert main(["study", "all", *SMOKE_STUDY, "--out", str(out), "--workers", "2"]) == 0
+    return out
+
+
 @pytest.mark.slow
-def test_span_study_smoke(tmp_path):
-    out = tmp_path / "study"
-    args = ["study", "span", "--preset", "smoke", "--out", str(out), "--steps", "2", "--tasks", "scene,writer",
-            "--long_range_tasks", "writer", "--spans", "8,16"]  # fmt: skip
-    assert main(args) == 0
+def test_span_study_smoke(smoke_studies):
+    out = smoke_studies
     result = json.loads((out / "span" / "results.json").read_text())
     assert {r["setting"] for r in result["records"]} == {8, 16, "context shot"}
     assert {r["task"] for r in result["records"]} == {"scene", "writer", "offscreen_speaker", "place_return"}
@@ -84,11 +93,35 @@ def test_span_study_smoke(tmp_path):
 
 
 @pytest.mark.slow
-def test_data_study_smoke(tmp_path):
-    out = tmp_path / "study"
-    args = ["study", "data", "--preset", "smoke", "--out", str(out), "--steps", "2", "--tasks", "scene,writer",
-            "--pretrain_seeds", "0,1"]  # fmt: skip
-    assert main(args) == 0
+def test_ablate_study_smoke_probes_the_default_arm_once_for_both_tables(smoke_studies):
+    result = json.loads((smoke_studies / "ablate" / "results.json").read_text())
+    table = {(r["curve"], r["arm"], r["task"]): r["values"] for r in result["records"]}
+    assert set(table) == {
+        (curve, arm, t) for curve, arms in (("modalities", ("visual", "visual+audio+text")),
+                                            ("objectives", ("default objectives", "no movie")))
+        for arm in arms for t in ("scene", "writer")
+    }  # fmt: skip
+    for t in ("scene", "writer"):
+        assert table[("modalities", "visual+audio+text", t)] == table[("objectives", "default objectives", t)]
+    assert [(c["claim"], c["verdict"]) for c in result["claims"]] == [(3, "inconclusive")]
+
+
+@pytest.mark.slow
+def test_studies_side_by_side_give_what_one_after_another_gives(smoke_studies):
+    out = smoke_studies
+    assert {p.name for p in (out / "logs").iterdir()} == {
+        "pretrain-base.log", "pretrain-per-shot.log", "data.log", "span.log", "ablate.log"
+    }  # fmt: skip
+    assert "pretraining arm 'span-8'" in (out / "logs" / "span.log").read_text()
+    before = json.loads((out / "span" / "results.json").read_text())["records"]
+    # In this process this time; every arm is cached, so only the probes run again.
+    assert main(["study", "span", *SMOKE_STUDY, "--out", str(out), "--workers", "1"]) == 0
+    assert json.loads((out / "span" / "results.json").read_text())["records"] == before
+
+
+@pytest.mark.slow
+def test_data_study_smoke(smoke_studies):
+    out = smoke_studies
     # Pretraining seed 0 is the run the other studies share; seed 1 gets its own runs.
     runs = {p.name for p in (out / "pretrain").iterdir()}
     assert {"base-w16", "base-w16-seed1", "per-shot", "per-shot-seed1"} <= runs

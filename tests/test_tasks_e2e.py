@@ -1,6 +1,7 @@
 """End to end on a tiny store: representations, probes, fine-tuning, `lmp probe|lvu|embed`."""
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -248,6 +249,24 @@ def test_finetune_starts_from_the_linear_probe_and_keeps_it_when_training_only_h
         probe_first=False,
     )  # fmt: skip
     assert plain["val"]["accuracy"] < probe["val"]["accuracy"]
+
+
+def test_finetune_hands_back_clips_of_mixed_lengths_in_their_own_order(world):
+    store = world["store"]
+    model = load_model(world["ckpt"], store)
+    task = read_task(world["labels"] / "tags").restrict(store)
+    # Clips of 1 to 8 shots (fine-tuning batches clips by length): each keeps its start and its tags.
+    task = dataclasses.replace(task, splits={
+        split: [dataclasses.replace(e, end=e.start + 1 + (3 * k) % 8) for k, e in enumerate(rows)]
+        for split, rows in task.splits.items()
+    })  # fmt: skip
+    reps = Representer(store, model, "fused", window=8).task(task)
+    probe = linear_probe(*reps["train"], *reps["val"], *reps["test"], "multilabel", metric="mAP", seed=0)
+    # As above, val keeps epoch 0, whose test scores are the probe's, clip by clip.
+    r = finetune(model, store, task, representation="fused", window=8, epochs=1, lr=50.0, head_lr=50.0)
+    assert r["epoch"] == 0
+    assert len({e.end - e.start for e in task.splits["test"]}) > 3
+    torch.testing.assert_close(r["test_scores"], probe["test_scores"], atol=1e-4, rtol=1e-4)
 
 
 def test_probe_cli_over_a_labels_root_writes_tables_and_provenance(world, tmp_path):

@@ -11,23 +11,26 @@ from lmp.studies.report import bar_plot, cell, claim_line, markdown_table, verdi
 from lmp.studies.runner import Corpus, base_arm, evaluate_arm, load_arm_model, pretrain_arm, task_average
 
 
-def _arm_results(cfg: StudyConfig, corpus: Corpus, arm: str, overrides: dict) -> dict:
-    model_dir = pretrain_arm(cfg, corpus, arm, overrides)
-    return {t: per[1.0] for t, per in evaluate_arm(corpus, cfg, load_arm_model(model_dir, corpus, cfg)).items()}
-
-
 def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
     out = cfg.out / "ablate"
+    done: dict[str, dict] = {}  # arm -> its probes: the default arm heads both tables, probed once
+
+    def results(arm: str, overrides: dict) -> dict:
+        if arm not in done:
+            model = load_arm_model(pretrain_arm(cfg, corpus, arm, overrides), corpus, cfg)
+            done[arm] = {t: per[1.0] for t, per in evaluate_arm(corpus, cfg, model).items()}
+        return done[arm]
+
     mod = {}
     for ms in cfg.modality_sets:
         names = ms.split("+")
         full = set(names) == set(MODALITIES)
-        mod[ms] = _arm_results(
-            cfg, corpus, base_arm(cfg) if full else f"mod-{ms}", {} if full else {"data": {"modalities": names}}
+        mod[ms] = results(
+            base_arm(cfg) if full else f"mod-{ms}", {} if full else {"data": {"modalities": names}}
         )
-    obj = {"default objectives": _arm_results(cfg, corpus, base_arm(cfg), {})}
+    obj = {"default objectives": results(base_arm(cfg), {})}
     for o in cfg.objectives:
-        obj[f"no {o}"] = _arm_results(cfg, corpus, f"no-{o}", {"objectives": {o: {"weight": 0.0}}})
+        obj[f"no {o}"] = results(f"no-{o}", {"objectives": {o: {"weight": 0.0}}})
     records = [
         {"curve": curve, "setting": arm, "arm": arm, "task": t, "metric": corpus.tasks[t].spec.metric, **st}
         for curve, table in (("modalities", mod), ("objectives", obj))

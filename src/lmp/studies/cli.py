@@ -1,26 +1,87 @@
-"""`lmp study data|span|ablate|all`: each writes OUT/<study>/results.{md,csv,json} and a plot."""
+"""`lmp study data|span|ablate|all`: each writes OUT/<study>/results.{md,csv,json} and a plot.
+
+Several studies with `workers` > 1 (the default for `all`): the pretraining arms that more than one
+study uses are trained first, side by side, then the studies run side by side, each in its own
+process with `threads` torch threads, their output in OUT/logs/<study>.log. The studies' small models
+run fastest on one thread, so one process per core is how a 2-core machine gets both cores working;
+the results are the same as one after another (every arm is seeded and cached under OUT/pretrain).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from pathlib import Path
 
 from lmp.config import atomic_write_text
 from lmp.studies.config import StudyConfig
 
+_SHARED_ARMS = {"base": ("data", "span", "ablate"), "per-shot": ("data", "span")}
+"""Arms of pretraining seed `seed` that several studies use -> the studies that use them."""
 
-def _run(cfg: StudyConfig, names: tuple[str, ...]) -> int:
-    import torch
 
+def _study(cfg: StudyConfig, name: str) -> dict:
     from lmp.studies.ablation import run_ablate
     from lmp.studies.data_efficiency import run_data
     from lmp.studies.runner import load_corpus
     from lmp.studies.span import run_span
 
+    return {"data": run_data, "span": run_span, "ablate": run_ablate}[name](cfg, load_corpus(cfg))
+
+
+def _shared_arm(cfg: StudyConfig, arm: str) -> Path:
+    from lmp.studies.runner import PER_SHOT, base_arm, load_corpus, pretrain_arm
+
+    name, overrides = (base_arm(cfg), {}) if arm == "base" else (PER_SHOT, {"model": {"context": "shot"}})
+    return pretrain_arm(cfg, load_corpus(cfg), name, overrides)
+
+
+def _in_worker(log: Path, threads: int, job, *args):
+    """Run job(*args) in a worker process with `threads` torch threads, its output going to `log`."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        return job(*args)
+
+
+def _side_by_side(cfg: StudyConfig, names: tuple[str, ...]) -> dict[str, dict]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from lmp.studies.runner import load_corpus
+
+    load_corpus(cfg)  # synthesises the corpus once, before any worker needs it
+    logs = cfg.out / "logs"
+    shared = [arm for arm, users in _SHARED_ARMS.items() if sum(n in users for n in names) > 1]
+    print(f"running the {', '.join(names)} studies in {cfg.workers} worker processes "
+          f"({cfg.threads or 'default'} thread(s) each); their output: {logs}/")  # fmt: skip
+    start = time.monotonic()
+    # spawn: a fresh interpreter per worker, not a fork of this one's torch thread pools.
+    with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        arms = [pool.submit(_in_worker, logs / f"pretrain-{a}.log", cfg.threads, _shared_arm, cfg, a) for a in shared]
+        for arm, job in zip(shared, arms):
+            print(f"shared arm '{arm}': {job.result()}")
+        jobs = {n: pool.submit(_in_worker, logs / f"{n}.log", cfg.threads, _study, cfg, n) for n in names}
+        summary = {}
+        for name, job in jobs.items():
+            summary[name] = job.result()
+            print(f"{name} study done ({(time.monotonic() - start) / 60:.0f} min since the start)")
+    return summary
+
+
+def _run(cfg: StudyConfig, names: tuple[str, ...]) -> int:
+    import torch
+
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    studies = {"data": run_data, "span": run_span, "ablate": run_ablate}
-    corpus = load_corpus(cfg)
-    summary = {name: studies[name](cfg, corpus) for name in names}
+    if cfg.workers > 1 and len(names) > 1:
+        summary = _side_by_side(cfg, names)
+    else:
+        summary = {name: _study(cfg, name) for name in names}
     claims = [c for s in summary.values() for c in s["claims"]]
     for c in claims:
         what = c.get("protocol") or c.get("comparison") or ""

@@ -74,11 +74,16 @@ class StudyConfig:
     """auto | cpu | cuda."""
     threads: int = 1
     """CPU threads for torch (0 = torch's default); the studies' small models run fastest on one thread."""
+    workers: int = 2
+    """Processes that run several studies (`lmp study all`) side by side, each with `threads` threads; 1 = one
+    after another in this process."""
 
     def __post_init__(self) -> None:
         self.out, self.corpus = Path(self.out), Path(self.corpus)
         if self.steps < 1 or self.width < 8 or self.window < 2 or self.eval_window < 2:
             raise ValueError("steps >= 1, width >= 8, window >= 2 and eval_window >= 2 are required")
+        if self.workers < 1 or self.threads < 0:
+            raise ValueError(f"workers must be >= 1 and threads >= 0, got {self.workers} and {self.threads}")
         if self.pca_components < 1 or self.cca_components < 1:
             raise ValueError("pca_components and cca_components must be >= 1")
         if not self.seeds or not self.tasks or not self.pretrain_seeds:

@@ -93,16 +93,17 @@ def pretrain_arm(
     }
     for section, update in overrides.items():
         values[section] = {**values.get(section, {}), **update} if isinstance(update, dict) else update
+    view = cfg.out / "pretrain-stores" / arm
+    values["store"] = str(view)
+    pcfg = from_dict(PretrainConfig, values)
+    corpus.pretrain_configs[run_name] = to_dict(pcfg)
+    if (run / "model" / "model.safetensors").exists():
+        return run / "model"  # its store view is left alone: a study running beside may be reading it
     ids = corpus.train_movies
     if movie_fraction < 1.0:
         rng = np.random.default_rng(cfg.seed)
         ids = sorted(rng.choice(ids, size=max(2, math.ceil(movie_fraction * len(ids))), replace=False).tolist())
-    store = subset_store(corpus.store.root, ids, cfg.out / "pretrain-stores" / arm)
-    values["store"] = str(store.root)
-    pcfg = from_dict(PretrainConfig, values)
-    corpus.pretrain_configs[run_name] = to_dict(pcfg)
-    if (run / "model" / "model.safetensors").exists():
-        return run / "model"
+    store = subset_store(corpus.store.root, ids, view)
     print(f"pretraining arm '{run_name}' on {len(store)} movies")
     return pretrain(pcfg)
 
@@ -196,9 +197,11 @@ def evaluate_arm(corpus: Corpus, cfg: StudyConfig, model, fractions=(1.0,)) -> d
 def context_arm(corpus: Corpus, cfg: StudyConfig, model) -> dict[str, dict[str, Any]]:
     """context task -> probe stats (all train labels): per-shot linear probes on one frozen model's
     contextual shot tokens, encoded with the evaluation window."""
-    from lmp.tasks.features import Representer
+    from lmp.tasks.features import EncodingCache, Representer
 
-    rep = Representer(corpus.store, model, cfg.representation, window=cfg.eval_window, progress=False)
+    # One cache for all context tasks: they label shots of the same movies, each encoded once.
+    cache = EncodingCache()
+    rep = Representer(corpus.store, model, cfg.representation, window=cfg.eval_window, progress=False, cache=cache)
     out = {}
     for name, task in corpus.context.items():
         with torch.no_grad():

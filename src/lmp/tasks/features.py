@@ -175,7 +175,8 @@ class Representer:
         return torch.cat(tokens, 1), torch.cat(parts)
 
     # -- clip level -------------------------------------------------------------------------------
-    def _span(self, e: Example) -> tuple[int, int]:
+    def span(self, e: Example) -> tuple[int, int]:
+        """The clip's shots [start, stop) (a whole movie when the example has no bounds)."""
         stop = self.store.num_shots(e.video_id) if e.end is None else e.end
         return e.start or 0, stop
 
@@ -184,7 +185,7 @@ class Representer:
         tokens=True also a list of each clip's shot tokens [L_i, d]. Used by `clips` and fine-tuning."""
         owners, windows = [], []
         for i, e in enumerate(examples):
-            for a, b in chunks(*self._span(e), self.window):
+            for a, b in chunks(*self.span(e), self.window):
                 owners.append(i)
                 windows.append((e.video_id, a, b))
         batch = read_batch(self.store, windows, self.modalities, self.device)
@@ -219,7 +220,7 @@ class Representer:
         from tqdm import tqdm
 
         values = self.cache.values if self.cache is not None else {}
-        spans = [(e.video_id, *self._span(e)) for e in examples]
+        spans = [(e.video_id, *self.span(e)) for e in examples]
         with_tokens = tokens or (self.cache is not None and self.cache.tokens)  # what an encoding keeps
 
         def vec_key(span):
@@ -238,7 +239,9 @@ class Representer:
             if seq is not None:  # pooled down to max_tokens and copied out of the padded batch
                 values[tok_key(span)] = seq.clone() if len(seq) <= max_tokens else _pool_groups(seq, max_tokens)
 
-        pending = list(todo.items())
+        # Shortest first: a batch is padded to its longest clip, and batching similar lengths encodes
+        # MovieWorld's 40-120-shot clips in about half the time (measured). Results are keyed by span.
+        pending = sorted(todo.items(), key=lambda item: item[0][2] - item[0][1])
         if self.model is None:
             for span, _ in pending:
                 seq, vec = self._raw(*span)

@@ -42,9 +42,18 @@ def _inputs(rep: Representer, task: Task, rows) -> torch.Tensor:
 
 
 def _outputs(rep: Representer, task: Task, rows, head: nn.Module | None = None) -> torch.Tensor:
-    """The representations of `rows` (or the head's outputs on them), 32 examples at a time, on the CPU."""
-    chunks = (_inputs(rep, task, rows[i : i + 32]) for i in range(0, len(rows), 32))
-    return torch.cat([x if head is None else head(x) for x in chunks]).cpu()
+    """The representations of `rows` (or the head's outputs on them), 32 examples at a time, on the CPU.
+
+    Clips are batched shortest first (a batch is padded to its longest clip; similar lengths about halve
+    the time) and returned in the order of `rows`."""
+    order = list(range(len(rows)))
+    if task.spec.level == "clip":
+        order.sort(key=lambda i: rep.span(rows[i])[1] - rep.span(rows[i])[0])
+    chunks = (_inputs(rep, task, [rows[j] for j in order[i : i + 32]]) for i in range(0, len(rows), 32))
+    out = torch.cat([x if head is None else head(x) for x in chunks]).cpu()
+    inverse = torch.empty(len(rows), dtype=torch.long)
+    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(rows))
+    return out[inverse]
 
 
 class Standardize(nn.Module):
@@ -59,8 +68,9 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
-def _probe_head(net, rep: Representer, task: Task, meta, seed: int) -> nn.Sequential:
-    """The linear probe on the frozen representation (val-selected), as a trainable head."""
+def _probe_head(net, rep: Representer, task: Task, meta, seed: int) -> tuple[nn.Sequential, torch.Tensor]:
+    """The linear probe on the frozen representation (val-selected), as a trainable head, and the
+    frozen val representation it was selected on (epoch 0's val inputs: no second encoding)."""
     spec = task.spec
     net.eval()
     with torch.no_grad():
@@ -77,7 +87,7 @@ def _probe_head(net, rep: Representer, task: Task, meta, seed: int) -> nn.Sequen
     with torch.no_grad():
         linear.weight.copy_(h["weight"])
         linear.bias.copy_(h["bias"])
-    return nn.Sequential(Standardize(h["mean"], h["std"]), linear)
+    return nn.Sequential(Standardize(h["mean"], h["std"]), linear), x["val"]
 
 
 def finetune(
@@ -109,8 +119,10 @@ def finetune(
     meta = {
         s: {"groups": [e.video_id for e in rows], "shots": [e.start for e in rows]} for s, rows in task.splits.items()
     } if spec.level == "boundary" else {}  # fmt: skip
+    x_val = None
     if probe_first:
-        head = _probe_head(net, rep, task, meta, seed).to(rep.device)
+        head, x_val = _probe_head(net, rep, task, meta, seed)
+        head = head.to(rep.device)
     else:
         per_shot = len(net.modalities) + 1 if representation == "all" else 1  # `all`: M unimodal + fused
         dim = net.cfg.width * per_shot * (3 if spec.level == "boundary" else 1)
@@ -126,11 +138,12 @@ def finetune(
     target = scaler.encode(y_train).to(rep.device)
     gen = torch.Generator().manual_seed(seed)
 
-    def evaluate(split: str) -> tuple[dict[str, float], torch.Tensor]:
+    def evaluate(split: str, x: torch.Tensor | None = None) -> tuple[dict[str, float], torch.Tensor]:
+        """The split's metric and scores; x: its representation when already computed by this backbone."""
         rows = task.splits[split]
         net.eval(), head.eval()
         with torch.no_grad():
-            out = _outputs(rep, task, rows, head)
+            out = _outputs(rep, task, rows, head) if x is None else head(x.to(rep.device)).cpu()
         net.train(), head.train()
         scores = to_scores(spec.type, out, scaler)
         return score(spec.type, spec.metric, scores, task.targets(split), **meta.get(split, {})), scores
@@ -154,8 +167,8 @@ def finetune(
     # Starts from the untrained copy: it is the one kept when val never produces a number. With
     # probe_first, that copy (the frozen backbone + the probe's head) competes on val as epoch 0.
     best = BestOnVal(spec.metric, snapshot())
-    if probe_first:
-        best.offer(evaluate("val")[0], 0, snapshot)
+    if x_val is not None:
+        best.offer(evaluate("val", x_val)[0], 0, snapshot)
     train_and_select(epochs, train, lambda epoch: best.offer(evaluate("val")[0], epoch, snapshot), progress=bar)
     net.load_state_dict(best.state[0])
     head.load_state_dict(best.state[1])
