@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from batches import DIMS, random_batch
+from compile_shapes import check_compiled_two_shapes
 from lmp.config import from_dict
 from lmp.model import LMPModel, ModelConfig
 from lmp.objectives import ObjectivesConfig, Pretrainer
@@ -73,13 +74,4 @@ def test_window_info_nce_equals_info_nce_on_cuda():
 
 
 def test_compiled_pretrainer_runs_two_window_shapes_in_one_process():
-    pre = _pretrainer().cuda().train()
-    compiled = torch.compile(pre.loss_terms)
-    for b, s in ((4, 8), (2, 16)):
-        batch = random_batch(b, s, seed=s, device="cuda")
-        torch.manual_seed(s)
-        samples = pre.sample(batch)
-        got = compiled(batch, samples)["loss"]
-        want = pre.loss_terms(batch, samples)["loss"]
-        assert torch.isfinite(got)
-        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4)
+    check_compiled_two_shapes("cuda")

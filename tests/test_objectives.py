@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from batches import DIMS, random_batch
+from compile_shapes import check_compiled_two_shapes
 from lmp.config import ConfigError, from_dict
 from lmp.errors import LMPError
 from lmp.model import LMPModel, ModelConfig
@@ -366,3 +367,8 @@ def test_objectives_config_validation():
     with pytest.raises(ConfigError, match="preset"):
         from_dict(ObjectivesConfig, {"preset": "nope"})
     assert from_dict(ObjectivesConfig, {"preset": "no_align"}).align.weight == 0.0
+
+
+@pytest.mark.heavy  # Inductor builds C++ kernels for each shape: minutes on 2 cores
+def test_compiled_pretrainer_runs_two_window_shapes_in_one_process_on_cpu():
+    check_compiled_two_shapes("cpu")
