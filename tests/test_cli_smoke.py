@@ -30,6 +30,7 @@ def test_bad_override_is_one_line(capsys):
         (["study", "data", "--label_fractions", "0,0.5"], "label_fractions: every fraction must be in (0, 1]"),
         (["study", "ablate", "--modality_sets", "visual+smell"], "unknown modality"),
         (["study", "data", "--pretrain_seeds", "1,2"], "pretrain_seeds [1, 2] must include seed (0)"),
+        (["study", "all", "--workers", "0"], "workers must be >= 1 and threads >= 0, got 0 and 1"),
         (["demo", "--threads", "-1"], "threads must be >= 0"),
         # Issue 8.8: NaN/inf pass every range check downstream, so they are refused as values.
         (["pretrain", "--optim.lr=nan"], "optim.lr: expected a finite number, got 'nan'"),

@@ -31,9 +31,9 @@ def _study(cfg: StudyConfig, name: str) -> dict:
 
 
 def _shared_arm(cfg: StudyConfig, arm: str) -> Path:
-    from lmp.studies.runner import PER_SHOT, base_arm, load_corpus, pretrain_arm
+    from lmp.studies.runner import PER_SHOT, PER_SHOT_OVERRIDES, base_arm, load_corpus, pretrain_arm
 
-    name, overrides = (base_arm(cfg), {}) if arm == "base" else (PER_SHOT, {"model": {"context": "shot"}})
+    name, overrides = (base_arm(cfg), {}) if arm == "base" else (PER_SHOT, PER_SHOT_OVERRIDES)
     return pretrain_arm(cfg, load_corpus(cfg), name, overrides)
 
 

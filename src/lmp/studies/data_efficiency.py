@@ -25,6 +25,7 @@ from lmp.studies.config import StudyConfig
 from lmp.studies.report import cell, claim_line, line_plot, markdown_table, verdict, write_study
 from lmp.studies.runner import (
     PER_SHOT,
+    PER_SHOT_OVERRIDES,
     RANDOM_INIT,
     RAW,
     Corpus,
@@ -59,7 +60,7 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
     fractions = tuple(sorted(cfg.label_fractions))
     seeds = (cfg.seed, *(s for s in cfg.pretrain_seeds if s != cfg.seed))
     base_dirs = {s: pretrain_arm(cfg, corpus, base_arm(cfg), {}, seed=s) for s in seeds}
-    shot_dirs = {s: pretrain_arm(cfg, corpus, PER_SHOT, {"model": {"context": "shot"}}, seed=s) for s in seeds}
+    shot_dirs = {s: pretrain_arm(cfg, corpus, PER_SHOT, PER_SHOT_OVERRIDES, seed=s) for s in seeds}
     base_dir = base_dirs[cfg.seed]
     pretrained = load_arm_model(base_dir, corpus, cfg)
     raw = representations(corpus, None, cfg)

@@ -25,6 +25,8 @@ RANDOM_INIT = "random init"
 RAW = "raw features"
 PER_SHOT = "per-shot"
 """The per-shot ablation arm: lmp's objectives on windows of one shot (no cross-shot context)."""
+PER_SHOT_OVERRIDES = {"model": {"context": "shot"}}
+"""Its pretraining overrides: a shot's tokens attend only to the same shot's other modalities."""
 
 
 @dataclass

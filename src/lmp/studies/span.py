@@ -14,6 +14,7 @@ from lmp.studies.config import StudyConfig
 from lmp.studies.report import cell, claim_line, line_plot, markdown_table, verdict, write_study
 from lmp.studies.runner import (
     PER_SHOT,
+    PER_SHOT_OVERRIDES,
     Corpus,
     base_arm,
     context_arm,
@@ -35,7 +36,7 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
         ctx[s] = context_arm(corpus, cfg, model)
     base = cfg.window if cfg.window in spans else spans[-1]
     per_shot = context_arm(
-        corpus, cfg, load_arm_model(pretrain_arm(cfg, corpus, PER_SHOT, {"model": {"context": "shot"}}), corpus, cfg)
+        corpus, cfg, load_arm_model(pretrain_arm(cfg, corpus, PER_SHOT, PER_SHOT_OVERRIDES), corpus, cfg)
     )
     records = [
         {"curve": "span", "setting": s, "arm": f"window {s}", "task": t, "metric": task_metric(corpus, t), **st}
