@@ -43,6 +43,7 @@ bench: $(VENV)/.dev
 	$(PY) benchmarks/bench_store_open.py
 	$(PY) benchmarks/bench_loader.py
 	$(PY) benchmarks/bench_train_step.py
+	$(PY) benchmarks/bench_vs_reference.py
 	$(PY) benchmarks/bench_synth.py
 	$(PY) benchmarks/bench_shots.py
 	$(PY) benchmarks/bench_ingest.py

@@ -71,6 +71,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: lmp ingest's default)")
     ap.add_argument("--detectors", nargs="+", default=["adaptive", "transnetv2"])
     ap.add_argument("--frames-per-shot", type=int, default=1)
+    ap.add_argument("--audio-encoder", default="auto", help="as lmp ingest --audio_encoder (auto: the default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--movie", type=Path, default=None, help="benchmark this file instead of a built one")
     ap.add_argument("--out", type=Path, default=None)
@@ -100,7 +101,8 @@ def main() -> None:
         row("pure decode", pure, duration, pure, "PyAV, no conversion")
 
         base = {"paths": [path], "store": Path(tmp) / "store", "device": args.device, "decoder": args.decoder,
-                "frames_per_shot": args.frames_per_shot, "previews": True, "threads": args.threads}
+                "frames_per_shot": args.frames_per_shot, "previews": True, "threads": args.threads,
+                "audio_encoder": args.audio_encoder}
         worker = Worker(from_dict(IngestConfig, base), args.threads)
         pipe = worker.pipeline
         t0 = time.perf_counter()

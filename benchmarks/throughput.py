@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,6 +112,22 @@ def _peak_gb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux reports KiB: process peak RSS
 
 
+def build_step(
+    model: ModelConfig, *, window: int, batch: int, device: torch.device, precision: str, compiled: bool, steps: int
+) -> tuple[Trainer, Callable[[], dict[str, torch.Tensor]], OptimConfig]:
+    """The real trainer (`lmp pretrain`'s build_trainer) and a next_batch that hands it one in-memory batch."""
+    info = DistInfo(rank=0, world_size=1, local_rank=0, device=device)
+    optim = OptimConfig(lr=1e-4, warmup=0, steps=steps)
+    run = RunConfig(device=device.type, precision=precision, compile=compiled)
+    data = to_device(synthetic_batch(batch, window, model.input_dims), device)
+    trainer = build_trainer(model, ObjectivesConfig(), optim, run, info, probe_batch=data)
+
+    def next_batch() -> dict[str, torch.Tensor]:
+        return data
+
+    return trainer, next_batch, optim
+
+
 def measure_step(
     model: ModelConfig,
     *,
@@ -124,14 +141,10 @@ def measure_step(
     flops: float | None = None,
 ) -> StepFigures:
     """Time `steps` optimizer steps (after `warmup` untimed ones) of the real trainer on one in-memory batch."""
-    info = DistInfo(rank=0, world_size=1, local_rank=0, device=device)
-    optim = OptimConfig(lr=1e-4, warmup=0, steps=steps + warmup + 1)
-    run = RunConfig(device=device.type, precision=precision, compile=compiled)
-    data = to_device(synthetic_batch(batch, window, model.input_dims), device)
-    trainer = build_trainer(model, ObjectivesConfig(), optim, run, info, probe_batch=data)
-
-    def next_batch() -> dict[str, torch.Tensor]:
-        return data
+    trainer, next_batch, optim = build_step(
+        model, window=window, batch=batch, device=device, precision=precision, compiled=compiled,
+        steps=steps + warmup + 1,
+    )
 
     if flops is None:
         flops = count_step_flops(trainer, next_batch)

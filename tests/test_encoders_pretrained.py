@@ -151,6 +151,36 @@ def test_silero_speech_ratio(tmp_path):
     assert 0.3 < half < 0.6
 
 
+def test_batched_vad_finds_the_segments_silero_finds_one_waveform_at_a_time(tmp_path):
+    """Our batched VAD (all waveforms as rows of one model call per chunk) against the package's own
+    get_speech_timestamps on each waveform alone: the same segments, waveforms of different lengths."""
+    needs("silero-vad")
+    from silero_vad import get_speech_timestamps
+
+    from lmp.encoders.voice import SileroVAD
+
+    a, b = speak(LINE_A, tmp_path), speak(LINE_B, tmp_path, "en-us+f3")
+    gap = np.zeros(8000, np.float32)
+    noise = (0.05 * RNG.standard_normal(20000)).astype(np.float32)
+    waves = [
+        np.concatenate([a, gap, b]),  # two lines: two segments
+        b[:12345],  # not a whole number of 512-sample chunks
+        np.concatenate([noise, a, noise]),
+        np.zeros(0, np.float32),
+        tone(440, 1.0, 16000),
+        a,
+    ]
+    vad = SileroVAD()
+    ours = vad.segments(waves)
+    theirs = [
+        [(int(t["start"]), int(t["end"])) for t in get_speech_timestamps(torch.from_numpy(w), vad.model)]
+        if len(w) else []
+        for w in waves
+    ]
+    assert ours == theirs
+    assert len(ours[0]) >= 2 and ours[4] == [] and ours[3] == []
+
+
 def test_resemblyzer_identifies_speakers(tmp_path):
     needs("resemblyzer")
     e = get_encoder("resemblyzer")
