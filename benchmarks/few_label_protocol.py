@@ -73,6 +73,8 @@ def main() -> None:
     ap.add_argument("--pretrain_movies", type=int, default=400)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pretrain_args", default="", help="extra `lmp pretrain` overrides, space-separated "
+                    "(e.g. '--objectives.shot_align.weight=1')")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -92,7 +94,8 @@ def main() -> None:
     run = args.out / "pretrain"
     if not (run / "model" / "model.safetensors").exists():
         lmp("pretrain", str(pre_store.root), "--preset", "small", f"--optim.steps={args.steps}", f"--out={run}",
-            "--run.resume=auto", "--run.progress=false", "--run.log_every=100")  # fmt: skip
+            "--run.resume=auto", "--run.progress=false", "--run.log_every=100",
+            *args.pretrain_args.split())  # fmt: skip
 
     # CCA on the pretraining movies' window means, applied once to every labelled movie's mean.
     cca_mean, cca_proj = (torch.from_numpy(a).float() for a in fit_cca(window_means(pre_store, pretrain_ids, 256), 16))

@@ -62,6 +62,7 @@ def main() -> int:
             "masked_shot": {"mask_ratio": 0.4},
             "cross_masked": {"hide_ratio": 0.3},
             "align": {"queries_per_window": 3},
+            "shot_align": {"weight": 1.0, "queries_per_window": 3},  # off by default: checked here too
         },
     )
     pre = Pretrainer(model, cfg)

@@ -149,6 +149,28 @@ class WindowAlignConfig(TermConfig):
 
 
 @dataclass
+class ShotAlignConfig(TermConfig):
+    """Per-shot cross-modal alignment of content embeddings, batch negatives (lmp.objectives.shot_align):
+    what one shot's modalities share, told apart from every other shot of the batch."""
+
+    where = "objectives.shot_align"
+    weight: float = 0.0
+    """Weight of the term in the total loss; 0 switches it off."""
+    temperature: float = 0.1
+    """InfoNCE temperature (its initial value when learnable)."""
+    pairs: tuple[str, ...] = ("visual-audio", "visual-text", "audio-text")
+    """Modality pairs to align, written 'a-b'; each pair is scored in both directions."""
+    queries_per_window: int = 32
+    """Shots per window (random, per pair) used as queries; keys are every shot of the batch. 0 = all."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.queries_per_window < 0:
+            raise ValueError(f"{self.where}.queries_per_window: must be >= 0 (0 = all), got {self.queries_per_window}")
+        self.pairs = check_pairs(self.pairs, self.where)
+
+
+@dataclass
 class CrossMaskedConfig(MaskedConfig):
     """Cross-modal masked modelling: a shot's token of one modality is hidden from the cross-modal
     encoder and recovered from the other modalities and the context."""
@@ -198,6 +220,8 @@ class ObjectivesConfig:
     """Cross-modal masked modelling."""
     window_align: WindowAlignConfig = field(default_factory=WindowAlignConfig)
     """Window-level cross-modal alignment (what a window's modalities share)."""
+    shot_align: ShotAlignConfig = field(default_factory=ShotAlignConfig)
+    """Per-shot cross-modal alignment of content embeddings with batch negatives."""
     movie: MovieContrastConfig = field(default_factory=MovieContrastConfig)
     """Long-range movie-level contrast between windows of the same movie."""
     summary: SummaryConfig = field(default_factory=SummaryConfig)
@@ -224,6 +248,7 @@ class ObjectivesConfig:
             "no_align": {"align": off},
             "no_cross_masked": {"cross_masked": off},
             "no_window_align": {"window_align": off},
+            "no_shot_align": {"shot_align": off},
             "no_movie": {"movie": off},
             "no_summary": {"summary": off},
             "no_spread": {"spread": off},

@@ -31,6 +31,7 @@ from lmp.objectives.content import ContentKeys, ContentSpace
 from lmp.objectives.feature_prediction import FeaturePrediction
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
+from lmp.objectives.shot_align import ContentAlignment
 from lmp.objectives.spread import Spread
 from lmp.objectives.summary import WindowSummary
 from lmp.objectives.window_align import WindowAlignment
@@ -46,6 +47,8 @@ class Samples:
     """Per modality: shots hidden from the cross-modal encoder (cross-modal masked modelling)."""
     align: dict[str, ShotSample] = field(default_factory=dict)
     """Per pair 'a-b': the query shots of inter-modal alignment."""
+    shot_align: dict[str, ShotSample] = field(default_factory=dict)
+    """Per pair 'a-b': the query shots of per-shot content alignment."""
 
     def corrupted(self, m: str, like: torch.Tensor) -> torch.Tensor:
         """bool [b, s]: shots whose modality m is masked or hidden."""
@@ -61,7 +64,10 @@ class Samples:
         def pick(group: dict[str, ShotSample]) -> dict[str, ShotSample]:
             return {k: v.rows(rows) for k, v in group.items()}
 
-        return Samples(masked=pick(self.masked), hidden=pick(self.hidden), align=pick(self.align))
+        return Samples(
+            masked=pick(self.masked), hidden=pick(self.hidden), align=pick(self.align),
+            shot_align=pick(self.shot_align),
+        )  # fmt: skip
 
 
 class Pretrainer(nn.Module):
@@ -107,6 +113,13 @@ class Pretrainer(nn.Module):
             if wa.weight > 0 and self.window_pairs
             else None
         )
+        sa = cfg.shot_align
+        self.shot_pairs = tuple(tuple(p.split("-")) for p in sa.pairs if set(p.split("-")) <= set(usable))
+        self.shot_align = (
+            ContentAlignment(self.shot_pairs, sa.temperature, sa.learn_temperature)
+            if sa.weight > 0 and self.shot_pairs
+            else None
+        )
         self.movie = MovieContrast(d, proj, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
         self.summary = WindowSummary(d, mcfg.input_dims, usable) if sm.weight > 0 else None
         self.spread = Spread(usable) if cfg.spread.weight > 0 else None
@@ -118,10 +131,12 @@ class Pretrainer(nn.Module):
             content_users |= set(self.xmm_modalities)
         if self.align is not None and al.keys == "content":
             content_users |= {m for pair in self.pairs for m in pair}
+        if self.shot_align is not None:
+            content_users |= {m for pair in self.shot_pairs for m in pair}
         self.content_modalities = tuple(m for m in usable if m in content_users)
         self.content = ContentSpace(self.content_modalities, d, proj) if self.content_modalities else None
         # Window negatives score a query against its own window only; other ranks' keys are then not needed.
-        self.content_gathered = any(
+        self.content_gathered = self.shot_align is not None or any(
             term is not None and term.negatives == "batch" for term in (self.masked_shot, self.cross_masked, self.align)
         )
         if not self.enabled:
@@ -138,6 +153,7 @@ class Pretrainer(nn.Module):
             "align": (self.align, self.cfg.align.weight),
             "cross_masked": (self.cross_masked, self.cfg.cross_masked.weight),
             "window_align": (self.window_align, self.cfg.window_align.weight),
+            "shot_align": (self.shot_align, self.cfg.shot_align.weight),
             "movie": (self.movie, self.cfg.movie.weight),
             "summary": (self.summary, self.cfg.summary.weight),
             "spread": (self.spread, self.cfg.spread.weight),
@@ -160,6 +176,9 @@ class Pretrainer(nn.Module):
             for a, b in self.pairs:
                 both = usable_shots(batch, a, corrupted) & usable_shots(batch, b, corrupted)
                 out.align[pair_name(a, b)] = sample_count(both, self.cfg.align.queries_per_window)
+        for a, b in self.shot_pairs if self.shot_align is not None else ():
+            both = present(batch, a) & present(batch, b)
+            out.shot_align[pair_name(a, b)] = sample_count(both, self.cfg.shot_align.queries_per_window)
         return out
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -184,6 +203,8 @@ class Pretrainer(nn.Module):
             parts["align"] = self.align(batch, out["unimodal"], corrupted, samples.align, keys)
         if self.window_align is not None:
             parts["window_align"] = self.window_align(batch, out["unimodal"])
+        if self.shot_align is not None:
+            parts["shot_align"] = self.shot_align(batch, keys, samples.shot_align)
         if self.movie is not None:
             parts["movie"] = {"movie": self.movie(batch, out["cls"])}
         if self.summary is not None:

@@ -100,7 +100,7 @@ class StudyConfig:
             )
         for ms in self.modality_sets:
             check_modalities(ms.split("+"), f"modality_sets ({ms!r})")
-        known = {"masked_shot", "align", "cross_masked", "window_align", "movie", "summary", "spread"}
+        known = {"masked_shot", "align", "cross_masked", "window_align", "shot_align", "movie", "summary", "spread"}
         if set(self.objectives) - known:
             raise ValueError(f"objectives: unknown {sorted(set(self.objectives) - known)}; choose from {sorted(known)}")
 
