@@ -212,6 +212,6 @@ class VoiceCues(AudioEncoder):
             if not segments:
                 continue
             voiced = np.concatenate([wave[s:e] for s, e in segments])
-            out[i, 0] = min(1.0, len(voiced) / len(wave))
+            out[i, 0] = ratio(segments, len(wave))
             out[i, 1:] = self.speaker.embed(voiced)
         return out
