@@ -126,6 +126,20 @@ def test_window_summary_regresses_the_mean_of_normalised_features():
     assert obj(batch, torch.zeros(1, 4), present).item() == pytest.approx(1 / 9, rel=1e-4)
 
 
+def test_window_summary_can_regress_the_mean_of_the_unimodal_tokens():
+    obj = WindowSummary(2, {"visual": 5}, ("visual",), target="unimodal")  # the target width is d, not D_m
+    obj.head = nn.Identity()
+    # Normalised over d: [-1, 1], [1, -1], [0, 0].
+    tokens = torch.tensor([[[0.0, 2.0], [9.0, 5.0], [4.0, 4.0]]], requires_grad=True)
+    batch = {"visual": torch.full((1, 3, 5), float("nan")), "shot_mask": torch.ones(1, 3, dtype=torch.bool)}
+    present = {"visual": torch.tensor([[True, True, False]])}  # the mean of the first two is [0, 0]
+    cls = torch.tensor([[1.0, -3.0]], requires_grad=True)
+    loss = obj(batch, cls, present, {"visual": tokens})
+    assert loss.item() == pytest.approx((1.0 + 9.0) / 2, rel=1e-5)  # frozen features (NaN here) are never read
+    loss.backward()
+    assert tokens.grad is None or not tokens.grad.any()  # the target is detached
+
+
 def test_spread_by_hand():
     obj = Spread(("visual",))
     # Two present shots: per dimension std sqrt(2) and 0 (hinge 0 and 1), covariance 0 between them.

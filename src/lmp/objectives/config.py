@@ -199,6 +199,14 @@ class SummaryConfig(WeightConfig):
     it keeps what the window shows (not only which film it is)."""
 
     where = "objectives.summary"
+    target: Literal["features", "unimodal"] = "features"
+    """What the [CLS] regresses: the window mean of the normalised frozen "features", or of the
+    (detached) "unimodal" tokens, what the `all` representation pools."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.target not in ("features", "unimodal"):
+            raise ValueError(f"{self.where}.target: must be one of ['features', 'unimodal'], got {self.target!r}")
 
 
 @dataclass

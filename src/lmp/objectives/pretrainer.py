@@ -121,7 +121,7 @@ class Pretrainer(nn.Module):
             else None
         )
         self.movie = MovieContrast(d, proj, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
-        self.summary = WindowSummary(d, mcfg.input_dims, usable) if sm.weight > 0 else None
+        self.summary = WindowSummary(d, mcfg.input_dims, usable, sm.target) if sm.weight > 0 else None
         self.spread = Spread(usable) if cfg.spread.weight > 0 else None
         # The content space serves every term that scores against content embeddings.
         content_users = set()
@@ -209,7 +209,7 @@ class Pretrainer(nn.Module):
             parts["movie"] = {"movie": self.movie(batch, out["cls"])}
         if self.summary is not None:
             present_ = {m: present(batch, m) for m in self.summary.modalities}
-            parts["summary"] = {"summary": self.summary(batch, out["cls"], present_)}
+            parts["summary"] = {"summary": self.summary(batch, out["cls"], present_, out["unimodal"])}
         if self.spread is not None:
             parts["spread"] = self.spread(out["unimodal"], {m: present(batch, m) for m in self.spread.modalities})
 

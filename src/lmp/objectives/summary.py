@@ -12,6 +12,9 @@ variance over their dimensions first (as the regression targets of masked modell
 modality or frozen encoder dominates by scale; a modality a window lacks entirely does not count.
 Our choice: a linear head (after a LayerNorm), so that the [CLS] has to hold the window mean linearly,
 the way a linear probe reads it; an MLP head would let it keep a code only the head can decode.
+
+`target: unimodal` regresses instead the window mean of each modality's unimodal tokens (detached: a
+target, not a path for gradients), i.e. what the `all` representation pools, in the encoders' own space.
 """
 
 from __future__ import annotations
@@ -24,22 +27,31 @@ from lmp.objectives.gather import global_mean
 
 
 class WindowSummary(nn.Module):
-    def __init__(self, width: int, input_dims: dict[str, int], modalities: tuple[str, ...]) -> None:
+    def __init__(
+        self, width: int, input_dims: dict[str, int], modalities: tuple[str, ...], target: str = "features"
+    ) -> None:
         super().__init__()
         self.modalities = modalities
-        self.dims = [input_dims[m] for m in modalities]
+        self.target = target
+        self.dims = [input_dims[m] if target == "features" else width for m in modalities]
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, sum(self.dims)))
 
     def forward(
-        self, batch: dict[str, torch.Tensor], cls: torch.Tensor, present: dict[str, torch.Tensor]
+        self,
+        batch: dict[str, torch.Tensor],
+        cls: torch.Tensor,
+        present: dict[str, torch.Tensor],
+        unimodal: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """cls [b, d]; present[m] bool [b, s] -> this rank's share of the mean squared error."""
+        """cls [b, d]; present[m] bool [b, s]; unimodal[m] [b, s, d] (target "unimodal") -> this rank's
+        share of the mean squared error."""
         pred = self.head(cls).float().split(self.dims, dim=-1)  # per modality [b, D_m]
         errors, counts = [], []
         for m, p in zip(self.modalities, pred):
             w = present[m].float()  # [b, s]
+            source = batch[m] if self.target == "features" else unimodal[m]
             # Zero absent/padded features first: a NaN there would poison the gradient through 0 * NaN.
-            x = torch.where(present[m][..., None], batch[m].detach().float(), 0)
+            x = torch.where(present[m][..., None], source.detach().float(), 0)
             x = F.layer_norm(x, (x.shape[-1],)) * w[..., None]  # [b, s, D_m]
             n = w.sum(1)  # [b]
             target = x.sum(1) / n.clamp_min(1.0)[:, None]  # [b, D_m]
