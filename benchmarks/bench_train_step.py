@@ -19,8 +19,6 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-MODALITIES = ("visual", "audio", "text")
-
 
 def one(window: int, batch: int, steps: int, warmup: int, preset: str, threads: int, dims: dict[str, int]) -> dict:
     import torch
@@ -45,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one setting in this process
     args = p.parse_args(argv)
-    dims = dict(zip(MODALITIES, (int(x) for x in args.dims.split(","))))
+    from throughput import parse_dims  # benchmarks/throughput.py, beside this script
+
+    dims = parse_dims(args.dims)
     if args.one:
         window, batch = (int(x) for x in args.one.split("x"))
         print(json.dumps(one(window, batch, args.steps, args.warmup, args.preset, args.threads, dims)))

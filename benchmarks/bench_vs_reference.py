@@ -22,7 +22,6 @@ from pathlib import Path
 
 import torch
 
-MODALITIES = ("visual", "audio", "text")
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "reference_step.py"
 
 
@@ -49,14 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     ref = load_reference(args.reference)
 
     from lmp.model import ModelConfig
-    from throughput import build_step  # benchmarks/throughput.py, beside this script
+    from throughput import build_step, parse_dims  # benchmarks/throughput.py, beside this script
 
     n, b = args.window, args.batch
     torch.manual_seed(0)
     ref_model = ref.Model()
     ref_opt = torch.optim.AdamW(ref_model.parameters(), lr=1e-4)  # as reference_step.run builds it on CPU
     ref_feats = {m: torch.randn(b, n, k) for m, k in ref.DIMS.items()}
-    dims = ref.DIMS if args.dims is None else dict(zip(MODALITIES, (int(x) for x in args.dims.split(","))))
+    dims = ref.DIMS if args.dims is None else parse_dims(args.dims)
     trainer, next_batch, optim = build_step(
         ModelConfig.from_name("base", input_dims=dict(dims)), window=n, batch=b, device=torch.device("cpu"),
         precision="fp32", compiled=False, steps=args.rounds + args.warmup + 1,

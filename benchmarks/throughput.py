@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lmp.modality import mask_key
+from lmp.modality import MODALITIES, mask_key
 from lmp.model import ModelConfig
 from lmp.model.layers import Attention
 from lmp.objectives import ObjectivesConfig
@@ -34,6 +34,11 @@ from lmp.train.config import OptimConfig, RunConfig
 from lmp.train.data import collate_windows, to_device
 from lmp.train.distributed import DistInfo
 from lmp.train.step import Trainer, build_trainer
+
+
+def parse_dims(text: str) -> dict[str, int]:
+    """'1280,512,384' -> input widths of visual, audio, text (the scripts' --dims)."""
+    return dict(zip(MODALITIES, (int(x) for x in text.split(","))))
 
 
 def synthetic_batch(

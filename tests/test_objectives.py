@@ -367,6 +367,12 @@ def test_objectives_config_validation():
     with pytest.raises(ConfigError, match="preset"):
         from_dict(ObjectivesConfig, {"preset": "nope"})
     assert from_dict(ObjectivesConfig, {"preset": "no_align"}).align.weight == 0.0
+    with pytest.raises(ValueError, match=r"objectives\.shot_align\.queries_per_window"):
+        from_dict(ObjectivesConfig, {"shot_align": {"queries_per_window": -1}})
+    with pytest.raises(ValueError, match=r"objectives\.shot_align\.pairs"):
+        from_dict(ObjectivesConfig, {"shot_align": {"pairs": ["audio-audio"]}})
+    with pytest.raises(ValueError, match=r"summary\.target: 'frozen' is not one of"):
+        from_dict(ObjectivesConfig, {"summary": {"target": "frozen"}})
 
 
 @pytest.mark.heavy  # Inductor builds C++ kernels for each shape: minutes on 2 cores
