@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_vs_reference.py                       # N=128, batch 4, 2 threads, 12 rounds
     .venv/bin/python benchmarks/bench_vs_reference.py --dims 1280,512,384   # lmp's real input widths
+    .venv/bin/python benchmarks/bench_vs_reference.py --compiled            # both steps torch.compile'd
 
 Each round times one optimizer step of the reference (its own Model, step and AdamW) and then one of lmp's
 real trainer step (`lmp pretrain`'s build_trainer on one in-memory batch, every default objective), on the
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "reference_step.py"
 
@@ -34,6 +36,24 @@ def load_reference(path: Path):
     return module
 
 
+class CountOps(TorchDispatchMode):
+    """Counts the aten operators a step dispatches (forward, backward and optimizer), views included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def ops_per_step(step) -> int:
+    with CountOps() as counter:
+        step()
+    return counter.count
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
@@ -43,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed step pairs first")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dims", default=None, help="lmp's input widths visual,audio,text (default: the reference's)")
+    p.add_argument("--compiled", action="store_true", help="torch.compile both steps (lmp: --run.compile=true)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     ref = load_reference(args.reference)
@@ -58,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     dims = ref.DIMS if args.dims is None else parse_dims(args.dims)
     trainer, next_batch, optim = build_step(
         ModelConfig.from_name("base", input_dims=dict(dims)), window=n, batch=b, device=torch.device("cpu"),
-        precision="fp32", compiled=False, steps=args.rounds + args.warmup + 1,
+        precision="fp32", compiled=args.compiled, steps=args.rounds + args.warmup + 1,
     )
 
     def timed(fn) -> float:
@@ -66,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         fn()
         return time.perf_counter() - t0
 
+    ref_fn = torch.compile(ref.step) if args.compiled else ref.step  # as reference_step.run compiles it
+
     def ref_step() -> None:
-        ref.step(ref_model, ref_opt, ref_feats, n)
+        ref_fn(ref_model, ref_opt, ref_feats, n)
 
     def lmp_step() -> None:
         trainer.step(next_batch, optim.lr)
@@ -76,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         ref_step()
         lmp_step()
     ratios, ref_s, lmp_s = [], [], []
-    print(f"N={n} batch={b} threads={args.threads}; reference dims {dict(ref.DIMS)}, lmp dims {dict(dims)}")
+    print(f"N={n} batch={b} threads={args.threads} compiled={args.compiled}; "
+          f"reference dims {dict(ref.DIMS)}, lmp dims {dict(dims)}")
+    if not args.compiled:  # each op costs tens of microseconds on a small CPU whatever its size
+        print(f"aten ops per step: reference {ops_per_step(ref_step):,}, lmp {ops_per_step(lmp_step):,}")
     for r in range(args.rounds):
         a, c = timed(ref_step), timed(lmp_step)
         ref_s.append(a)

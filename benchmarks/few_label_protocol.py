@@ -11,6 +11,7 @@ same unlabeled movies (every modality pair, 16 directions per side, on means of 
 lmp.studies.baselines), probed alike (linear probe, 3 seeds).
 
     python benchmarks/few_label_protocol.py --corpus runs/mw-nuisance --out runs/few-label
+    python benchmarks/few_label_protocol.py --replot runs/few-label    # table.png again from table.json
 
 The labelled movies never overlap the pretraining ones: pretraining takes `--pretrain_movies` of the
 corpus's train split, train labels come from the rest of it, val and test from its val and test splits.
@@ -33,6 +34,7 @@ from lmp.labels import Example, read_task, write_task
 from lmp.store import FeatureStore
 from lmp.store.subset import subset_store
 from lmp.studies.baselines import fit_cca, window_means
+from lmp.studies.report import line_plot
 from lmp.tasks.features import Representer
 from lmp.tasks.probe import linear_probe
 
@@ -62,10 +64,26 @@ def probe_rows(out: Path) -> dict[tuple[str, str], tuple[float, float]]:
     }
 
 
+def plot(out: Path) -> None:
+    """out/table.png: test accuracy against train labels, one panel per task, from out/table.json."""
+    table = json.loads((out / "table.json").read_text())  # "task@n" -> arm -> (mean, std)
+    tasks = list(dict.fromkeys(key.split("@")[0] for key in table))
+    panels = []
+    for task in tasks:
+        cells = sorted((int(k.split("@")[1]), v) for k, v in table.items() if k.split("@")[0] == task)
+        sizes = [n for n, _ in cells]
+        series = {
+            arm: (sizes, [v[arm][0] for _, v in cells], [v[arm][1] for _, v in cells]) for arm in cells[0][1]
+        }
+        panels.append({"title": task, "xlabel": "train labels (movies)", "ylabel": "test accuracy", "series": series})
+    line_plot(out / "table.png", panels, f"independent-corpus protocol, rehearsed: {out.name}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--corpus", type=Path, required=True, help="a MovieWorld corpus (lmp synth --out)")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--replot", type=Path, default=None, help="only redraw DIR/table.png from DIR/table.json")
+    ap.add_argument("--corpus", type=Path, help="a MovieWorld corpus (lmp synth --out)")
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--tasks", default="genre,director", help="movie-level MovieWorld tasks")
     ap.add_argument("--sizes", default="20,60,140", help="train label counts")
     ap.add_argument("--val", type=int, default=40)
@@ -76,6 +94,10 @@ def main() -> None:
     ap.add_argument("--pretrain_args", default="", help="extra `lmp pretrain` overrides, space-separated "
                     "(e.g. '--objectives.shot_align.weight=1')")  # fmt: skip
     args = ap.parse_args()
+    if args.replot is not None:
+        return plot(args.replot)
+    if args.corpus is None or args.out is None:
+        ap.error("--corpus and --out are required (or --replot DIR)")
     torch.set_num_threads(1)
 
     splits = json.loads((args.corpus / "corpus.json").read_text())["splits"]
@@ -145,6 +167,7 @@ def main() -> None:
         json.dumps({f"{t}@{n}": v for (t, n), v in table.items()}, indent=2) + "\n"
     )
     print(text)
+    plot(args.out)
 
 
 if __name__ == "__main__":

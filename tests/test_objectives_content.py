@@ -12,6 +12,7 @@ from torch import nn
 
 from lmp.config import from_dict
 from lmp.model import LMPModel, ModelConfig
+from lmp.model.embeddings import apply_rotary, rotary
 from lmp.objectives import ObjectivesConfig, Pretrainer
 from lmp.objectives.align import ShotAlignment
 from lmp.objectives.content import ContentKeys
@@ -105,7 +106,7 @@ def test_regression_target_is_the_normalised_frozen_feature():
 
 
 def test_window_summary_regresses_the_mean_of_normalised_features():
-    obj = WindowSummary(2, {"visual": 2, "audio": 2}, ("visual", "audio"))
+    obj = WindowSummary(2, {"visual": 2, "audio": 2}, ("visual", "audio"), target="features")
     obj.head = nn.Identity()  # cls [b, 4] is the prediction of [visual mean, audio mean]
     batch = {
         # Normalised over its 2 dimensions a feature becomes [-1, 1] or [1, -1] (scale and offset vanish).
@@ -138,6 +139,22 @@ def test_window_summary_can_regress_the_mean_of_the_unimodal_tokens():
     assert loss.item() == pytest.approx((1.0 + 9.0) / 2, rel=1e-5)  # frozen features (NaN here) are never read
     loss.backward()
     assert tokens.grad is None or not tokens.grad.any()  # the target is detached
+
+
+def test_window_summary_both_regresses_features_and_tokens_side_by_side():
+    obj = WindowSummary(2, {"visual": 3}, ("visual",), target="both")
+    obj.head = nn.Identity()  # cls [b, 3 + 2]: [features mean, token mean]
+    # Features normalised over 3 dims: [0, 1, 2] -> [-a, 0, a] with a = sqrt(1.5); tokens: [3, 1] -> [1, -1].
+    batch = {"visual": torch.tensor([[[0.0, 1.0, 2.0]]]), "shot_mask": torch.ones(1, 1, dtype=torch.bool)}
+    present = {"visual": batch["shot_mask"]}
+    tokens = torch.tensor([[[3.0, 1.0]]])
+    a = math.sqrt(1.5)
+    exact = torch.tensor([[-a, 0.0, a, 1.0, -1.0]])
+    assert obj(batch, exact, present, {"visual": tokens}).item() == pytest.approx(0.0, abs=1e-5)
+    # Zero prediction: features part mean square (a^2 * 2) / 3 = 1, tokens part 1; the parts count alike.
+    assert obj(batch, torch.zeros(1, 5), present, {"visual": tokens}).item() == pytest.approx(1.0, rel=1e-4)
+    wrong_tokens = torch.tensor([[-a, 0.0, a, 0.0, 0.0]])  # features right, tokens part 1 -> (0 + 1) / 2
+    assert obj(batch, wrong_tokens, present, {"visual": tokens}).item() == pytest.approx(0.5, rel=1e-4)
 
 
 def test_spread_by_hand():
@@ -243,6 +260,27 @@ def test_shot_alignment_is_solved_by_shared_content_only():
 def tiny(**cfg) -> LMPModel:
     torch.manual_seed(0)
     return LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, modalities=tuple(DIMS), **cfg)).eval()
+
+
+def test_rotary_rotates_each_pair_by_its_angle():
+    # Head width 4: dims (0, 2) and (1, 3) are the pairs, at frequencies 1 and 1/100 (base 10,000).
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    pos = 0.5
+    expected = []
+    for i, (x1, x2) in enumerate(((1.0, 3.0), (2.0, 4.0))):
+        a = pos * 10000.0 ** (-i / 2)
+        expected.append((x1 * math.cos(a) - x2 * math.sin(a), x1 * math.sin(a) + x2 * math.cos(a)))
+    want = torch.tensor([expected[0][0], expected[1][0], expected[0][1], expected[1][1]])
+    rope = rotary(torch.tensor([[pos]]), 4)  # b=1, n=1
+    got = apply_rotary(x.view(1, 1, 1, 4), rope).view(4)
+    torch.testing.assert_close(got, want)
+    # Queries and keys in one call (a leading dim) equal two calls; a score depends on distance only.
+    qk = torch.randn(2, 1, 2, 3, 8)  # [2, b, h, n, dh]
+    rope = rotary(torch.tensor([[0.0, 1.0, 2.0]]), 8)
+    both = apply_rotary(qk, rope)
+    torch.testing.assert_close(both[0], apply_rotary(qk[0], rope))
+    shifted = apply_rotary(qk, rotary(torch.tensor([[7.0, 8.0, 9.0]]), 8))
+    torch.testing.assert_close(both[0] @ both[1].transpose(-1, -2), shifted[0] @ shifted[1].transpose(-1, -2))
 
 
 def test_rotary_outputs_depend_on_shot_distances_not_on_the_window_offset():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,10 @@ def test_pretrain_writes_run_and_resumes_exactly(store, tmp_path):
     shutil.rmtree(split / "model")
     with pytest.raises(LMPError, match="already has checkpoints"):
         pretrain(tiny(store, split))
-    pretrain(tiny(store, split, run={"resume": "auto"}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pretrain(tiny(store, split, run={"resume": "auto"}))
+    assert not [w for w in caught if "settings changed" in str(w.message)]  # only run.resume differs
     resumed = losses(split)
     assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
     assert json.loads((split / "run.json").read_text())["resumed_from"].endswith("step-000003")
@@ -157,7 +161,8 @@ def test_ddp_two_processes_gloo(store, tmp_path):
     torch.set_num_threads(1)
     resumed = ["pretrain", *args[3:]]
     resumed[resumed.index("--optim.steps=3")] = "--optim.steps=5"
-    assert main([*resumed, "--run.resume=auto"]) == 0
+    with pytest.warns(UserWarning, match=r"settings changed since it started: optim.steps: 3 -> 5"):
+        assert main([*resumed, "--run.resume=auto"]) == 0
     log = losses(out)
     assert sorted(log) == [1, 2, 3, 4, 5] and all(np.isfinite(r["loss"]) for r in log.values())
     state = torch.load(out / "checkpoints" / "last" / "train_state.pt", weights_only=True)

@@ -72,14 +72,11 @@ def _corpus(cfg: DemoConfig) -> Path:
 def _pretrain(cfg: DemoConfig, corpus: Path) -> Path:
     from lmp.store.subset import subset_store
     from lmp.train import PretrainConfig, pretrain
+    from lmp.train.reuse import finished_model
 
     train_ids = json.loads((corpus / "corpus.json").read_text())["splits"]["train"]
     store = subset_store(corpus / "store", train_ids, cfg.out / "pretrain-store")
     run = cfg.out / "pretrain"
-    if (run / "model" / "model.safetensors").exists():
-        print(f"[2/3] reusing the pretrained model in {run / 'model'}")
-        return run / "model"
-    print(f"[2/3] pretraining on {len(store)} train-split movies ({cfg.steps} steps, window {cfg.window})")
     pcfg = from_dict(
         PretrainConfig,
         {
@@ -92,6 +89,10 @@ def _pretrain(cfg: DemoConfig, corpus: Path) -> Path:
             "run": {"seed": cfg.seed, "resume": "auto", "ckpt_every": max(1, cfg.steps // 4)},
         },
     )
+    if (model := finished_model(run, pcfg)) is not None:
+        print(f"[2/3] reusing the pretrained model in {model}")
+        return model
+    print(f"[2/3] pretraining on {len(store)} train-split movies ({cfg.steps} steps, window {cfg.window})")
     return pretrain(pcfg)
 
 

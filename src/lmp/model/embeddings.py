@@ -32,17 +32,23 @@ def sinusoidal(positions: torch.Tensor, width: int, base: float = 10000.0) -> to
 
 
 def rotary(positions: torch.Tensor, head_width: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """positions [b, n] (real) -> (cos, sin), each [b, 1, n, head_width / 2], for `apply_rotary`."""
+    """positions [b, n] (real) -> (cos, sin), each [b, 1, n, head_width], for `apply_rotary`.
+
+    Dimension i is paired with i + head_width / 2; both of a pair get the pair's angle. The sine's first
+    half carries the rotation's minus sign, so that `apply_rotary` is two products and a sum."""
     angles = sinusoidal(positions, head_width, base)  # [b, n, head_width]: sin half, cos half
     half = head_width // 2
-    return angles[..., half:][:, None], angles[..., :half][:, None]
+    sin, cos = angles[..., :half], angles[..., half:]
+    return torch.cat([cos, cos], dim=-1)[:, None], torch.cat([-sin, sin], dim=-1)[:, None]
 
 
 def apply_rotary(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Rotate each (first half, second half) pair of x [b, h, n, dh] by its position's angle."""
+    """Rotate each (first half, second half) pair of x [..., b, h, n, dh] by its position's angle:
+    (x1, x2) -> (x1 cos - x2 sin, x1 sin + x2 cos). Leading dims let queries and keys go in one call."""
     cos, sin = (t.to(x.dtype) for t in rope)
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    half = x.shape[-1] // 2
+    swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)  # (x2, x1)
+    return x * cos + swapped * sin
 
 
 class TimeEmbedding(nn.Module):

@@ -38,9 +38,10 @@ class Attention(nn.Module):
         b, n, d = x.shape
         # [b, n, 3d] -> [3, b, h, n, dh]
         qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
-        if rope is not None:
-            q, k = apply_rotary(q, rope), apply_rotary(k, rope)
+        if rope is None:
+            q, k, v = qkv.unbind(0)
+        else:  # queries and keys rotated in one call: half the small ops of two
+            (q, k), v = apply_rotary(qkv[:2], rope).unbind(0), qkv[2]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         # [b, h, n, dh] -> [b, n, d]
         return self.proj(out.transpose(1, 2).reshape(b, n, d))

@@ -195,18 +195,20 @@ class MovieContrastConfig(TermConfig):
 
 @dataclass
 class SummaryConfig(WeightConfig):
-    """Window summary: the [CLS] regresses the mean of its window's normalised frozen features, so that
-    it keeps what the window shows (not only which film it is)."""
+    """Window summary: the [CLS] regresses the window mean of what its encoders pool (the unimodal tokens,
+    by default), so that it keeps what the window shows (not only which film it is)."""
 
     where = "objectives.summary"
-    target: Literal["features", "unimodal"] = "features"
-    """What the [CLS] regresses: the window mean of the normalised frozen "features", or of the
-    (detached) "unimodal" tokens, what the `all` representation pools."""
+    target: Literal["features", "unimodal", "both"] = "unimodal"
+    """What the [CLS] regresses: the window mean of the normalised frozen "features", of the (detached)
+    "unimodal" tokens (what the `all` representation pools), or "both" side by side."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.target not in ("features", "unimodal"):
-            raise ValueError(f"{self.where}.target: must be one of ['features', 'unimodal'], got {self.target!r}")
+        if self.target not in ("features", "unimodal", "both"):
+            raise ValueError(
+                f"{self.where}.target: must be one of ['features', 'unimodal', 'both'], got {self.target!r}"
+            )
 
 
 @dataclass

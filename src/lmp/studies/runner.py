@@ -2,7 +2,9 @@
 
 An *arm* is one pretraining configuration (e.g. "span-32", "no-align"). Its run lives in
 OUT/pretrain/<arm>/ and is reused when its model exists (and resumed when it was interrupted), so
-the three studies share the default arm and a rerun costs only the probes.
+the three studies share the default arm and a rerun costs only the probes. A finished arm is reused
+only if its saved config is the one asked for now (lmp.train.reuse): after a change of defaults or
+options the study stops with the differences instead of reporting old models under new names.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def pretrain_arm(
     pretrain/<arm>-seed<seed>)."""
     from lmp.store.subset import subset_store
     from lmp.train import PretrainConfig, pretrain
+    from lmp.train.reuse import finished_model
 
     seed = cfg.seed if seed is None else seed
     run_name = arm if seed == cfg.seed else f"{arm}-seed{seed}"
@@ -99,8 +102,8 @@ def pretrain_arm(
     values["store"] = str(view)
     pcfg = from_dict(PretrainConfig, values)
     corpus.pretrain_configs[run_name] = to_dict(pcfg)
-    if (run / "model" / "model.safetensors").exists():
-        return run / "model"  # its store view is left alone: a study running beside may be reading it
+    if (model := finished_model(run, pcfg)) is not None:
+        return model  # its store view is left alone: a study running beside may be reading it
     ids = corpus.train_movies
     if movie_fraction < 1.0:
         rng = np.random.default_rng(cfg.seed)

@@ -13,6 +13,7 @@ import json
 import math
 import platform
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from lmp.train.distributed import (
     shutdown,
 )
 from lmp.train.logger import RunLogger
+from lmp.train.reuse import config_changes, describe_changes
 from lmp.train.schedules import lr_at
 from lmp.train.step import build_trainer
 
@@ -117,6 +119,13 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
         )
     if info.is_main:
         ckpt.remove_leftovers(run_dir)
+        # run.resume differs by nature (a run starts with "none" and is continued with "auto"), and out
+        # when the run directory was moved.
+        resumed = resume_from is not None
+        changes = config_changes(run_dir / "config.yaml", cfg, ignore=("run.resume", "out")) if resumed else []
+        if changes:  # allowed (e.g. more steps), but the run is then not the one it started as
+            message = f"resuming {run_dir} with settings changed since it started: {describe_changes(changes)}"
+            warnings.warn(message, stacklevel=2)
 
     groups_per_batch = cfg.data.batch_size // cfg.data.views
     state = ckpt.load_train_state(resume_from) if resume_from is not None else None

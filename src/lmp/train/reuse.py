@@ -1,0 +1,58 @@
+"""Reusing a pretraining run only when it matches the config asked for now.
+
+A run directory holds the config.yaml it was trained with. Callers that skip pretraining when its model
+exists (the demo's and the studies' cached models) must first check that it was trained with the config
+asked for now: after a change of defaults (a new lmp) or of an option, the old model would otherwise be
+reported under the new settings. A resumed run is told which settings changed since it started.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lmp.config import ConfigError, config_yaml, load_yaml
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def config_changes(saved_file: Path, cfg: Any, ignore: tuple[str, ...] = ()) -> list[str]:
+    """'key: saved -> now' for every setting of `cfg` (but those in `ignore`) that differs from the config
+    saved in `saved_file`."""
+    saved = _flatten(load_yaml(saved_file)) if saved_file.is_file() else {}
+    wanted = _flatten(yaml.safe_load(config_yaml(cfg)))
+    # Keys only the saved config has are what the run derived (the input widths, from the store).
+    return [
+        f"{k}: {saved.get(k, '<absent>')!r} -> {v!r}"
+        for k, v in sorted(wanted.items())
+        if saved.get(k) != v and k not in ignore
+    ]
+
+
+def describe_changes(changes: list[str], shown: int = 5) -> str:
+    """The first `shown` changes, joined by '; ', and how many more there are."""
+    return "; ".join(changes[:shown]) + (f"; and {len(changes) - shown} more" if len(changes) > shown else "")
+
+
+def finished_model(run: Path, cfg: Any) -> Path | None:
+    """run/model if the run finished with config `cfg`; None if it did not finish; ConfigError if it finished
+    with another config (naming the differences)."""
+    model = run / "model"
+    if not (model / "model.safetensors").exists():
+        return None
+    changes = config_changes(run / "config.yaml", cfg)
+    if changes:
+        raise ConfigError(
+            f"pretrained model in {run}: it was pretrained with another config ({describe_changes(changes)}). "
+            f"Remove {run} to pretrain it again, or give the command another --out."
+        )
+    return model
