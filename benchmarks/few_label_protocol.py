@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmp.config import resolve
 from lmp.labels import Example, read_task, write_task
 from lmp.store import FeatureStore
 from lmp.store.subset import subset_store
@@ -37,6 +38,8 @@ from lmp.studies.baselines import fit_cca, window_means
 from lmp.studies.report import line_plot
 from lmp.tasks.features import Representer
 from lmp.tasks.probe import linear_probe
+from lmp.train import PretrainConfig
+from lmp.train.reuse import finished_model
 
 
 def movie_labels(corpus: Path, task: str) -> dict[str, str]:
@@ -91,7 +94,7 @@ def main() -> None:
     ap.add_argument("--pretrain_movies", type=int, default=400)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--pretrain_args", default="", help="extra `lmp pretrain` overrides, space-separated "
+    ap.add_argument("--pretrain_args", default="", help="extra `lmp pretrain` overrides, --key=value, space-separated "
                     "(e.g. '--objectives.shot_align.weight=1')")  # fmt: skip
     args = ap.parse_args()
     if args.replot is not None:
@@ -114,10 +117,14 @@ def main() -> None:
     store = FeatureStore(args.corpus / "store")
     pre_store = subset_store(store.root, pretrain_ids, args.out / "pretrain-store")
     run = args.out / "pretrain"
-    if not (run / "model" / "model.safetensors").exists():
-        lmp("pretrain", str(pre_store.root), "--preset", "small", f"--optim.steps={args.steps}", f"--out={run}",
-            "--run.resume=auto", "--run.progress=false", "--run.log_every=100",
-            *args.pretrain_args.split())  # fmt: skip
+    # Every argument as --key=value, so that the same list resolves the config the run will save.
+    pretrain_args = ["--preset=small", f"--optim.steps={args.steps}", f"--out={run}", "--run.resume=auto",
+                     "--run.progress=false", "--run.log_every=100", *args.pretrain_args.split()]  # fmt: skip
+    # A model left by an earlier run is reused only if it was trained with this config (lmp.train.reuse).
+    overrides = [a.removeprefix("--") for a in pretrain_args]
+    wanted = resolve(PretrainConfig, values={"store": str(pre_store.root)}, overrides=overrides)
+    if finished_model(run, wanted) is None:
+        lmp("pretrain", str(pre_store.root), *pretrain_args)
 
     # CCA on the pretraining movies' window means, applied once to every labelled movie's mean.
     cca_mean, cca_proj = (torch.from_numpy(a).float() for a in fit_cca(window_means(pre_store, pretrain_ids, 256), 16))
