@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lmp.cli import main
 from lmp.config import ConfigError, from_dict
@@ -237,3 +239,34 @@ def test_lvu_shaped_tasks_are_lvus_and_lmp_synth_needs_no_torch():
     # LVU's task table lives in a module of its own so that generating a corpus does not load torch.
     code = "import sys, lmp.synth; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def _ceiling_module():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import context_ceiling
+
+    return context_ceiling
+
+
+def test_context_ceiling_reports_the_test_base_rates_and_both_models(corpus, tmp_path):
+    out = tmp_path / "ceiling.json"
+    assert _ceiling_module().main([str(corpus), "--epochs", "2", "--threads", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    # The base rate is the test split's positive share, read here from the label files themselves.
+    for task, positive in (("offscreen_speaker", "side_character"), ("place_return", "returning_place")):
+        rows = read_csv(corpus / "labels" / task / "test.csv")
+        assert result["base_rate"][task] == pytest.approx(sum(r["label"] == positive for r in rows) / len(rows))
+    assert set(result["models"]) == {"shot", "movie"}
+
+
+def test_context_ceiling_shot_model_sees_one_shot_and_movie_model_the_movie():
+    ceiling = _ceiling_module()
+    torch.manual_seed(0)
+    x, pad = torch.randn(1, 6, 5), torch.zeros(1, 6, dtype=torch.bool)
+    changed = x.clone()
+    changed[0, 3:] += 1.0  # other shots than 0-2 change
+    for context, reach, unchanged in ((False, None, True), (True, None, False), (True, 1, True)):
+        model = ceiling.Ceiling(5, context=context, width=8, reach=reach).eval()
+        # Two layers of reach 1 see 2 shots each way: shot 0 sees up to shot 2, none of the changed ones.
+        same = torch.allclose(model(x, pad)[0, 0], model(changed, pad)[0, 0])
+        assert same == unchanged, (context, reach)
