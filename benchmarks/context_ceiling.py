@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmp.atomic import atomic_write_bytes
 from lmp.labels import read_task
 from lmp.modality import MODALITIES, mask_key
 from lmp.store.reader import FeatureStore
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         print("context gain (movie - shot), test AP: " + ", ".join(f"{t} {v:+.3f}" for t, v in gain.items()))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_bytes(args.out, (json.dumps(result, indent=2) + "\n").encode())
     return 0
 
 
