@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     base = {t: float(np.mean([e.target == 1 for e in tasks[t].splits["test"]])) for t in TASKS}
     print(f"{args.corpus}, {inputs}: {len(rows['train'])} train movies; test base rates (AP of a random scorer) "
           + ", ".join(f"{t} {v:.3f}" for t, v in base.items()), flush=True)
-    result = {"corpus": str(args.corpus), "inputs": inputs, "base_rate": base, "models": {}}
+    result = {"corpus": str(args.corpus), "inputs": inputs, "seed": args.seed, "base_rate": base, "models": {}}
     train_ids = sorted(rows["train"])
     for name in args.models.split(","):
         torch.manual_seed(args.seed)
