@@ -19,8 +19,8 @@ Both are trained on the train split's labels of both tasks at once (one logit ea
 cross-entropy on the labelled shots), AdamW, the epoch with the best val AP sum kept, and scored
 with lmp's AP on test. `movie` minus `shot` is the context signal that a model trained for these
 labels finds; a frozen encoder read per shot by a linear probe is not expected to reach it, but
-where it is near zero no encoder can show a span effect on that task. One seed per model, printed
-per epoch; a JSON of the result with --out, and `--plot DIR` draws every DIR/*.json into DIR/ceiling.png.
+where it is near zero no encoder can show a span effect on that task. One seed per run (`--seed`),
+printed per epoch; a JSON of the result with --out, and `--plot DIR` draws every DIR/*.json into DIR/ceiling.png.
 
 With `--model DIR` the inputs are a frozen lmp model's per-shot tokens instead (`--representation`,
 default `all`, each movie encoded as `lmp probe` encodes shot tasks: windows of `--window` shots, a
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ from torch import nn
 from lmp.atomic import atomic_write_bytes
 from lmp.labels import read_task
 from lmp.modality import MODALITIES, mask_key
+from lmp.model.embeddings import sinusoidal
 from lmp.store.reader import FeatureStore
 from lmp.tasks.metrics import average_precision
 
@@ -70,12 +70,6 @@ def movie_inputs(store: FeatureStore, ids: list[str], representer=None) -> dict[
     return out
 
 
-def sinusoids(n: int, d: int) -> torch.Tensor:
-    pos = torch.arange(n, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(d // 2, dtype=torch.float32) * (-math.log(10000.0) / (d // 2)))
-    return torch.cat([(pos * freq).sin(), (pos * freq).cos()], dim=1)  # [n, d]
-
-
 class Ceiling(nn.Module):
     def __init__(self, dim: int, context: bool, width: int = 64, reach: int | None = None) -> None:
         """reach: with context, a shot attends only to shots at most this far away (None: the whole movie)."""
@@ -98,7 +92,7 @@ class Ceiling(nn.Module):
             if self.reach is not None:
                 index = torch.arange(n)
                 far = (index[:, None] - index[None, :]).abs() > self.reach  # [s, s], True = may not attend
-            h = self.context(h + sinusoids(n, self.width), mask=far, src_key_padding_mask=pad)
+            h = self.context(h + sinusoidal(torch.arange(n), self.width), mask=far, src_key_padding_mask=pad)
         return self.head(h)
 
 
