@@ -250,7 +250,11 @@ def _ceiling_module():
 
 def test_context_ceiling_reports_the_test_base_rates_and_both_models(corpus, tmp_path):
     out = tmp_path / "ceiling.json"
-    assert _ceiling_module().main([str(corpus), "--epochs", "2", "--threads", "1", "--out", str(out)]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert _ceiling_module().main([str(corpus), "--epochs", "2", "--threads", "1", "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the script sets the process's torch threads
     result = json.loads(out.read_text())
     # The base rate is the test split's positive share, read here from the label files themselves.
     for task, positive in (("offscreen_speaker", "side_character"), ("place_return", "returning_place")):
