@@ -57,13 +57,13 @@ def movie_inputs(store: FeatureStore, ids: list[str], representer=None) -> dict[
     """movie -> float32 [shots, sum of dims + 3]: each modality's features (zero where absent), then presence;
     with a representer (lmp.tasks.features), its frozen per-shot tokens [shots, d]."""
     out = {}
+    mods = [m for m in MODALITIES if m in store.modalities]
     for mid in ids:
         if representer is not None:
             with torch.no_grad():
                 out[mid] = representer.movie_shots(mid).float().numpy()
             continue
         r = store.read(mid)
-        mods = [m for m in MODALITIES if m in store.modalities]
         parts = [r[m].astype(np.float32) * r[mask_key(m)][:, None] for m in mods]
         parts.append(np.stack([r[mask_key(m)] for m in mods], axis=1).astype(np.float32))
         out[mid] = np.concatenate(parts, axis=1)

@@ -274,3 +274,9 @@ def test_context_ceiling_shot_model_sees_one_shot_and_movie_model_the_movie():
         # Two layers of reach 1 see 2 shots each way: shot 0 sees up to shot 2, none of the changed ones.
         same = torch.allclose(model(x, pad)[0, 0], model(changed, pad)[0, 0])
         assert same == unchanged, (context, reach)
+
+
+def test_context_ceiling_names_a_corpus_without_the_context_tasks(tmp_path):
+    (tmp_path / "labels" / "genre").mkdir(parents=True)
+    with pytest.raises(SystemExit, match=r"has no \['offscreen_speaker', 'place_return'\]"):
+        _ceiling_module().main([str(tmp_path)])
