@@ -309,17 +309,18 @@ def test_every_parameter_gets_a_gradient():
 def test_terms_and_weighted_loss():
     pre = make_pretrainer(
         masked_shot={"weight": 2.0}, align={"weight": 0.5}, movie={"weight": 0.0}, summary={"weight": 3.0},
-        spread={"weight": 0.25}, window_align={"weight": 0.75},
+        spread={"weight": 0.25}, window_align={"weight": 0.75}, recurrence={"weight": 1.5},
     )  # fmt: skip
     terms = pre(random_batch())
     assert "movie" not in terms and pre.movie is None
     assert {"masked_shot", "align", "cross_masked", "masked_shot/text", "align/visual-audio", "summary",
-            "spread/audio", "window_align", "window_align/audio-text"} <= set(terms)  # fmt: skip
+            "spread/audio", "window_align", "window_align/audio-text", "recurrence",
+            "recurrence/text"} <= set(terms)  # fmt: skip
     parts = [terms[f"masked_shot/{m}"] for m in DIMS]
     torch.testing.assert_close(terms["masked_shot"], torch.stack(parts).mean())
     expected = (
         2.0 * terms["masked_shot"] + 0.5 * terms["align"] + 1.0 * terms["cross_masked"] + 3.0 * terms["summary"]
-        + 0.25 * terms["spread"] + 0.75 * terms["window_align"]
+        + 0.25 * terms["spread"] + 0.75 * terms["window_align"] + 1.5 * terms["recurrence"]
     )  # fmt: skip
     torch.testing.assert_close(terms["loss"], expected)
 
@@ -331,7 +332,7 @@ def test_modality_and_objective_switches():
     assert set(pre.cross_masked.heads) == {"audio"}
     assert [k for k in terms if k.startswith("align/")] == ["align/visual-audio"]
     assert "masked_shot/text" not in terms
-    every = ("masked_shot", "align", "cross_masked", "movie", "summary", "spread", "window_align")
+    every = ("masked_shot", "align", "cross_masked", "movie", "summary", "spread", "window_align", "recurrence")
     with pytest.raises(ConfigError, match="switched off"):
         make_pretrainer(**{k: {"weight": 0} for k in every})
     only_movie = make_pretrainer(**{k: {"weight": 0} for k in every if k != "movie"}, movie={"weight": 1.0})

@@ -219,6 +219,20 @@ class SpreadConfig(WeightConfig):
 
 
 @dataclass
+class RecurrenceConfig(WeightConfig):
+    """Recurrence: each shot's unimodal token predicts how familiar its content is from earlier shots of the
+    window (lmp.objectives.recurrence), so that "seen before" is in the token a shot-level probe reads."""
+
+    where = "objectives.recurrence"
+    modalities: tuple[str, ...] = MODALITIES
+    """Modalities whose tokens predict their own familiarity."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.modalities = check_modalities(self.modalities, f"{self.where}.modalities")
+
+
+@dataclass
 class ObjectivesConfig:
     """All pretraining objectives. The optimised loss is the weighted sum of the enabled ones."""
 
@@ -238,6 +252,8 @@ class ObjectivesConfig:
     """Window summary on the [CLS] (keeps window content in the [CLS])."""
     spread: SpreadConfig = field(default_factory=SpreadConfig)
     """Variance-covariance terms that keep the unimodal shot embeddings from collapsing."""
+    recurrence: RecurrenceConfig = field(default_factory=RecurrenceConfig)
+    """Per-shot familiarity from earlier in the window (what a return to a place or a voice needs)."""
     modalities: tuple[str, ...] = MODALITIES
     """Modalities any objective may use (intersected with each objective's own list and the model's)."""
     proj_dim: int = 256
@@ -262,4 +278,5 @@ class ObjectivesConfig:
             "no_movie": {"movie": off},
             "no_summary": {"summary": off},
             "no_spread": {"spread": off},
+            "no_recurrence": {"recurrence": off},
         }

@@ -31,6 +31,7 @@ from lmp.objectives.content import ContentKeys, ContentSpace
 from lmp.objectives.feature_prediction import FeaturePrediction
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
+from lmp.objectives.recurrence import Recurrence
 from lmp.objectives.shot_align import ContentAlignment
 from lmp.objectives.spread import Spread
 from lmp.objectives.summary import WindowSummary
@@ -123,6 +124,9 @@ class Pretrainer(nn.Module):
         self.movie = MovieContrast(d, proj, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
         self.summary = WindowSummary(d, mcfg.input_dims, usable, sm.target) if sm.weight > 0 else None
         self.spread = Spread(usable) if cfg.spread.weight > 0 else None
+        rec = cfg.recurrence
+        self.recurrence_modalities = tuple(m for m in usable if m in rec.modalities) if rec.weight > 0 else ()
+        self.recurrence = Recurrence(self.recurrence_modalities, d) if self.recurrence_modalities else None
         # The content space serves every term that scores against content embeddings.
         content_users = set()
         if self.masked_shot is not None and msm.target == "content":
@@ -157,6 +161,7 @@ class Pretrainer(nn.Module):
             "movie": (self.movie, self.cfg.movie.weight),
             "summary": (self.summary, self.cfg.summary.weight),
             "spread": (self.spread, self.cfg.spread.weight),
+            "recurrence": (self.recurrence, self.cfg.recurrence.weight),
         }
         return {name: w for name, (module, w) in weights.items() if module is not None}
 
@@ -210,6 +215,11 @@ class Pretrainer(nn.Module):
         if self.summary is not None:
             present_ = {m: present(batch, m) for m in self.summary.modalities}
             parts["summary"] = {"summary": self.summary(batch, out["cls"], present_, out["unimodal"])}
+        if self.recurrence is not None:
+            visible = {
+                m: present(batch, m) & ~samples.corrupted(m, out["shot_mask"]) for m in self.recurrence.modalities
+            }
+            parts["recurrence"] = self.recurrence(batch, out["unimodal"], visible)
         if self.spread is not None:
             parts["spread"] = self.spread(out["unimodal"], {m: present(batch, m) for m in self.spread.modalities})
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from lmp.modality import check_modalities
+from lmp.objectives.config import ObjectivesConfig
 
 
 @dataclass
@@ -68,7 +69,9 @@ class StudyConfig:
     """Pretraining window lengths of the span study."""
     modality_sets: tuple[str, ...] = ("visual", "visual+audio", "visual+text", "visual+audio+text")
     """Modality subsets of the modality ablation ('+'-joined)."""
-    objectives: tuple[str, ...] = ("masked_shot", "align", "cross_masked", "window_align", "summary", "spread")
+    objectives: tuple[str, ...] = (
+        "masked_shot", "align", "cross_masked", "window_align", "summary", "spread", "recurrence",
+    )
     """Objectives removed one at a time by the objective ablation."""
     device: str = "auto"
     """auto | cpu | cuda."""
@@ -100,7 +103,7 @@ class StudyConfig:
             )
         for ms in self.modality_sets:
             check_modalities(ms.split("+"), f"modality_sets ({ms!r})")
-        known = {"masked_shot", "align", "cross_masked", "window_align", "shot_align", "movie", "summary", "spread"}
+        known = {f.name for f in fields(ObjectivesConfig)} - {"modalities", "proj_dim"}
         if set(self.objectives) - known:
             raise ValueError(f"objectives: unknown {sorted(set(self.objectives) - known)}; choose from {sorted(known)}")
 

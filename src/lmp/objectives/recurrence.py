@@ -1,0 +1,82 @@
+"""Recurrence: a shot's contextual token must say how familiar its content is from earlier in the window.
+
+Dimension legend: b windows, s shots (query i, earlier shot j), d model width, D frozen feature width.
+
+Films return: to a place left scenes ago, to a face, to a voice heard before. Whether a shot shows
+something met earlier is a property of the shot *in its context*, the kind of knowledge long-range
+pretraining is for, and none of the other terms rewards it: they predict or align a shot's own content,
+which a token can carry without looking back. Measured (docs/studies.md, "Span"): with them alone, no
+arm's per-shot tokens tell a returning place from a new one better than the raw features of that one
+shot do, while a label-free familiarity score from the frozen features does (below).
+
+Target, per modality m, label-free, for every shot i the model sees (present and not corrupted):
+
+    t_i = max over earlier visible shots j < i of the window of cos(x_i - c, x_j - c)
+
+with x the frozen features normalised per shot (zero mean, unit variance over their dimensions, as the
+other regression targets) and c the mean of the window's visible shots, so that what the whole window
+shares (the film's grade, the room tone of a long scene) does not count as recurrence. A shot with no
+earlier visible shot is no query. A linear head (LayerNorm, then Linear to one number, read as a linear
+probe would read it) on the shot's unimodal token predicts t_i standardised over the batch's queries
+(every rank's), by mean squared error: 1 for a constant guess, 0 for a perfect one.
+
+A token that only sees its own shot cannot compute t_i (the per-shot ablation's loss stays near 1); one
+that attends over the window can, since attention scores are similarities and rotary positions tell
+earlier from later, and a longer window gives it more of the past to recognise. Our choices: the
+maximum (one earlier sighting is enough to be a return), the frozen features as the similarity space
+(fixed, so the target cannot drift or collapse), causal (a return is to what came before; in both
+directions every shot of a scene would match its neighbours), and the window mean removed.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmp.objectives.gather import all_gather_no_grad, global_mean
+
+
+@torch.no_grad()
+def familiarity(features: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """features [b, s, D], visible bool [b, s] -> (t [b, s], query bool [b, s]): each visible shot's
+    highest cosine similarity to an earlier visible shot of its window, after removing the window mean;
+    query is False where a shot is not visible or has no earlier visible shot (t is 0 there)."""
+    w = visible.float()[..., None]  # [b, s, 1]
+    x = torch.where(visible[..., None], features.float(), 0)  # absent/padded slots may hold NaN
+    x = F.layer_norm(x, (x.shape[-1],)) * w
+    centre = x.sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp_min(1.0)  # [b, 1, D]
+    x = F.normalize((x - centre) * w, dim=-1)
+    sim = torch.einsum("bid,bjd->bij", x, x)  # [b, s, s]
+    s = x.shape[1]
+    earlier = torch.ones(s, s, dtype=torch.bool, device=x.device).tril(-1)  # [i, j]: j < i
+    candidate = earlier[None] & visible[:, None, :]  # [b, s, s]
+    best = sim.masked_fill(~candidate, float("-inf")).amax(-1)  # [b, s]
+    query = visible & candidate.any(-1)
+    return torch.where(query, best, 0), query
+
+
+class Recurrence(nn.Module):
+    def __init__(self, modalities: tuple[str, ...], width: int) -> None:
+        super().__init__()
+        self.modalities = modalities
+        self.heads = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 1)) for m in modalities})
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], unimodal: dict[str, torch.Tensor], visible: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """unimodal[m] [b, s, d]; visible[m] bool [b, s] (present, not corrupted) -> {m: this rank's share
+        of the mean squared error against the standardised familiarity}."""
+        out = {}
+        for m in self.modalities:
+            target, query = familiarity(batch[m], visible[m])  # [b, s]
+            q = query.float()
+            # Standardise over every rank's queries: count, sum, sum of squares.
+            stats = all_gather_no_grad(torch.stack([q.sum(), (target * q).sum(), (target.pow(2) * q).sum()])[None])
+            n, total, squares = stats.sum(0)
+            mean = total / n.clamp_min(1.0)
+            std = ((squares / n.clamp_min(1.0) - mean.pow(2)).clamp_min(0.0) + 1e-6).sqrt()
+            z = (target - mean) / std
+            pred = self.heads[m](unimodal[m]).squeeze(-1).float()  # [b, s]
+            out[m] = global_mean(torch.where(query, (pred - z).pow(2), 0).sum(), q.sum())
+        return out
