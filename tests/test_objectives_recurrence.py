@@ -95,3 +95,12 @@ def test_a_token_without_context_cannot_learn_it_one_with_context_can():
         losses[name] = loss.item()
     assert losses["with its past"] < 0.05
     assert losses["own shot"] > 0.6
+
+
+def test_targets_stay_fp32_under_bf16_autocast():
+    batch = random_batch(b=2, s=16)
+    ref = familiarity(batch["visual"], batch["shot_mask"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = familiarity(batch["visual"], batch["shot_mask"])
+    assert out[0].dtype == torch.float32
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)

@@ -44,10 +44,12 @@ def familiarity(features: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Te
     query is False where a shot is not visible or has no earlier visible shot (t is 0 there)."""
     w = visible.float()[..., None]  # [b, s, 1]
     x = torch.where(visible[..., None], features.float(), 0)  # absent/padded slots may hold NaN
-    x = F.layer_norm(x, (x.shape[-1],)) * w
-    centre = x.sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp_min(1.0)  # [b, 1, D]
-    x = F.normalize((x - centre) * w, dim=-1)
-    sim = torch.einsum("bid,bjd->bij", x, x)  # [b, s, s]
+    # In fp32 even under bf16 autocast: the maximum over near-equal similarities must not flip by rounding.
+    with torch.autocast(x.device.type, enabled=False):
+        x = F.layer_norm(x, (x.shape[-1],)) * w
+        centre = x.sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp_min(1.0)  # [b, 1, D]
+        x = F.normalize((x - centre) * w, dim=-1)
+        sim = torch.einsum("bid,bjd->bij", x, x)  # [b, s, s]
     s = x.shape[1]
     earlier = torch.ones(s, s, dtype=torch.bool, device=x.device).tril(-1)  # [i, j]: j < i
     candidate = earlier[None] & visible[:, None, :]  # [b, s, s]
