@@ -125,8 +125,8 @@ class Pretrainer(nn.Module):
         self.summary = WindowSummary(d, mcfg.input_dims, usable, sm.target) if sm.weight > 0 else None
         self.spread = Spread(usable) if cfg.spread.weight > 0 else None
         rec = cfg.recurrence
-        self.recurrence_modalities = tuple(m for m in usable if m in rec.modalities) if rec.weight > 0 else ()
-        self.recurrence = Recurrence(self.recurrence_modalities, d) if self.recurrence_modalities else None
+        rec_modalities = tuple(m for m in usable if m in rec.modalities) if rec.weight > 0 else ()
+        self.recurrence = Recurrence(rec_modalities, d) if rec_modalities else None
         # The content space serves every term that scores against content embeddings.
         content_users = set()
         if self.masked_shot is not None and msm.target == "content":
