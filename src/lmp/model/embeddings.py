@@ -42,13 +42,35 @@ def rotary(positions: torch.Tensor, head_width: int, base: float = 10000.0) -> t
     return torch.cat([cos, cos], dim=-1)[:, None], torch.cat([-sin, sin], dim=-1)[:, None]
 
 
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x cos + (x2, x1) sin without materialising (x2, x1): one product and two in-place halves."""
+    half = x.shape[-1] // 2
+    out = x * cos
+    out[..., :half].addcmul_(x[..., half:], sin[..., :half])
+    out[..., half:].addcmul_(x[..., :half], sin[..., half:])
+    return out
+
+
+class _Rotary(torch.autograd.Function):
+    """The rotation is orthogonal, so its backward is the rotation by the opposite angle (sine negated):
+    nothing but the codes is saved for it, not x (less memory), and it costs what the forward costs."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(cos, sin)
+        return _rotate(x, cos, sin)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        cos, sin = ctx.saved_tensors
+        return _rotate(grad, cos, -sin), None, None  # positions are data: the codes get no gradient
+
+
 def apply_rotary(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Rotate each (first half, second half) pair of x [..., b, h, n, dh] by its position's angle:
     (x1, x2) -> (x1 cos - x2 sin, x1 sin + x2 cos). Leading dims let queries and keys go in one call."""
     cos, sin = (t.to(x.dtype) for t in rope)
-    half = x.shape[-1] // 2
-    swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)  # (x2, x1)
-    return x * cos + swapped * sin
+    return _Rotary.apply(x, cos, sin)
 
 
 class TimeEmbedding(nn.Module):
