@@ -85,6 +85,10 @@ def test_span_study_smoke(smoke_studies):
     result = json.loads((out / "span" / "results.json").read_text())
     assert {r["setting"] for r in result["records"]} == {8, 16, "context shot"}
     assert {r["task"] for r in result["records"]} == {"scene", "writer", "offscreen_speaker", "place_return"}
+    # Every arm once per pretraining seed (0 and 1), each probed with the one probe seed, values pooled.
+    runs = {p.name for p in (out / "pretrain").iterdir()}
+    assert {"span-8", "span-8-seed1", "base-w16-seed1", "per-shot-seed1"} <= runs
+    assert all(len(r["values"]) == 2 for r in result["records"])
     # One probe seed has no spread to judge by: both claim-2 comparisons say so instead of a verdict.
     assert [(c["claim"], c["verdict"]) for c in result["claims"]] == [(2, "inconclusive")] * 2
     assert result["provenance"]["stores"]["movieworld"]["manifest_sha256"]
@@ -111,9 +115,12 @@ def test_ablate_study_smoke_probes_the_default_arm_once_for_both_tables(smoke_st
 def test_studies_side_by_side_give_what_one_after_another_gives(smoke_studies):
     out = smoke_studies
     assert {p.name for p in (out / "logs").iterdir()} == {
-        "pretrain-base.log", "pretrain-per-shot.log", "data.log", "span.log", "ablate.log"
+        "pretrain-base-w16.log", "pretrain-per-shot.log", "pretrain-base-w16-seed1.log", "pretrain-per-shot-seed1.log",
+        "pretrain-span-8.log", "pretrain-span-8-seed1.log", "data.log", "span.log", "ablate.log",
     }  # fmt: skip
-    assert "pretraining arm 'span-8'" in (out / "logs" / "span.log").read_text()
+    # The span study's arms were pretrained before it, side by side; it found them cached.
+    assert "pretraining arm 'span-8-seed1'" in (out / "logs" / "pretrain-span-8-seed1.log").read_text()
+    assert "pretraining arm" not in (out / "logs" / "span.log").read_text()
     before = json.loads((out / "span" / "results.json").read_text())["records"]
     # In this process this time; every arm is cached, so only the probes run again.
     assert main(["study", "span", *SMOKE_STUDY, "--out", str(out), "--workers", "1"]) == 0

@@ -1,8 +1,8 @@
 """`lmp study data|span|ablate|all`: each writes OUT/<study>/results.{md,csv,json} and a plot.
 
 Several studies with `workers` > 1 (the default for `all`): the pretraining arms that more than one
-study uses are trained first, side by side, then the studies run side by side, each in its own
-process with `threads` torch threads, their output in OUT/logs/<study>.log. The studies' small models
+study uses, and the span study's, are trained first, side by side, then the studies run side by side,
+each in its own process with `threads` torch threads, their output in OUT/logs/<study>.log. The studies' small models
 run fastest on one thread, so one process per core is how a 2-core machine gets both cores working;
 the results are the same as one after another (every arm is seeded and cached under OUT/pretrain).
 """
@@ -18,7 +18,27 @@ from lmp.config import atomic_write_text
 from lmp.studies.config import StudyConfig
 
 _SHARED_ARMS = {"base": ("data", "span", "ablate"), "per-shot": ("data", "span")}
-"""Arms of pretraining seed `seed` that several studies use -> the studies that use them."""
+"""Arms that several studies use -> the studies that use them: all of them at pretraining seed `seed`;
+the data and span studies also at every other seed of `pretrain_seeds`."""
+
+
+def _first_runs(cfg: StudyConfig, names: tuple[str, ...]) -> list[tuple[str, dict, int]]:
+    """(arm, overrides, pretraining seed) of the runs trained before the studies, side by side: those that
+    more than one of the studies `names` needs, and the span study's (its long windows are the longest runs;
+    in the pool they keep every worker busy instead of lengthening the span study's process)."""
+    from lmp.studies.runner import PER_SHOT, PER_SHOT_OVERRIDES, base_arm, pretrain_seed_list, span_arm
+
+    arms = {"base": (base_arm(cfg), {}), "per-shot": (PER_SHOT, PER_SHOT_OVERRIDES)}
+    runs = []
+    for seed in pretrain_seed_list(cfg):
+        for arm, users in _SHARED_ARMS.items():
+            users = users if seed == cfg.seed else tuple(u for u in users if u != "ablate")
+            if sum(n in users for n in names) > 1:
+                runs.append((*arms[arm], seed))
+        if "span" in names:
+            runs += [(*span_arm(cfg, s), seed) for s in cfg.spans if s != cfg.window]
+    # Longest windows first: the pool's last job is then a short one, and no worker waits long for it.
+    return sorted(runs, key=lambda run: -run[1].get("data", {}).get("window", cfg.window))
 
 
 def _study(cfg: StudyConfig, name: str) -> dict:
@@ -30,11 +50,10 @@ def _study(cfg: StudyConfig, name: str) -> dict:
     return {"data": run_data, "span": run_span, "ablate": run_ablate}[name](cfg, load_corpus(cfg))
 
 
-def _shared_arm(cfg: StudyConfig, arm: str) -> Path:
-    from lmp.studies.runner import PER_SHOT, PER_SHOT_OVERRIDES, base_arm, load_corpus, pretrain_arm
+def _pretrain(cfg: StudyConfig, arm: str, overrides: dict, seed: int) -> Path:
+    from lmp.studies.runner import load_corpus, pretrain_arm
 
-    name, overrides = (base_arm(cfg), {}) if arm == "base" else (PER_SHOT, PER_SHOT_OVERRIDES)
-    return pretrain_arm(cfg, load_corpus(cfg), name, overrides)
+    return pretrain_arm(cfg, load_corpus(cfg), arm, overrides, seed=seed)
 
 
 def _in_worker(log: Path, threads: int, job, *args):
@@ -56,15 +75,19 @@ def _side_by_side(cfg: StudyConfig, names: tuple[str, ...]) -> dict[str, dict]:
 
     load_corpus(cfg)  # synthesises the corpus once, before any worker needs it
     logs = cfg.out / "logs"
-    shared = [arm for arm, users in _SHARED_ARMS.items() if sum(n in users for n in names) > 1]
+    first = _first_runs(cfg, names)
     print(f"running the {', '.join(names)} studies in {cfg.workers} worker processes "
           f"({cfg.threads or 'default'} thread(s) each); their output: {logs}/")  # fmt: skip
     start = time.monotonic()
     # spawn: a fresh interpreter per worker, not a fork of this one's torch thread pools.
     with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        arms = [pool.submit(_in_worker, logs / f"pretrain-{a}.log", cfg.threads, _shared_arm, cfg, a) for a in shared]
-        for arm, job in zip(shared, arms):
-            print(f"shared arm '{arm}': {job.result()}")
+        runs = [a if s == cfg.seed else f"{a}-seed{s}" for a, _, s in first]  # as pretrain/ names them
+        trained = [
+            pool.submit(_in_worker, logs / f"pretrain-{run}.log", cfg.threads, _pretrain, cfg, a, overrides, s)
+            for run, (a, overrides, s) in zip(runs, first)
+        ]
+        for run, job in zip(runs, trained):
+            print(f"pretrained '{run}': {job.result()}")
         jobs = {n: pool.submit(_in_worker, logs / f"{n}.log", cfg.threads, _study, cfg, n) for n in names}
         summary = {}
         for name, job in jobs.items():

@@ -47,8 +47,9 @@ class StudyConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     """Probe seeds; with label fractions each seed also draws its own labelled subset."""
     pretrain_seeds: tuple[int, ...] = (0, 1)
-    """Pretraining seeds of the data study's pretrained, per-shot and random-init arms: each run is probed with
-    every probe seed and the values are pooled, so the spread in its verdict includes pretraining runs."""
+    """Pretraining seeds of the data study's pretrained, per-shot and random-init arms and of the span study's
+    arms: each run is probed with every probe seed and the values are pooled, so the spread in a verdict
+    includes pretraining runs."""
     label_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 1.0)
     """Fractions of the train labels used by the data-efficiency study."""
     finetune_fractions: tuple[float, ...] = (0.01, 0.1)

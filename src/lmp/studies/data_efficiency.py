@@ -35,6 +35,7 @@ from lmp.studies.runner import (
     load_arm_model,
     pool_runs,
     pretrain_arm,
+    pretrain_seed_list,
     probe_all,
     representations,
     task_average,
@@ -58,7 +59,7 @@ def _judge(avg: dict, fractions, low: float, ours: str, seeds: int) -> tuple[str
 def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
     out = cfg.out / "data"
     fractions = tuple(sorted(cfg.label_fractions))
-    seeds = (cfg.seed, *(s for s in cfg.pretrain_seeds if s != cfg.seed))
+    seeds = pretrain_seed_list(cfg)
     base_dirs = {s: pretrain_arm(cfg, corpus, base_arm(cfg), {}, seed=s) for s in seeds}
     shot_dirs = {s: pretrain_arm(cfg, corpus, PER_SHOT, PER_SHOT_OVERRIDES, seed=s) for s in seeds}
     base_dir = base_dirs[cfg.seed]

@@ -69,7 +69,8 @@ def write_study(
     atomic_write_text(out / "pretrain_configs.json", json.dumps(corpus.pretrain_configs, indent=2))
     md = [f"# {title}\n", *sections, "\n## Reproducibility\n",
           f"git `{prov['git_sha']}`, store manifest sha256 `{prov['stores']['movieworld']['manifest_sha256'][:16]}…`, "
-          f"probe seeds {list(cfg.seeds)}, pretraining seed {cfg.seed} (data study: {list(cfg.pretrain_seeds)}); "
+          f"probe seeds {list(cfg.seeds)}, pretraining seed {cfg.seed} "
+          f"(data and span studies: {list(cfg.pretrain_seeds)}); "
           "resolved configs in `study_config.yaml` "
           "and `pretrain_configs.json`.\n"]  # fmt: skip
     atomic_write_text(out / "results.md", "\n".join(md))

@@ -262,5 +262,15 @@ def task_average(results: dict[str, dict[str, Any]], tasks) -> dict[str, float]:
     }
 
 
+def pretrain_seed_list(cfg: StudyConfig) -> tuple[int, ...]:
+    """The pretraining seeds of the arms that are run more than once, the study's own seed first."""
+    return (cfg.seed, *(s for s in cfg.pretrain_seeds if s != cfg.seed))
+
+
 def base_arm(cfg: StudyConfig) -> str:
     return f"base-w{cfg.window}"
+
+
+def span_arm(cfg: StudyConfig, span: int) -> tuple[str, dict[str, Any]]:
+    """The span study's arm for a pretraining window of `span` shots: its name and config overrides."""
+    return (base_arm(cfg) if span == cfg.window else f"span-{span}"), {"data": {"window": span}}

@@ -6,6 +6,10 @@ docs/movieworld.md), probed per shot on the contextual tokens; clip tasks are re
 pooling over a clip does the long-range aggregation for any encoder, so they cannot show it. Every arm
 is encoded with the same evaluation window, so only what pretraining taught the encoder differs. The
 same tasks also compare the default arm with the per-shot ablation (no cross-shot context at all).
+
+Every span arm and the per-shot ablation are pretrained once per pretraining seed (`pretrain_seeds`, as in
+the data study; the default arm's and the per-shot ablation's runs are shared with it), and their probe
+values are pooled over pretraining and probe seeds, so a verdict's spread includes that of pretraining runs.
 """
 
 from __future__ import annotations
@@ -16,28 +20,42 @@ from lmp.studies.runner import (
     PER_SHOT,
     PER_SHOT_OVERRIDES,
     Corpus,
-    base_arm,
     context_arm,
     evaluate_arm,
     load_arm_model,
+    pool_runs,
     pretrain_arm,
+    pretrain_seed_list,
+    span_arm,
     task_average,
 )
+
+
+def _pooled(runs: list[dict[str, dict]]) -> dict[str, dict]:
+    """task -> stats of several pretraining runs (one setting each) as one result (runner.pool_runs)."""
+    return {t: per[1.0] for t, per in pool_runs([{t: {1.0: st} for t, st in r.items()} for r in runs]).items()}
 
 
 def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
     out = cfg.out / "span"
     spans = tuple(sorted(cfg.spans))
+    seeds = pretrain_seed_list(cfg)
     res, ctx = {}, {}
     for s in spans:
-        arm = base_arm(cfg) if s == cfg.window else f"span-{s}"
-        model = load_arm_model(pretrain_arm(cfg, corpus, arm, {"data": {"window": s}}), corpus, cfg)
-        res[s] = {t: per[1.0] for t, per in evaluate_arm(corpus, cfg, model).items()}
-        ctx[s] = context_arm(corpus, cfg, model)
+        arm, overrides = span_arm(cfg, s)
+        clip_runs, ctx_runs = [], []
+        for seed in seeds:
+            model = load_arm_model(pretrain_arm(cfg, corpus, arm, overrides, seed=seed), corpus, cfg, seed=seed)
+            clip_runs.append({t: per[1.0] for t, per in evaluate_arm(corpus, cfg, model).items()})
+            ctx_runs.append(context_arm(corpus, cfg, model))
+        res[s], ctx[s] = _pooled(clip_runs), _pooled(ctx_runs)
     base = cfg.window if cfg.window in spans else spans[-1]
-    per_shot = context_arm(
-        corpus, cfg, load_arm_model(pretrain_arm(cfg, corpus, PER_SHOT, PER_SHOT_OVERRIDES), corpus, cfg)
-    )
+    per_shot = _pooled([
+        context_arm(corpus, cfg, load_arm_model(
+            pretrain_arm(cfg, corpus, PER_SHOT, PER_SHOT_OVERRIDES, seed=seed), corpus, cfg, seed=seed
+        ))
+        for seed in seeds
+    ])  # fmt: skip
     records = [
         {"curve": "span", "setting": s, "arm": f"window {s}", "task": t, "metric": task_metric(corpus, t), **st}
         for s in spans for per in (res[s], ctx[s]) for t, st in per.items()
