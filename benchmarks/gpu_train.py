@@ -2,6 +2,11 @@
 
     python benchmarks/gpu_train.py results/gpu_train.json           # base, bf16: N=128/b256, 512/64, 2048/16
     python benchmarks/gpu_train.py /tmp/smoke.json --smoke          # tiny sizes on CPU: checks the script runs
+    python benchmarks/gpu_train.py results/gpu_longest.json --longest   # batch 1, N=2,048 doubling until OOM
+
+`--longest` looks for the longest window that trains at batch 1 (eager, `--run.activation_checkpointing`
+on: each block recomputed in the backward), doubling N from 2,048 up to 32,768 and stopping at the first
+failure; with checkpointing the TFLOP/s count the recomputed forward too.
 
 Each setting builds the model, objectives (all four) and AdamW with `lmp.train.step.build_trainer`,
 exactly as `lmp pretrain` does, and times `TrainStep` (forward + backward + clip + AdamW) on one
@@ -30,6 +35,8 @@ from throughput import measure_step  # benchmarks/throughput.py: this script's f
 DIMS = {"visual": 1280, "audio": 512, "text": 384}
 SETTINGS = [(128, 256), (512, 64), (2048, 16)]
 SMOKE_SETTINGS = [(16, 8), (64, 4)]
+LONGEST_SETTINGS = [(2048, 1), (4096, 1), (8192, 1), (16384, 1), (32768, 1)]
+SMOKE_LONGEST_SETTINGS = [(64, 1), (128, 1)]
 # H200, a minimal implementation (d=512, 16 blocks), bf16, SDPA: windows/s.
 REFERENCE = {(128, 256, False): 2164.0, (128, 256, True): 3561.0, (2048, 16, False): 96.5}
 
@@ -42,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20, help="timed steps per setting")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (compiled: +compile)")
     p.add_argument("--preset", default="base", help="model preset")
+    p.add_argument("--longest", action="store_true",
+                   help="batch 1, activation checkpointing, N doubling from 2,048 until the first failure")
     p.add_argument("--budget-s", type=float, default=330.0,
                    help="skip the settings left once this much time has passed")
     args = p.parse_args(argv)
@@ -55,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             print("gpu_train.py: no CUDA device (use --smoke to check the script on CPU)", file=sys.stderr)
             return 2
         device, precision, settings, preset = torch.device("cuda"), "bf16", SETTINGS, args.preset
+    if args.longest:
+        settings = SMOKE_LONGEST_SETTINGS if args.smoke else LONGEST_SETTINGS
     model = ModelConfig.from_name(preset, input_dims=DIMS)
-    modes = [m.strip() == "compiled" for m in args.modes.split(",")]
+    modes = [False] if args.longest else [m.strip() == "compiled" for m in args.modes.split(",")]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"device: {name}; torch {torch.__version__}; model {preset} (d={model.width}, "
           f"{model.layers}x{len(model.modalities)}+{model.cross_layers} blocks); {precision}")
@@ -64,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     flops: dict[tuple[int, int], float] = {}
     header = {"device": name, "torch": torch.__version__, "preset": preset, "precision": precision,
-              "smoke": args.smoke, "steps": args.steps, "warmup": args.warmup}
+              "smoke": args.smoke, "steps": args.steps, "warmup": args.warmup,
+              "activation_checkpointing": args.longest}
     for window, batch in settings:
+        if args.longest and rows and "error" in rows[-1]:
+            break  # a longer window will not fit either
         for compiled in modes:
             mode = "compiled" if compiled else "eager"
             if time.perf_counter() - start > args.budget_s:
@@ -76,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 fig = measure_step(model, window=window, batch=batch, device=device, precision=precision,
                                    compiled=compiled, steps=args.steps, warmup=args.warmup,
-                                   flops=flops.get((window, batch)))
+                                   flops=flops.get((window, batch)), checkpointing=args.longest)
             except Exception as e:  # OOM or a compile failure: record it and go on with the other settings
                 first_line = str(e).splitlines()[0][:200] if str(e) else ""
                 error = "OOM" if isinstance(e, torch.OutOfMemoryError) else f"{type(e).__name__}: {first_line}"

@@ -49,6 +49,7 @@ def synthetic_batch(
     Every window is full (no padding); text is present in `text_presence` of the shots, like dialogue.
     """
     rng = np.random.default_rng(seed)
+    views = min(views, batch_size)  # batch 1 (the longest windows): one window of one movie
     groups = []
     for g in range(batch_size // views):
         group = []
@@ -118,12 +119,14 @@ def _peak_gb(device: torch.device) -> float:
 
 
 def build_step(
-    model: ModelConfig, *, window: int, batch: int, device: torch.device, precision: str, compiled: bool, steps: int
+    model: ModelConfig, *, window: int, batch: int, device: torch.device, precision: str, compiled: bool, steps: int,
+    checkpointing: bool = False,
 ) -> tuple[Trainer, Callable[[], dict[str, torch.Tensor]], OptimConfig]:
-    """The real trainer (`lmp pretrain`'s build_trainer) and a next_batch that hands it one in-memory batch."""
+    """The real trainer (`lmp pretrain`'s build_trainer) and a next_batch that hands it one in-memory batch;
+    `checkpointing` is `--run.activation_checkpointing`."""
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=device)
     optim = OptimConfig(lr=1e-4, warmup=0, steps=steps)
-    run = RunConfig(device=device.type, precision=precision, compile=compiled)
+    run = RunConfig(device=device.type, precision=precision, compile=compiled, activation_checkpointing=checkpointing)
     data = to_device(synthetic_batch(batch, window, model.input_dims), device)
     trainer = build_trainer(model, ObjectivesConfig(), optim, run, info, probe_batch=data)
 
@@ -144,11 +147,12 @@ def measure_step(
     steps: int,
     warmup: int,
     flops: float | None = None,
+    checkpointing: bool = False,
 ) -> StepFigures:
     """Time `steps` optimizer steps (after `warmup` untimed ones) of the real trainer on one in-memory batch."""
     trainer, next_batch, optim = build_step(
         model, window=window, batch=batch, device=device, precision=precision, compiled=compiled,
-        steps=steps + warmup + 1,
+        steps=steps + warmup + 1, checkpointing=checkpointing,
     )
 
     if flops is None:

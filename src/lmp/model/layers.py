@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from lmp.model.embeddings import apply_rotary
 
@@ -81,6 +82,8 @@ class Encoder(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
+        self.grad_checkpointing = False
+        """Recompute each block in the backward instead of keeping its activations (set_grad_checkpointing)."""
 
     def forward(
         self, x: torch.Tensor, valid: torch.Tensor | None, rope: Rope = None, pairs: torch.Tensor | None = None
@@ -98,5 +101,9 @@ class Encoder(nn.Module):
             eye = torch.eye(x.shape[1], dtype=torch.bool, device=x.device)
             mask = (pairs[:, None] if mask is None else mask & pairs[:, None]) | eye  # [b, 1, n, n]
         for block in self.blocks:
-            x = block(x, mask, rope)
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                # Keep only each block's input; the backward recomputes the rest (dropout replays its RNG).
+                x = checkpoint(block, x, mask, rope, use_reentrant=False)
+            else:
+                x = block(x, mask, rope)
         return self.norm(x)

@@ -98,6 +98,14 @@ class LMPModel(nn.Module):
     def width(self) -> int:
         return self.cfg.width
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation checkpointing of every transformer block (unimodal and cross-modal): a training
+        forward keeps only each block's input and the backward recomputes the block, so activation
+        memory no longer grows with depth, for about one more forward's compute. The outputs and
+        gradients are the same; the config is not changed (a memory setting, not part of the model)."""
+        for encoder in (*self.unimodal.values(), self.cross):
+            encoder.grad_checkpointing = enable
+
     def forward_features(
         self,
         batch: dict[str, torch.Tensor],

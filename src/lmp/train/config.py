@@ -111,6 +111,9 @@ class RunConfig:
     """'auto' = bf16 autocast on CUDA, fp32 on CPU (weights and optimizer state stay fp32)."""
     compile: bool = False
     """torch.compile the model + objectives (first steps are slow while it compiles)."""
+    activation_checkpointing: bool = False
+    """Recompute each transformer block in the backward instead of keeping its activations: much less memory
+    for ~1/3 more compute, for the longest windows (whole films) on one GPU."""
     log_every: int = 10
     """Optimizer steps between log lines (the only host syncs of the loop)."""
     ckpt_every: int = 1000

@@ -151,6 +151,7 @@ def build_trainer(
     # Same init on every rank (DDP also broadcasts rank 0's weights), then a per-rank stream for masking.
     torch.manual_seed(run.seed)
     model = LMPModel(model_cfg)
+    model.set_grad_checkpointing(run.activation_checkpointing)
     pre = Pretrainer(model, objectives).to(info.device)
     torch.manual_seed(run.seed + info.rank)
     dtype = autocast_dtype(run.precision, info.device)
