@@ -136,6 +136,19 @@ def test_a_cached_arm_pretrained_with_another_config_is_not_reused(smoke_studies
 
 
 @pytest.mark.slow
+def test_a_cached_arm_is_reused_across_settings_that_do_not_change_the_model(smoke_studies):
+    # An arm saved by an lmp without activation checkpointing, and logged more often: the same model.
+    config = smoke_studies / "pretrain" / "span-8" / "config.yaml"
+    saved = config.read_text()
+    assert "activation_checkpointing: false" in saved
+    config.write_text(saved.replace("  activation_checkpointing: false\n", "").replace("log_every: 5", "log_every: 1"))
+    try:
+        assert main(["study", "span", *SMOKE_STUDY, "--out", str(smoke_studies), "--workers", "1"]) == 0
+    finally:
+        config.write_text(saved)
+
+
+@pytest.mark.slow
 def test_data_study_smoke(smoke_studies):
     out = smoke_studies
     # Pretraining seed 0 is the run the other studies share; seed 1 gets its own runs.

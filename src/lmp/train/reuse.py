@@ -43,13 +43,22 @@ def describe_changes(changes: list[str], shown: int = 5) -> str:
     return "; ".join(changes[:shown]) + (f"; and {len(changes) - shown} more" if len(changes) > shown else "")
 
 
+SAME_MODEL = (
+    "run.activation_checkpointing", "run.progress", "run.log_every", "run.tensorboard", "run.wandb",
+    "run.wandb_project", "run.wandb_mode",
+)
+"""Settings that change how a run is computed or reported, not the model it trains (checkpointing gives the
+same gradients, tests/test_activation_checkpointing.py): a finished run that differs only in them, or
+that predates one of them, is reused."""
+
+
 def finished_model(run: Path, cfg: Any) -> Path | None:
     """run/model if the run finished with config `cfg`; None if it did not finish; ConfigError if it finished
     with another config (naming the differences)."""
     model = run / "model"
     if not (model / "model.safetensors").exists():
         return None
-    changes = config_changes(run / "config.yaml", cfg)
+    changes = config_changes(run / "config.yaml", cfg, ignore=SAME_MODEL)
     if changes:
         raise ConfigError(
             f"pretrained model in {run}: it was pretrained with another config ({describe_changes(changes)}). "
