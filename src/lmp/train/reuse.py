@@ -44,12 +44,12 @@ def describe_changes(changes: list[str], shown: int = 5) -> str:
 
 
 SAME_MODEL = (
-    "run.activation_checkpointing", "run.progress", "run.log_every", "run.tensorboard", "run.wandb",
-    "run.wandb_project", "run.wandb_mode",
+    "run.activation_checkpointing", "run.retain_host_memory", "run.progress", "run.log_every", "run.tensorboard",
+    "run.wandb", "run.wandb_project", "run.wandb_mode",
 )
 """Settings that change how a run is computed or reported, not the model it trains (checkpointing gives the
-same gradients, tests/test_activation_checkpointing.py): a finished run that differs only in them, or
-that predates one of them, is reused."""
+same gradients, tests/test_activation_checkpointing.py; where freed host memory goes changes no number): a
+finished run that differs only in them, or that predates one of them, is reused."""
 
 
 def finished_model(run: Path, cfg: Any) -> Path | None:

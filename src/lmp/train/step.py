@@ -19,6 +19,7 @@ from lmp.model import LMPModel, ModelConfig
 from lmp.objectives import ObjectivesConfig, Pretrainer
 from lmp.train.config import OptimConfig, RunConfig
 from lmp.train.distributed import DistInfo
+from lmp.train.host_memory import retain_freed_memory
 
 
 def build_optimizer(module: nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.AdamW:
@@ -145,6 +146,8 @@ def build_trainer(
     `probe_batch` (a device batch of the training shape) finds the parameters to freeze, before the
     optimizer is built, so its parameter groups are the same for any number of processes.
     """
+    if info.device.type == "cpu" and run.retain_host_memory:
+        retain_freed_memory()
     if info.device.type == "cuda":
         # fp32 matmuls (precision=fp32, or outside autocast) may use TF32 tensor cores, as in most trainers.
         torch.set_float32_matmul_precision("high")
