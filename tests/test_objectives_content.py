@@ -12,7 +12,7 @@ from torch import nn
 
 from lmp.config import from_dict
 from lmp.model import LMPModel, ModelConfig
-from lmp.model.embeddings import apply_rotary, rotary
+from lmp.model.embeddings import rotary, rotary_qkv
 from lmp.objectives import ObjectivesConfig, Pretrainer
 from lmp.objectives.align import ShotAlignment
 from lmp.objectives.content import ContentKeys
@@ -262,6 +262,11 @@ def tiny(**cfg) -> LMPModel:
     return LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, modalities=tuple(DIMS), **cfg)).eval()
 
 
+def qkv_of(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """q, k, v [b, h, n, dh] -> the fused projection's layout [b, n, 3, h, dh]."""
+    return torch.stack([q, k, v], dim=2).transpose(1, 3).contiguous()
+
+
 def test_rotary_rotates_each_pair_by_its_angle():
     # Head width 4: dims (0, 2) and (1, 3) are the pairs, at frequencies 1 and 1/100 (base 10,000).
     x = torch.tensor([1.0, 2.0, 3.0, 4.0])
@@ -272,34 +277,45 @@ def test_rotary_rotates_each_pair_by_its_angle():
         expected.append((x1 * math.cos(a) - x2 * math.sin(a), x1 * math.sin(a) + x2 * math.cos(a)))
     want = torch.tensor([expected[0][0], expected[1][0], expected[0][1], expected[1][1]])
     rope = rotary(torch.tensor([[pos]]), 4)  # b=1, n=1
-    got = apply_rotary(x.view(1, 1, 1, 4), rope).view(4)
-    torch.testing.assert_close(got, want)
-    # Queries and keys in one call (a leading dim) equal two calls; a score depends on distance only.
-    qk = torch.randn(2, 1, 2, 3, 8)  # [2, b, h, n, dh]
-    rope = rotary(torch.tensor([[0.0, 1.0, 2.0]]), 8)
-    both = apply_rotary(qk, rope)
-    torch.testing.assert_close(both[0], apply_rotary(qk[0], rope))
-    shifted = apply_rotary(qk, rotary(torch.tensor([[7.0, 8.0, 9.0]]), 8))
-    torch.testing.assert_close(both[0] @ both[1].transpose(-1, -2), shifted[0] @ shifted[1].transpose(-1, -2))
+    x4 = x.view(1, 1, 1, 4)
+    q, k, v = rotary_qkv(qkv_of(x4, 2 * x4, 3 * x4), rope)
+    torch.testing.assert_close(q.view(4), want)
+    torch.testing.assert_close(k.view(4), 2 * want)
+    torch.testing.assert_close(v.view(4), 3 * x)  # values are not rotated
+    # A score depends on the distance between two positions only.
+    qkv = torch.randn(1, 3, 3, 2, 8)  # [b, n, 3, h, dh]
+    q, k, _ = rotary_qkv(qkv, rotary(torch.tensor([[0.0, 1.0, 2.0]]), 8))
+    q7, k7, _ = rotary_qkv(qkv, rotary(torch.tensor([[7.0, 8.0, 9.0]]), 8))
+    torch.testing.assert_close(q @ k.transpose(-1, -2), q7 @ k7.transpose(-1, -2))
 
 
 def test_rotary_gradient_is_the_rotation_written_out():
-    # apply_rotary has its own backward (the opposite rotation); autograd through the rotation written
-    # out by hand, pair by pair, must give the same input gradient, in float64 and under bf16 inputs.
+    # rotary_qkv has its own backward (the opposite rotation, written into one buffer in qkv's layout);
+    # autograd through the rotation written out by hand, pair by pair, must give the same gradient of qkv,
+    # in float64 and under bf16 inputs.
     g = torch.Generator().manual_seed(3)
-    x = torch.randn(2, 2, 3, 5, 8, generator=g, dtype=torch.float64, requires_grad=True)  # [2, b, h, n, dh]
+    qkv = torch.randn(2, 5, 3, 3, 8, generator=g, dtype=torch.float64, requires_grad=True)  # [b, n, 3, h, dh]
     pos = torch.rand(2, 5, generator=g, dtype=torch.float64) * 100
     cos, sin = rotary(pos, 8)
-    up = torch.randn(x.shape, generator=g, dtype=torch.float64)
-    x1, x2 = x[..., :4], x[..., 4:]
+    ups = [torch.randn(2, 3, 5, 8, generator=g, dtype=torch.float64) for _ in range(3)]  # [b, h, n, dh] each
     c, s = cos[..., :4].double(), sin[..., 4:].double()  # the pair's cos and sin (the first half's sine is negated)
-    by_hand = torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], dim=-1)
-    want = torch.autograd.grad(by_hand, x, up)[0]
-    got_out = apply_rotary(x, (cos.double(), sin.double()))
-    torch.testing.assert_close(got_out, by_hand)
-    torch.testing.assert_close(torch.autograd.grad(got_out, x, up)[0], want)
-    xb = x.detach().bfloat16().requires_grad_()
-    gb = torch.autograd.grad(apply_rotary(xb, (cos, sin)), xb, up.bfloat16())[0]
+
+    def by_hand(x):  # [b, n, h, dh] -> [b, h, n, dh], rotated
+        x1, x2 = x.transpose(1, 2)[..., :4], x.transpose(1, 2)[..., 4:]
+        return torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], dim=-1)
+
+    want_out = (by_hand(qkv[:, :, 0]), by_hand(qkv[:, :, 1]), qkv[:, :, 2].transpose(1, 2))
+    want = torch.autograd.grad(want_out, qkv, ups, retain_graph=True)[0]
+    got_out = rotary_qkv(qkv, (cos.double(), sin.double()))
+    for got_t, want_t in zip(got_out, want_out):
+        torch.testing.assert_close(got_t, want_t)
+    torch.testing.assert_close(torch.autograd.grad(got_out, qkv, ups, retain_graph=True)[0], want)
+    # A gradient that reaches only the queries leaves zeros, not garbage, for the keys and values.
+    only_q = torch.autograd.grad(got_out[0], qkv, ups[0], retain_graph=True)[0]
+    torch.testing.assert_close(only_q, torch.autograd.grad(want_out[0], qkv, ups[0], retain_graph=True)[0])
+    assert only_q[:, :, 1:].abs().max() == 0
+    qb = qkv.detach().bfloat16().requires_grad_()
+    gb = torch.autograd.grad(rotary_qkv(qb, (cos, sin)), qb, [u.bfloat16() for u in ups])[0]
     assert gb.dtype == torch.bfloat16
     torch.testing.assert_close(gb.double(), want, atol=0.1, rtol=0.05)
 

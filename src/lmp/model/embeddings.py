@@ -32,45 +32,63 @@ def sinusoidal(positions: torch.Tensor, width: int, base: float = 10000.0) -> to
 
 
 def rotary(positions: torch.Tensor, head_width: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """positions [b, n] (real) -> (cos, sin), each [b, 1, n, head_width], for `apply_rotary`.
+    """positions [b, n] (real) -> (cos, sin), each [b, 1, n, head_width], for `rotary_qkv`.
 
     Dimension i is paired with i + head_width / 2; both of a pair get the pair's angle. The sine's first
-    half carries the rotation's minus sign, so that `apply_rotary` is two products and a sum."""
+    half carries the rotation's minus sign, so that a rotation is two products and a sum."""
     angles = sinusoidal(positions, head_width, base)  # [b, n, head_width]: sin half, cos half
     half = head_width // 2
     sin, cos = angles[..., :half], angles[..., half:]
     return torch.cat([cos, cos], dim=-1)[:, None], torch.cat([-sin, sin], dim=-1)[:, None]
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x cos + (x2, x1) sin without materialising (x2, x1): one product and two in-place halves."""
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """x cos + (x2, x1) sin without materialising (x2, x1): one product and two in-place halves; written
+    into `out` (any strides) when given."""
     half = x.shape[-1] // 2
-    out = x * cos
+    out = torch.mul(x, cos, out=out) if out is not None else x * cos
     out[..., :half].addcmul_(x[..., half:], sin[..., :half])
     out[..., half:].addcmul_(x[..., :half], sin[..., half:])
     return out
 
 
-class _Rotary(torch.autograd.Function):
-    """The rotation is orthogonal, so its backward is the rotation by the opposite angle (sine negated):
-    nothing but the codes is saved for it, not x (less memory), and it costs what the forward costs."""
+class _RotaryQKV(torch.autograd.Function):
+    """A fused projection's qkv [b, n, 3, h, dh] -> rotated queries and keys and the values, each [b, h, n, dh].
+
+    Its own backward, for two reasons. The rotation is orthogonal, so its gradient is the rotation by the
+    opposite angle (sine negated): only the codes are saved, not q and k. And autograd through slices of
+    qkv would give each slice's gradient a zero-filled buffer of qkv's full size, add them, and copy the
+    sum to undo the permute; this backward writes the three gradients once, into one buffer laid out as
+    qkv is."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         ctx.save_for_backward(cos, sin)
-        return _rotate(x, cos, sin)
+        ctx.qkv_shape = qkv.shape
+        q, k = _rotate(qkv[:, :, :2].permute(2, 0, 3, 1, 4), cos, sin).unbind(0)  # [2, b, h, n, dh] in one call
+        return q, k, qkv[:, :, 2].transpose(1, 2)  # the values: a view, not rotated
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+    def backward(ctx, gq, gk, gv):
         cos, sin = ctx.saved_tensors
-        return _rotate(grad, cos, -sin), None, None  # positions are data: the codes get no gradient
+        grad = cos.new_empty(ctx.qkv_shape)  # [b, n, 3, h, dh]
+        into = grad.permute(2, 0, 3, 1, 4)  # [3, b, h, n, dh]: a view of it
+        # Autograd hands zeros, not None, for an output that got no gradient (materialised grads).
+        back = -sin  # the opposite rotation
+        _rotate(gq, cos, back, out=into[0])
+        _rotate(gk, cos, back, out=into[1])
+        into[2].copy_(gv)
+        return grad, None, None  # positions are data: the codes get no gradient
 
 
-def apply_rotary(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Rotate each (first half, second half) pair of x [..., b, h, n, dh] by its position's angle:
-    (x1, x2) -> (x1 cos - x2 sin, x1 sin + x2 cos). Leading dims let queries and keys go in one call."""
-    cos, sin = (t.to(x.dtype) for t in rope)
-    return _Rotary.apply(x, cos, sin)
+def rotary_qkv(
+    qkv: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """qkv [b, n, 3, h, dh] (a fused projection's output) -> (q, k, v), each [b, h, n, dh]. Each (first half,
+    second half) pair of a query's or key's dims is rotated by its position's angle:
+    (x1, x2) -> (x1 cos - x2 sin, x1 sin + x2 cos); the values are not rotated."""
+    cos, sin = (t.to(qkv.dtype) for t in rope)
+    return _RotaryQKV.apply(qkv, cos, sin)
 
 
 class TimeEmbedding(nn.Module):

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from lmp.model.embeddings import apply_rotary
+from lmp.model.embeddings import rotary_qkv
 
 Rope = tuple[torch.Tensor, torch.Tensor] | None
 
@@ -37,12 +37,11 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, rope: Rope = None) -> torch.Tensor:
         """x [b, n, d]; mask bool [b, 1, 1 or n, n], True = the query may attend to the key; None = all."""
         b, n, d = x.shape
-        # [b, n, 3d] -> [3, b, h, n, dh]
-        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads)  # [b, n, 3d] -> [b, n, 3, h, dh]
         if rope is None:
-            q, k, v = qkv.unbind(0)
-        else:  # queries and keys rotated in one call: half the small ops of two
-            (q, k), v = apply_rotary(qkv[:2], rope).unbind(0), qkv[2]
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [b, h, n, dh]
+        else:
+            q, k, v = rotary_qkv(qkv, rope)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         # [b, h, n, dh] -> [b, n, d]
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
