@@ -100,14 +100,19 @@ def test_span_study_smoke(smoke_studies):
 @pytest.mark.slow
 def test_ablate_study_smoke_probes_the_default_arm_once_for_both_tables(smoke_studies):
     result = json.loads((smoke_studies / "ablate" / "results.json").read_text())
-    table = {(r["curve"], r["arm"], r["task"]): r["values"] for r in result["records"]}
+    table = {(r["curve"], r["arm"], r["setting"], r["task"]): r["values"] for r in result["records"]}
     assert set(table) == {
-        (curve, arm, t) for curve, arms in (("modalities", ("visual", "visual+audio+text")),
-                                            ("objectives", ("default objectives", "no movie")))
-        for arm in arms for t in ("scene", "writer")
+        (curve, arm, f, t) for curve, arms in (("modalities", ("visual", "visual+audio+text")),
+                                               ("objectives", ("default objectives", "no movie")))
+        for arm in arms for f in (1.0, 0.5) for t in ("scene", "writer")
     }  # fmt: skip
-    for t in ("scene", "writer"):
-        assert table[("modalities", "visual+audio+text", t)] == table[("objectives", "default objectives", t)]
+    for f in (1.0, 0.5):
+        for t in ("scene", "writer"):
+            assert table[("modalities", "visual+audio+text", f, t)] == table[("objectives", "default objectives", f, t)]
+    md = (smoke_studies / "ablate" / "results.md").read_text()
+    assert "## Objectives, 0.5 of the train labels" in md and "## Modalities, all train labels" in md
+    for png in ("objectives.png", "modalities.png", "objectives-labels0.5.png", "modalities-labels0.5.png"):
+        assert (smoke_studies / "ablate" / png).exists() and f"({png})" in md
     assert [(c["claim"], c["verdict"]) for c in result["claims"]] == [(3, "inconclusive")]
 
 
@@ -146,6 +151,15 @@ def test_a_cached_arm_is_reused_across_settings_that_do_not_change_the_model(smo
         assert main(["study", "span", *SMOKE_STUDY, "--out", str(smoke_studies), "--workers", "1"]) == 0
     finally:
         config.write_text(saved)
+
+
+@pytest.mark.slow
+def test_a_second_ablation_study_reuses_every_arm_including_the_modality_ablations(smoke_studies, capsys):
+    # The modality arms were trained with data.modalities=[visual], which the run saves as its model's
+    # modalities: the same config, not another one.
+    assert main(["study", "ablate", *SMOKE_STUDY, "--out", str(smoke_studies), "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "pretraining arm" not in captured.out and "another config" not in captured.err
 
 
 @pytest.mark.slow

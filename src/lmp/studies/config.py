@@ -74,6 +74,9 @@ class StudyConfig:
         "masked_shot", "align", "cross_masked", "window_align", "summary", "spread", "recurrence",
     )
     """Objectives removed one at a time by the objective ablation."""
+    ablate_fractions: tuple[float, ...] = (0.01, 1.0)
+    """Label fractions at which the modality and objective ablations are probed (claim 3 is judged at the largest):
+    what a term is worth with few labels need not be what it is worth with all of them."""
     device: str = "auto"
     """auto | cpu | cuda."""
     threads: int = 1
@@ -95,7 +98,9 @@ class StudyConfig:
         if self.seed not in self.pretrain_seeds:
             raise ValueError(f"pretrain_seeds {list(self.pretrain_seeds)} must include seed ({self.seed}), the run "
                              "the other studies share")  # fmt: skip
-        for name in ("label_fractions", "pretrain_fractions", "finetune_fractions"):
+        if not self.ablate_fractions:
+            raise ValueError("ablate_fractions must not be empty")
+        for name in ("label_fractions", "pretrain_fractions", "finetune_fractions", "ablate_fractions"):
             if not all(0 < f <= 1 for f in getattr(self, name)):
                 raise ValueError(f"{name}: every fraction must be in (0, 1], got {getattr(self, name)}")
         if any(s < 2 or self.shots_per_batch // s < 2 for s in self.spans):
@@ -119,6 +124,7 @@ class StudyConfig:
                 "finetune_fractions": (0.5,), "finetune_epochs": 1, "finetune_tasks": ("scene",),
                 "pca_components": 4, "cca_components": 2,
                 "spans": (8, 16), "modality_sets": ("visual", "visual+audio+text"), "objectives": ("movie",),
+                "ablate_fractions": (0.5, 1.0),
             },  # fmt: skip
             # `make study`: all three studies on the default MovieWorld (hours on 2 CPU cores: docs/studies.md).
             "default": {},

@@ -8,6 +8,7 @@ reported under the new settings. A resumed run is told which settings changed si
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +53,23 @@ same gradients, tests/test_activation_checkpointing.py; where freed host memory 
 finished run that differs only in them, or that predates one of them, is reused."""
 
 
+def as_saved(cfg: Any) -> Any:
+    """`cfg` as `lmp pretrain` saves it: data.modalities, when given, become the model's modalities
+    (lmp.train.loop.resolve_model_config; the other values it fills in from the store are absent from `cfg`,
+    so the comparison skips them)."""
+    modalities = getattr(getattr(cfg, "data", None), "modalities", ())
+    if not modalities:
+        return cfg
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, modalities=tuple(modalities)))
+
+
 def finished_model(run: Path, cfg: Any) -> Path | None:
     """run/model if the run finished with config `cfg`; None if it did not finish; ConfigError if it finished
     with another config (naming the differences)."""
     model = run / "model"
     if not (model / "model.safetensors").exists():
         return None
-    changes = config_changes(run / "config.yaml", cfg, ignore=SAME_MODEL)
+    changes = config_changes(run / "config.yaml", as_saved(cfg), ignore=SAME_MODEL)
     if changes:
         raise ConfigError(
             f"pretrained model in {run}: it was pretrained with another config ({describe_changes(changes)}). "
