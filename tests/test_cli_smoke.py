@@ -29,6 +29,8 @@ def test_bad_override_is_one_line(capsys):
         (["study", "span", "--spans", "1"], "spans: each span must be >= 2"),
         (["study", "data", "--label_fractions", "0,0.5"], "label_fractions: every fraction must be in (0, 1]"),
         (["study", "ablate", "--modality_sets", "visual+smell"], "unknown modality"),
+        (["study", "ablate", "--ablate_fractions", "0.01,1.5"], "ablate_fractions: every fraction must be in (0, 1]"),
+        (["study", "ablate", "--ablate_fractions=[]"], "ablate_fractions must not be empty"),
         (["study", "data", "--pretrain_seeds", "1,2"], "pretrain_seeds [1, 2] must include seed (0)"),
         (["study", "all", "--workers", "0"], "workers must be >= 1 and threads >= 0, got 0 and 1"),
         (["demo", "--threads", "-1"], "threads must be >= 0"),

@@ -10,8 +10,6 @@ from lmp.studies.config import StudyConfig
 from lmp.studies.report import bar_plot, cell, claim_line, markdown_table, verdict, write_study
 from lmp.studies.runner import Corpus, base_arm, evaluate_arm, load_arm_model, pretrain_arm, task_average
 
-TABLES = ("modalities", "objectives")
-
 
 def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
     out = cfg.out / "ablate"
@@ -44,7 +42,6 @@ def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
     mm_tasks = [t for t in cfg.multimodal_tasks if t in corpus.tasks]
     visual_only = next((ms for ms in cfg.modality_sets if ms == "visual"), None)
     all_mods = next((ms for ms in cfg.modality_sets if set(ms.split("+")) == set(MODALITIES)), None)
-    labels = "all train labels" if full == 1.0 else f"{full:g} of the train labels"
     claims = []
     sections = []
     if visual_only and all_mods:
@@ -57,33 +54,37 @@ def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
         claims.append({"claim": 3, "verdict": result, "margin": margin})
         sections.append(claim_line(
             3, "all modalities beat visual only on multimodal tasks", result,
-            f"All minus visual only, mean test accuracy on {', '.join(mm_tasks)} with {labels}: {margin:+.3f} "
+            f"All minus visual only, mean test accuracy on {', '.join(mm_tasks)} with {labels(full)}: {margin:+.3f} "
             f"({per_task}).",
             len(cfg.seeds),
         ))  # fmt: skip
+    tables = {"modalities": mod, "objectives": obj}
     for f in fractions:
-        at = "all train labels" if f == 1.0 else f"{f:g} of the train labels"
-        for title, table in (("Modalities", mod), ("Objectives", obj)):
+        for name, table in tables.items():
             rows = [[t, *(cell(table[a][f][t]) for a in table)] for t in cfg.tasks]
             rows.append(["**mean**", *(cell(task_average(table[a][f], cfg.tasks)) for a in table)])
-            sections += [f"\n## {title}, {at} (test accuracy; ± = seed std)\n", markdown_table(["task", *table], rows)]
-    plots = [f"![{name}, labels {f:g}]({plot_name(name, f, full)})" for f in fractions for name in TABLES]
+            sections += [
+                f"\n## {name.capitalize()}, {labels(f)} (test accuracy; ± = seed std)\n",
+                markdown_table(["task", *table], rows),
+            ]
+    plots = [f"![{name}, labels {f:g}]({plot_name(name, f, full)})" for f in fractions for name in tables]
     sections.append("\n" + "\n\n".join(plots) + "\n")
     write_study(out, "ablate", "Modality and objective ablations", sections, records, claims, cfg, corpus)
     for f in fractions:
-        at = "" if f == 1.0 else f", {f:g} of the labels"
-        for name, table in (("modalities", mod), ("objectives", obj)):
+        for name, table in tables.items():
             series = {
                 a: ([table[a][f][t]["mean"] for t in cfg.tasks], [table[a][f][t]["std"] for t in cfg.tasks])
                 for a in table
             }
-            bar_plot(
-                out / plot_name(name, f, full), list(cfg.tasks), series,
-                f"{name.capitalize()} ablation on MovieWorld{at}", "test accuracy",
-            )  # fmt: skip
+            title = f"{name.capitalize()} ablation on MovieWorld" + ("" if f == 1.0 else f", {labels(f)}")
+            bar_plot(out / plot_name(name, f, full), list(cfg.tasks), series, title, "test accuracy")
     return {"claims": claims, "dir": str(out)}
 
 
 def plot_name(table: str, fraction: float, full: float) -> str:
     """modalities.png for the largest label fraction (the name it always had), modalities-labels0.01.png else."""
     return f"{table}.png" if fraction == full else f"{table}-labels{fraction:g}.png"
+
+
+def labels(fraction: float) -> str:
+    return "all train labels" if fraction == 1.0 else f"{fraction:g} of the train labels"
