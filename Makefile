@@ -5,7 +5,8 @@ PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
 VENV := .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip --disable-pip-version-check -q
+# No wheel cache: CI runners have little disk, and a clean clone installs once.
+PIP := $(PY) -m pip --disable-pip-version-check --no-cache-dir -q
 
 .PHONY: demo test test-heavy study bench lint venv clean
 
