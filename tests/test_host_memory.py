@@ -16,8 +16,8 @@ from lmp.train.host_memory import retain_freed_memory
 from test_activation_checkpointing import tiny
 from test_model import make_batch
 
-# A step in miniature: allocate blocks of 1-12 MiB (every page written), free them all, again. The third
-# round's minor page faults are what one more training step would pay.
+# A step in miniature: allocate blocks of 1-12 MiB (every page written), free them all, again. The minor
+# page faults of rounds 3-5 are what three more training steps would pay.
 CHURN = """
 import resource, sys, torch
 from lmp.train.host_memory import retain_freed_memory
@@ -28,7 +28,7 @@ def churn():
     del blocks
 churn(); churn()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-churn()
+churn(); churn(); churn()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
@@ -42,11 +42,14 @@ def faults(mode: str) -> int:
 def test_retained_memory_is_reused_without_page_faults():
     if not retain_freed_memory():
         pytest.skip("the C library is not glibc")
-    # 78 MiB written per round is ~20k pages: glibc's defaults give most of it back and fault it in again
-    # (~14.5k faults here). Kept, a round faults 0 times, now and then one block's 3k (the VM reclaiming pages).
-    default, retained = faults("default"), faults("retain")
-    assert default > 5_000
-    assert retained < default / 3
+    # 78 MiB written per round is ~20k pages: with glibc's defaults most processes give most of it back and
+    # fault it in again (~14.5k faults a round here); about 2 in 5 keep it anyway, by where their heap landed.
+    # Kept, three rounds fault 0 times, now and then one block's 3k (the VM reclaiming pages).
+    default = [faults("default") for _ in range(3)]
+    if max(default) < 20_000:
+        pytest.skip(f"glibc's defaults kept the freed memory here too ({default} faults): nothing to compare")
+    retained = [faults("retain") for _ in range(3)]
+    assert max(retained) < 10_000, (default, retained)
 
 
 def test_the_run_option_sets_it_on_cpu_only_when_asked(monkeypatch):
