@@ -31,11 +31,18 @@ def config_changes(saved_file: Path, cfg: Any, ignore: tuple[str, ...] = ()) -> 
     saved in `saved_file`."""
     saved = _flatten(load_yaml(saved_file)) if saved_file.is_file() else {}
     wanted = _flatten(yaml.safe_load(config_yaml(cfg)))
+    # An objective that is off in both configs builds nothing, whatever its other settings; one the saved
+    # config predates was not there at all, which is what weight 0 means.
+    off = tuple(
+        k[: -len("weight")]
+        for k, v in wanted.items()
+        if k.startswith("objectives.") and k.endswith(".weight") and v == 0 and saved.get(k, 0) == 0
+    )
     # Keys only the saved config has are what the run derived (the input widths, from the store).
     return [
         f"{k}: {saved.get(k, '<absent>')!r} -> {v!r}"
         for k, v in sorted(wanted.items())
-        if saved.get(k) != v and k not in ignore
+        if saved.get(k) != v and k not in ignore and not k.startswith(off)
     ]
 
 

@@ -1,0 +1,46 @@
+"""Which saved pretraining configs count as the config asked for now (lmp.train.reuse)."""
+
+from __future__ import annotations
+
+from lmp.config import from_dict, save_config
+from lmp.train import PretrainConfig
+from lmp.train.reuse import config_changes
+
+
+def saved(tmp_path, values: dict, drop: str = "") -> tuple:
+    """Save PretrainConfig(values) as a run would, optionally without the YAML block `drop` (a section an
+    older lmp did not have); returns (file, config)."""
+    cfg = from_dict(PretrainConfig, {"store": "s", **values})
+    path = tmp_path / "config.yaml"
+    save_config(cfg, path)
+    if drop:
+        lines = path.read_text().splitlines(keepends=True)
+        start = lines.index(drop)
+        indent = len(drop) - len(drop.lstrip())
+        end = start + 1
+        while end < len(lines) and len(lines[end]) - len(lines[end].lstrip()) > indent:
+            end += 1
+        path.write_text("".join(lines[:start] + lines[end:]))
+    return path, cfg
+
+
+def test_an_objective_off_in_both_is_the_same_whatever_its_settings(tmp_path):
+    path, _ = saved(tmp_path, {})
+    now = from_dict(PretrainConfig, {"store": "s", "objectives": {"movie": {"temperature": 0.5}}})
+    assert config_changes(path, now) == []  # the movie term is off (weight 0): nothing is built from it
+
+
+def test_an_objective_the_saved_config_predates_counts_as_off(tmp_path):
+    path, cfg = saved(tmp_path, {}, drop="  stretch:\n")
+    assert "stretch" not in path.read_text()
+    assert config_changes(path, cfg) == []
+    on = from_dict(PretrainConfig, {"store": "s", "objectives": {"stretch": {"weight": 1.0}}})
+    assert "objectives.stretch.weight: '<absent>' -> 1.0" in config_changes(path, on)
+
+
+def test_an_objective_on_in_either_config_is_compared(tmp_path):
+    path, _ = saved(tmp_path, {"objectives": {"stretch": {"weight": 1.0}}})
+    now = from_dict(PretrainConfig, {"store": "s", "objectives": {"stretch": {"weight": 1.0, "chunks": 8}}})
+    assert config_changes(path, now) == ["objectives.stretch.chunks: 4 -> 8"]
+    off = from_dict(PretrainConfig, {"store": "s"})
+    assert config_changes(path, off) == ["objectives.stretch.weight: 1.0 -> 0.0"]
