@@ -63,6 +63,7 @@ def main() -> int:
             "cross_masked": {"hide_ratio": 0.3},
             "align": {"queries_per_window": 3},
             "shot_align": {"weight": 1.0, "queries_per_window": 3},  # off by default: checked here too
+            "stretch": {"weight": 1.0},  # off by default too; its candidates never leave a rank
         },
     )
     pre = Pretrainer(model, cfg)

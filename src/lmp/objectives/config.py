@@ -182,6 +182,27 @@ class CrossMaskedConfig(MaskedConfig):
 
 
 @dataclass
+class StretchConfig(TermConfig):
+    """Stretch contrast (lmp.objectives.stretch): a chunk of a window must pick out its own window's other
+    chunks among the chunks of another window of the same movie, per modality, so film identity cannot."""
+
+    where = "objectives.stretch"
+    weight: float = 0.0
+    temperature: float = 0.1
+    """InfoNCE temperature (its initial value when learnable)."""
+    chunks: int = 4
+    """Contiguous chunks each window is cut into (at most one per shot)."""
+    modalities: tuple[str, ...] = MODALITIES
+    """Modalities whose chunks are contrasted."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.modalities = check_modalities(self.modalities, f"{self.where}.modalities")
+        if self.chunks < 2:
+            raise ValueError(f"{self.where}.chunks: must be >= 2 (each chunk's positives), got {self.chunks}")
+
+
+@dataclass
 class MovieContrastConfig(TermConfig):
     """Long-range movie-level contrast of window [CLS] embeddings (needs >= 2 windows per movie in a batch)."""
 
@@ -246,6 +267,8 @@ class ObjectivesConfig:
     """Window-level cross-modal alignment (what a window's modalities share)."""
     shot_align: ShotAlignConfig = field(default_factory=ShotAlignConfig)
     """Per-shot cross-modal alignment of content embeddings with batch negatives."""
+    stretch: StretchConfig = field(default_factory=StretchConfig)
+    """Per-modality contrast of a film's stretches with each other (what a stretch says, not the film)."""
     movie: MovieContrastConfig = field(default_factory=MovieContrastConfig)
     """Long-range movie-level contrast between windows of the same movie."""
     summary: SummaryConfig = field(default_factory=SummaryConfig)
@@ -275,6 +298,7 @@ class ObjectivesConfig:
             "no_cross_masked": {"cross_masked": off},
             "no_window_align": {"window_align": off},
             "no_shot_align": {"shot_align": off},
+            "no_stretch": {"stretch": off},
             "no_movie": {"movie": off},
             "no_summary": {"summary": off},
             "no_spread": {"spread": off},

@@ -34,6 +34,7 @@ from lmp.objectives.movie import MovieContrast
 from lmp.objectives.recurrence import Recurrence
 from lmp.objectives.shot_align import ContentAlignment
 from lmp.objectives.spread import Spread
+from lmp.objectives.stretch import StretchContrast
 from lmp.objectives.summary import WindowSummary
 from lmp.objectives.window_align import WindowAlignment
 
@@ -121,6 +122,13 @@ class Pretrainer(nn.Module):
             if sa.weight > 0 and self.shot_pairs
             else None
         )
+        st = cfg.stretch
+        st_modalities = tuple(m for m in usable if m in st.modalities) if st.weight > 0 else ()
+        self.stretch = (
+            StretchContrast(st_modalities, d, proj, st.chunks, st.temperature, st.learn_temperature)
+            if st_modalities
+            else None
+        )
         self.movie = MovieContrast(d, proj, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
         self.summary = WindowSummary(d, mcfg.input_dims, usable, sm.target) if sm.weight > 0 else None
         self.spread = Spread(usable) if cfg.spread.weight > 0 else None
@@ -158,6 +166,7 @@ class Pretrainer(nn.Module):
             "cross_masked": (self.cross_masked, self.cfg.cross_masked.weight),
             "window_align": (self.window_align, self.cfg.window_align.weight),
             "shot_align": (self.shot_align, self.cfg.shot_align.weight),
+            "stretch": (self.stretch, self.cfg.stretch.weight),
             "movie": (self.movie, self.cfg.movie.weight),
             "summary": (self.summary, self.cfg.summary.weight),
             "spread": (self.spread, self.cfg.spread.weight),
@@ -210,6 +219,8 @@ class Pretrainer(nn.Module):
             parts["window_align"] = self.window_align(batch, out["unimodal"])
         if self.shot_align is not None:
             parts["shot_align"] = self.shot_align(batch, keys, samples.shot_align)
+        if self.stretch is not None:
+            parts["stretch"] = self.stretch(batch, out["unimodal"])
         if self.movie is not None:
             parts["movie"] = {"movie": self.movie(batch, out["cls"])}
         if self.summary is not None:
