@@ -107,3 +107,14 @@ def test_bad_settings_name_the_option():
         from_dict(ObjectivesConfig, {"stretch": {"chunks": 1}})
     with pytest.raises(ValueError, match="objectives.stretch.modalities"):
         from_dict(ObjectivesConfig, {"stretch": {"modalities": ["smell"]}})
+
+
+def test_a_pretraining_config_with_one_window_per_movie_is_refused():
+    from lmp.train import PretrainConfig
+
+    for term in ("stretch", "movie"):
+        with pytest.raises(ValueError, match=f"objectives.{term} needs several windows"):
+            from_dict(PretrainConfig, {"store": "s", "data": {"views": 1}, "objectives": {term: {"weight": 1.0}}})
+    # Off, one view per movie is fine; on, the default two views are.
+    from_dict(PretrainConfig, {"store": "s", "data": {"views": 1}})
+    from_dict(PretrainConfig, {"store": "s", "objectives": {"stretch": {"weight": 1.0}}})

@@ -200,6 +200,13 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         self.store, self.out = Path(self.store), Path(self.out)
+        # These terms contrast windows of one movie: with one window per movie they would silently be 0.
+        paired = [n for n in ("movie", "stretch") if getattr(self.objectives, n).weight > 0]
+        if paired and self.data.views < 2:
+            raise ValueError(
+                f"objectives.{paired[0]} needs several windows of a movie in a batch: set data.views >= 2 "
+                f"(got {self.data.views}) or objectives.{paired[0]}.weight=0"
+            )
 
     @classmethod
     def presets(cls) -> dict[str, dict[str, Any]]:
