@@ -43,6 +43,7 @@ study: $(VENV)/.core
 bench: $(VENV)/.dev
 	$(PY) benchmarks/bench_store_open.py
 	$(PY) benchmarks/bench_loader.py
+	$(PY) benchmarks/bench_store_vs_memory.py
 	$(PY) benchmarks/bench_train_step.py
 	$(PY) benchmarks/bench_vs_reference.py
 	$(PY) benchmarks/bench_synth.py

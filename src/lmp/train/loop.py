@@ -106,6 +106,34 @@ def pretrain(cfg: PretrainConfig) -> Path:
         shutdown(info)
 
 
+def build_loader(
+    cfg: PretrainConfig, store: FeatureStore, info: DistInfo, consumed: int = 0
+) -> tuple[torch.utils.data.DataLoader, dict[str, torch.Tensor]]:
+    """The training stream of this rank (from `consumed` groups on) and a real batch of its shape, read
+    outside the stream (build_trainer uses it to find unused parameters). cfg.model must be resolved."""
+    groups_per_batch = cfg.data.batch_size // cfg.data.views
+    ids = store.ids
+    sampler = WindowSampler(
+        [store.num_shots(i) for i in ids],
+        WindowSpec(cfg.data.window, cfg.data.views, cfg.data.min_gap, cfg.data.strided, cfg.data.stride),
+        seed=cfg.run.seed,
+        rank=info.rank,
+        world_size=info.world_size,
+        consumed=consumed,
+    )
+    loader = make_loader(
+        cfg.store,
+        ids,
+        sampler,
+        cfg.model.modalities,
+        groups_per_batch,
+        cfg.data.workers,
+        pin_memory=info.device.type == "cuda",
+    )
+    probe = loader.collate_fn([loader.dataset[item] for item in sampler.rank_items(0)[:groups_per_batch]])
+    return loader, probe
+
+
 def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
     run_dir, device = Path(cfg.out), info.device
     store = FeatureStore(cfg.store)
@@ -141,26 +169,7 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
             int(state["sampler"]["consumed"]) if same_layout else step * cfg.optim.accumulation * groups_per_batch
         )
 
-    ids = store.ids
-    sampler = WindowSampler(
-        [store.num_shots(i) for i in ids],
-        WindowSpec(cfg.data.window, cfg.data.views, cfg.data.min_gap, cfg.data.strided, cfg.data.stride),
-        seed=cfg.run.seed,
-        rank=info.rank,
-        world_size=info.world_size,
-        consumed=consumed,
-    )
-    loader = make_loader(
-        cfg.store,
-        ids,
-        sampler,
-        cfg.model.modalities,
-        groups_per_batch,
-        cfg.data.workers,
-        pin_memory=device.type == "cuda",
-    )
-    # A real batch of the training shape, read outside the loader's stream, to find unused parameters.
-    probe = loader.collate_fn([loader.dataset[item] for item in sampler.rank_items(0)[:groups_per_batch]])
+    loader, probe = build_loader(cfg, store, info, consumed)
     trainer = build_trainer(cfg.model, cfg.objectives, cfg.optim, cfg.run, info, to_device(probe, device))
     model, pre, optimizer = trainer.model, trainer.pretrainer, trainer.optimizer
     if state is not None:
