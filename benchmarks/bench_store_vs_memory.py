@@ -76,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], help="a pretraining override KEY=VALUE (repeatable)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    work = Path(tempfile.mkdtemp(prefix="lmp-bench-store-"))
     store = args.store
     if store is None:
         from lmp.config import from_dict
@@ -88,12 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         store = cache / "store"
     overrides = [f"preset={args.preset}", f"optim.steps={args.steps}", f"run.log_every={args.log_every}",
                  f"run.ckpt_every={args.steps}", "run.progress=false", "run.device=cpu", *args.set]  # fmt: skip
-    cfg = resolve(PretrainConfig, values={"store": str(store), "out": str(work / "run")}, overrides=overrides)
+    cfg = resolve(PretrainConfig, values={"store": str(store)}, overrides=overrides)
     print(f"store {store}; preset {args.preset}, window {cfg.data.window}, batch {cfg.data.batch_size}, "
           f"workers {cfg.data.workers}, {args.steps} steps, {args.threads} threads")  # fmt: skip
     from_store, in_memory = [], []
     for r in range(args.rounds):
-        a = statistics.median(store_run(cfg, work / f"run{r}"))
+        # The runs' checkpoints are not kept (the base model's are ~0.6 GB each).
+        with tempfile.TemporaryDirectory(prefix="lmp-bench-store-") as work:
+            a = statistics.median(store_run(cfg, Path(work) / "run"))
         b = statistics.median(memory_run(cfg))
         from_store.append(a)
         in_memory.append(b)
