@@ -40,3 +40,22 @@ def test_nuisance_adds_a_low_rank_term_and_changes_nothing_else(tmp_path):
         if rank < delta.shape[1]:
             # ... and nothing outside that subspace (float32 storage rounding only).
             assert sv[rank] < 1e-3 * sv[0], (m, sv[rank], sv[0])
+
+
+def test_dim_scale_gives_each_dimension_its_own_units_and_changes_nothing_else(tmp_path):
+    plain = generate(from_dict(SynthConfig, {"preset": "tiny", "out": str(tmp_path / "a")}))
+    scaled = generate(from_dict(SynthConfig, {"preset": "tiny", "out": str(tmp_path / "b"), "dim_scale": 1.0}))
+    for path in sorted((plain / "labels").rglob("*")):
+        if path.is_file():
+            assert path.read_bytes() == (scaled / "labels" / path.relative_to(plain / "labels")).read_bytes()
+    a, b = FeatureStore(plain / "store"), FeatureStore(scaled / "store")
+    for m in ("visual", "audio", "text"):
+        x = np.concatenate([a.read(i)[m][a.read(i)[f"{m}_mask"]] for i in a.ids]).astype(np.float64)
+        y = np.concatenate([b.read(i)[m][b.read(i)[f"{m}_mask"]] for i in b.ids]).astype(np.float64)
+        assert not np.concatenate([b.read(i)[m][~b.read(i)[f"{m}_mask"]] for i in b.ids]).any()  # absent: zeros
+        # Per dimension an affine map y = scale * x + shift with positive scale: correlation 1, and the
+        # scales spread (log-normal with sigma 1: far from all equal).
+        for j in range(x.shape[1]):
+            assert np.corrcoef(x[:, j], y[:, j])[0, 1] > 0.999, (m, j)
+        ratio = y.std(0) / x.std(0)
+        assert ratio.max() / ratio.min() > 3.0, m

@@ -128,6 +128,8 @@ def load_config(directory: str | os.PathLike) -> ModelConfig:
         raise CheckpointError(f"checkpoint {path}: the top level must be an object")
     # Checkpoints written before model.position existed added sinusoids to the tokens.
     data.setdefault("position", "sinusoidal")
+    # ... and those written before model.standardize_inputs had no feature statistics.
+    data.setdefault("standardize_inputs", False)
     try:
         return from_dict(ModelConfig, data, "model")
     except ConfigError as e:

@@ -61,6 +61,9 @@ class ModelConfig:
     the [CLS] still reads every shot): the per-shot ablation, with no cross-shot context."""
     max_shots: int = 8192
     """Longest window (in shots) the model accepts; positions need no table, so this is only a guard."""
+    standardize_inputs: bool = True
+    """Standardise each input feature dimension with the pretraining store's mean and std (buffers saved with
+    the weights) before the per-shot LayerNorm; False = the LayerNorm alone (checkpoints that predate the option)."""
 
     def __post_init__(self) -> None:
         self.modalities = check_modalities(self.modalities, "model.modalities")

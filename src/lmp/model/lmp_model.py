@@ -4,7 +4,7 @@ Dimension legend:
     b  batch (windows)      s  shots per window      m  modalities in use      d  width
     D_m  frozen feature width of modality m
 
-    features[m] [b, s, D_m] --LN+Linear--> content[m] [b, s, d]   (position-free: one shot's features only)
+    features[m] [b, s, D_m] --standardise+LN+Linear--> content[m] [b, s, d]   (position-free: one shot only)
                 (missing shot -> learned [MISSING_m], masked shot -> learned [MASK_m])
                 + time MLP_m(duration) (+ sinusoid(shot index) + start, with position="sinusoidal")
       --unimodal encoder m (over the window's shots; rotary shot index)--> unimodal[m] [b, s, d]
@@ -51,9 +51,17 @@ def _token(width: int) -> nn.Parameter:
 class ModalityInput(nn.Module):
     """Everything modality-specific before the encoders: projection, time embedding, special tokens."""
 
-    def __init__(self, in_dim: int, width: int, time_start: bool) -> None:
+    def __init__(self, in_dim: int, width: int, time_start: bool, standardize: bool) -> None:
         super().__init__()
-        # Frozen encoders differ wildly in scale (CLIP vs speaker embeddings); LN first puts them on par.
+        # Frozen encoders differ in scale by dimension too (one modality's row may be two encoders side by
+        # side, e.g. aisfx's events beside a unit-norm speaker embedding, or have a few outlier dimensions),
+        # which a LayerNorm over the shot does not undo: the store's per-dimension statistics do, as the
+        # probes' and CCA's own standardisation does. Identity until set_input_stats; saved with the weights.
+        self.standardize = standardize
+        if standardize:
+            self.register_buffer("feature_mean", torch.zeros(in_dim))
+            self.register_buffer("feature_std", torch.ones(in_dim))
+        # Frozen encoders differ wildly in overall scale (CLIP vs speaker embeddings); LN puts them on par.
         self.norm = nn.LayerNorm(in_dim)
         self.proj = nn.Linear(in_dim, width)
         self.time = TimeEmbedding(width, with_start=time_start)
@@ -66,6 +74,12 @@ class ModalityInput(nn.Module):
         # Tells the cross-modal encoder which modality a token belongs to.
         self.modality_embed = _token(width)
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Frozen features [..., D_m] -> content tokens [..., d]."""
+        if self.standardize:
+            x = (x - self.feature_mean) / self.feature_std
+        return self.proj(self.norm(x))
+
 
 class LMPModel(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
@@ -74,7 +88,9 @@ class LMPModel(nn.Module):
         d = cfg.width
         self.modalities = cfg.modalities
         absolute = cfg.position == "sinusoidal"
-        self.inputs = nn.ModuleDict({m: ModalityInput(cfg.dim(m), d, absolute) for m in cfg.modalities})
+        self.inputs = nn.ModuleDict(
+            {m: ModalityInput(cfg.dim(m), d, absolute, cfg.standardize_inputs) for m in cfg.modalities}
+        )
         self.unimodal = nn.ModuleDict(
             {m: Encoder(d, cfg.heads, cfg.layers, cfg.mlp_ratio, cfg.dropout) for m in cfg.modalities}
         )
@@ -97,6 +113,31 @@ class LMPModel(nn.Module):
     @property
     def width(self) -> int:
         return self.cfg.width
+
+    def set_input_stats(self, stats: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Set each modality's per-dimension feature mean and std ([D_m] each, e.g. from
+        lmp.store.stats.feature_stats) used by model.standardize_inputs; a no-op when that is off."""
+        if not self.cfg.standardize_inputs:
+            return
+        for m, inp in self.inputs.items():
+            if m not in stats:
+                raise LMPError(f"input statistics: none for modality {m!r} (have {sorted(stats)})")
+            mean, std = (torch.as_tensor(v, dtype=torch.float32) for v in stats[m])
+            if mean.shape != inp.feature_mean.shape or std.shape != inp.feature_std.shape:
+                raise LMPError(
+                    f"input statistics of {m!r}: shapes {list(mean.shape)}/{list(std.shape)}, model input width "
+                    f"{inp.feature_mean.shape[0]}"
+                )
+            if not (torch.isfinite(mean).all() and torch.isfinite(std).all() and (std > 0).all()):
+                raise LMPError(f"input statistics of {m!r}: the mean must be finite and the std positive")
+            inp.feature_mean.copy_(mean)
+            inp.feature_std.copy_(std)
+
+    def input_stats(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{modality: (mean, std)} the model standardises its inputs with (empty when it does not)."""
+        if not self.cfg.standardize_inputs:
+            return {}
+        return {m: (inp.feature_mean.clone(), inp.feature_std.clone()) for m, inp in self.inputs.items()}
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Activation checkpointing of every transformer block (unimodal and cross-modal): a training
@@ -153,7 +194,7 @@ class LMPModel(nn.Module):
             present = modality.present(batch, m, shot_mask)
             # Sanitise absent/padded features first: a NaN there would survive a 0 attention weight.
             x = torch.where(present[..., None], batch[m], 0).to(inp.proj.weight.dtype)
-            tok = inp.proj(inp.norm(x))
+            tok = inp.embed(x)
             content[m] = torch.where(present[..., None], tok, 0)
             tok = torch.where(present[..., None], tok, inp.missing_token)
             corrupt = self._corrupted(m, masked, hidden, shot_mask)

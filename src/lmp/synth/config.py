@@ -56,6 +56,9 @@ class SynthConfig:
     nuisance: float = 0.0
     """Strength of label-free, modality-specific variation in a low-rank subspace per modality (a film's grade
     or mix, a shot's exposure, motion or room tone); 0 = none (the default corpus). See docs/movieworld.md."""
+    dim_scale: float = 0.0
+    """Spread of per-dimension scales and offsets of every modality's features (log-normal scales with this
+    sigma), as a row concatenated from several real encoders has; 0 = none. See docs/movieworld.md."""
     label_noise: float = 0.05
     """Fraction of clip classification labels replaced by a uniformly random class (annotation noise)."""
     train_fraction: float = 0.7
@@ -131,7 +134,7 @@ class SynthConfig:
             raise ValueError(
                 f"dialogue_rate must be in [0.1, 0.9] (genres shift it by 0.1), got {self.dialogue_rate}"
             )
-        for name in ("visual_noise", "audio_noise", "text_noise", "nuisance"):
+        for name in ("visual_noise", "audio_noise", "text_noise", "nuisance", "dim_scale"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not (0 < self.train_fraction < 1 and 0 <= self.val_fraction < 1):

@@ -7,6 +7,7 @@
     text   = name of the addressee + topic + speaking style + relationship cue + genre + noise
                                                                               (only where there is dialogue)
     + nuisance (each modality, only with cfg.nuisance > 0): label-free film and shot variation
+    then, with cfg.dim_scale > 0, every dimension j of a modality becomes (x_j + offset_j) * scale_j
 
 The weights below are the task design: a factor's weight decides how visible its label is in each
 modality, and the movie-level deviations (which do not average out over shots) cap what pooling can
@@ -70,6 +71,19 @@ def _nuisance(cfg: SynthConfig, movie: Movie) -> dict[str, np.ndarray]:
         film = NUISANCE_NORM["film"] * unit_vectors(rng, 1, rank)  # [1, rank]
         shot = NUISANCE_NORM["shot"] * rng.standard_normal((movie.num_shots, rank)) / np.sqrt(rank)  # [S, rank]
         out[m] = cfg.nuisance * (film + shot) @ basis
+    return out
+
+
+def _dim_scales(cfg: SynthConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{modality: (offset [D_m], scale [D_m])}, drawn once per world from their own stream: log-normal
+    scales exp(N(0, dim_scale^2)) and offsets of dim_scale times a shot's typical noise per dimension.
+    A real modality's row is often several encoders side by side (aisfx's sound events beside a unit-norm
+    speaker embedding) or has outlier dimensions; nothing about the story changes."""
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 6]))
+    out = {}
+    for m, dim in cfg.dims.items():
+        offset = cfg.dim_scale * NOISE_NORM[m] / np.sqrt(dim) * rng.standard_normal(dim)
+        out[m] = (offset, np.exp(cfg.dim_scale * rng.standard_normal(dim)))
     return out
 
 
@@ -139,5 +153,9 @@ def render(world: World, movie: Movie, cfg: SynthConfig, rng: np.random.Generato
     if cfg.nuisance > 0:
         for m, x in _nuisance(cfg, movie).items():
             feats[m] = feats[m] + (x if m != "text" else movie.dialogue[:, None] * x)
-    feats["audio"][~masks["audio"]] = 0.0  # absent modality: zeros, as the store contract asks
+    if cfg.dim_scale > 0:
+        for m, (offset, scale) in _dim_scales(cfg).items():
+            feats[m] = (feats[m] + offset) * scale
+    for m, present in masks.items():
+        feats[m][~present] = 0.0  # absent modality: zeros, as the store contract asks
     return {m: x.astype(np.float32) for m, x in feats.items()}, masks

@@ -28,9 +28,12 @@ def load_model(
 
     checkpoint=None builds `preset` with the store's feature widths; random_init=True keeps the
     checkpoint's architecture but not its weights (the "random init" baseline of a pretrained model).
+    A random model standardises its inputs as the checkpoint does (its statistics are the data's, not
+    learnt), or, without a checkpoint, with the statistics of `store`.
     """
     from lmp.model import LMPModel, ModelConfig
-    from lmp.model.checkpoint import load_config
+    from lmp.model.checkpoint import CheckpointError, load_config, load_weights
+    from lmp.store.stats import feature_stats
 
     if checkpoint is not None and not random_init:
         model = LMPModel.from_pretrained(checkpoint)
@@ -42,6 +45,16 @@ def load_model(
             cfg = ModelConfig.from_name(preset, input_dims=dims, modalities=tuple(dims))
         torch.manual_seed(seed)
         model = LMPModel(cfg)
+        if cfg.standardize_inputs and checkpoint is not None:
+            weights = load_weights(checkpoint)
+            keys = {m: (f"inputs.{m}.feature_mean", f"inputs.{m}.feature_std") for m in cfg.modalities}
+            absent = [k for pair in keys.values() for k in pair if k not in weights]
+            if absent:
+                raise CheckpointError(f"checkpoint {checkpoint}: no input statistics {absent[:2]} in its weights")
+            model.set_input_stats({m: (weights[a], weights[b]) for m, (a, b) in keys.items()})
+        elif cfg.standardize_inputs:
+            check_fits(model, store)
+            model.set_input_stats(feature_stats(store, cfg.modalities))
     check_fits(model, store)
     return model.to(resolve_device(str(device))).eval()
 

@@ -27,6 +27,7 @@ from lmp.model import ModelConfig
 from lmp.model.card import write_pretrain_card
 from lmp.provenance import git_sha
 from lmp.store.reader import FeatureStore
+from lmp.store.stats import feature_stats
 from lmp.train import checkpoint as ckpt
 from lmp.train.config import PretrainConfig
 from lmp.train.data import WindowSampler, WindowSpec, make_loader, to_device
@@ -170,7 +171,11 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
         )
 
     loader, probe = build_loader(cfg, store, info, consumed)
-    trainer = build_trainer(cfg.model, cfg.objectives, cfg.optim, cfg.run, info, to_device(probe, device))
+    # Every rank computes the same statistics (a seeded sample of the store); a resumed run loads its own.
+    stats = None
+    if cfg.model.standardize_inputs and state is None:
+        stats = feature_stats(store, cfg.model.modalities, seed=cfg.run.seed)
+    trainer = build_trainer(cfg.model, cfg.objectives, cfg.optim, cfg.run, info, to_device(probe, device), stats)
     model, pre, optimizer = trainer.model, trainer.pretrainer, trainer.optimizer
     if state is not None:
         ckpt.load_model_weights(model, resume_from)

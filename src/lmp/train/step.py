@@ -140,11 +140,14 @@ def build_trainer(
     run: RunConfig,
     info: DistInfo,
     probe_batch: dict[str, torch.Tensor],
+    input_stats: dict | None = None,
 ) -> Trainer:
     """Model, objectives, AdamW, DDP and torch.compile, exactly as `lmp pretrain` uses them.
 
     `probe_batch` (a device batch of the training shape) finds the parameters to freeze, before the
     optimizer is built, so its parameter groups are the same for any number of processes.
+    `input_stats` ({modality: (mean, std)}, lmp.store.stats) are what the model standardises its inputs
+    with; a run that resumes gets them from its checkpoint instead.
     """
     if info.device.type == "cpu" and run.retain_host_memory:
         retain_freed_memory()
@@ -154,6 +157,8 @@ def build_trainer(
     # Same init on every rank (DDP also broadcasts rank 0's weights), then a per-rank stream for masking.
     torch.manual_seed(run.seed)
     model = LMPModel(model_cfg)
+    if input_stats is not None:
+        model.set_input_stats(input_stats)
     model.set_grad_checkpointing(run.activation_checkpointing)
     pre = Pretrainer(model, objectives).to(info.device)
     torch.manual_seed(run.seed + info.rank)
