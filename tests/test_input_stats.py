@@ -8,10 +8,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from lmp.config import from_dict
-from lmp.errors import LMPError
+from lmp.errors import LMPError, StoreError
 from lmp.model import LMPModel, ModelConfig
+from lmp.model.checkpoint import CheckpointError
 from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
 from lmp.store.stats import feature_stats
 from lmp.tasks.loading import load_model
@@ -159,3 +161,20 @@ def test_pretraining_fits_the_stats_of_its_store(tmp_path):
     mean, std = model.input_stats()["visual"]
     np.testing.assert_allclose(mean.numpy(), every.mean(0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(std.numpy(), every.std(0), rtol=1e-4)
+
+
+def test_bad_requests_are_named(tmp_path):
+    store = write_store(tmp_path / "s")
+    with pytest.raises(ValueError, match="max_shots: must be >= 1"):
+        feature_stats(store, max_shots=0)
+    empty = FeatureStore(StoreWriter(tmp_path / "empty", ENCODERS).root)
+    with pytest.raises(StoreError, match="has no movies"):
+        feature_stats(empty)
+    # A checkpoint whose config asks for statistics its weights lack (edited or damaged) is named.
+    model = LMPModel(ModelConfig.from_name("tiny", input_dims=store.dims, modalities=tuple(ENCODERS)))
+    model.save_pretrained(tmp_path / "ckpt")
+    weights = {k: v for k, v in load_file(tmp_path / "ckpt" / "model.safetensors").items() if "feature_" not in k}
+    save_file(weights, tmp_path / "ckpt" / "model.safetensors")
+    (tmp_path / "ckpt" / "checksums.json").unlink(missing_ok=True)
+    with pytest.raises(CheckpointError, match="no input statistics"):
+        load_model(tmp_path / "ckpt", store, random_init=True)

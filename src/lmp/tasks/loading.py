@@ -52,8 +52,7 @@ def load_model(
             if absent:
                 raise CheckpointError(f"checkpoint {checkpoint}: no input statistics {absent[:2]} in its weights")
             model.set_input_stats({m: (weights[a], weights[b]) for m, (a, b) in keys.items()})
-        elif cfg.standardize_inputs:
-            check_fits(model, store)
+        elif cfg.standardize_inputs:  # built from the store's widths: it fits
             model.set_input_stats(feature_stats(store, cfg.modalities))
     check_fits(model, store)
     return model.to(resolve_device(str(device))).eval()
