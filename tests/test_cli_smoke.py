@@ -182,16 +182,20 @@ def test_data_study_smoke(smoke_studies):
     assert curves["pretrain_fraction"] == {
         (p, a, t) for p in (0.5, 1.0) for a in ("labels 0.5", "labels 1") for t in ("scene", "writer")
     }
-    assert len(records) == 24 + 2 + 8  # one record per curve point, none repeated
+    # Claim 4: the [CLS] of the pretrained and random-weight runs at every label fraction.
+    arms = ("pretrained", "random init")
+    assert curves["cls"] == {(f, a, t) for f in (0.5, 1.0) for a in arms for t in ("scene", "writer")}
+    assert len(records) == 24 + 2 + 8 + 8  # one record per curve point, none repeated
     # One probe seed: a record holds one value per pretraining run of its arm (two for the arms pretrained
     # or drawn per seed, one for the others), pooled; no verdict can be drawn from one probe seed.
     per_run = {"pretrained", "random init", "per-shot"}
-    for r in (r for r in records if r["curve"] == "label_fraction"):
+    for r in (r for r in records if r["curve"] in ("label_fraction", "cls")):
         assert len(r["values"]) == (2 if r["arm"] in per_run else 1), r
         assert r["mean"] == pytest.approx(np.mean(r["values"])) and r["std"] == pytest.approx(np.std(r["values"]))
     # Two random inits are two different networks: their probes differ somewhere.
     assert any(len(set(r["values"])) == 2 for r in records if r["arm"] == "random init")
-    assert [(c["claim"], c["verdict"]) for c in result["claims"]] == [(1, "inconclusive")] * 2
+    assert [(c["claim"], c["verdict"]) for c in result["claims"]] == [(1, "inconclusive")] * 2 + [(4, "inconclusive")]
+    assert "| writer | " in (out / "data" / "results.md").read_text().split("[CLS] linear probe")[-1]
     assert (out / "data" / "results.md").exists() and (out / "data" / "data_efficiency.png").exists()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lmp.studies.baselines import fit_cca, fit_pca
-from lmp.studies.report import FAILS, HOLDS, INCONCLUSIVE, verdict
+from lmp.studies.report import FAILS, HOLDS, INCONCLUSIVE, not_below, verdict
 from lmp.studies.runner import pool_runs
 
 
@@ -35,6 +35,17 @@ def test_verdict_needs_two_pooled_std_and_two_seeds():
     assert verdict([(ours, {"mean": 0.1, "std": 0.0})], seeds=1) == INCONCLUSIVE  # no spread to judge by
     with pytest.raises(KeyError):
         verdict([(ours, {"mean": 0.5})], seeds=3)
+
+
+def test_not_below_accepts_a_tie_and_fails_only_beyond_two_pooled_std():
+    ours = {"mean": 0.50, "std": 0.01}
+    assert not_below([(ours, {"mean": 0.50, "std": 0.01})], seeds=3) == HOLDS  # level is enough
+    assert not_below([(ours, {"mean": 0.45, "std": 0.01})], seeds=3) == HOLDS
+    assert not_below([(ours, {"mean": 0.51, "std": 0.01})], seeds=3) == INCONCLUSIVE  # behind by < 2 * 0.01
+    assert not_below([(ours, {"mean": 0.53, "std": 0.01})], seeds=3) == FAILS
+    # One cell clearly behind fails the claim however far ahead the others are.
+    assert not_below([(ours, {"mean": 0.1, "std": 0.0}), (ours, {"mean": 0.6, "std": 0.0})], seeds=3) == FAILS
+    assert not_below([(ours, {"mean": 0.1, "std": 0.0})], seeds=1) == INCONCLUSIVE
 
 
 def test_pooled_runs_keep_every_value_and_their_spread():

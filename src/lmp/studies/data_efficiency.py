@@ -10,6 +10,11 @@ encoders are compared, probed the same way, with every baseline a reviewer would
   shot`: a shot's tokens attend only to the same shot's other modalities, in pretraining and when
   encoding), which isolates what the long range adds.
 
+Claim 4 is read from the same runs: the pretrained cross-modal [CLS] (representation `cls`, the one
+vector a user takes per clip) probed against random weights' [CLS], per task and label fraction. It is
+a claim of "at least as good" (studies.report.not_below): pretraining must not lose what a random
+summary of the same encoders keeps.
+
 The pretrained, random-init and per-shot arms are run once per pretraining seed (`pretrain_seeds`; a
 random init per seed); their probe values are pooled over pretraining and probe seeds, so their spread
 includes that of pretraining runs. With `finetune_fractions`, the pretrained weights (of the first
@@ -20,9 +25,11 @@ over every baseline at every fraction up to `low_fraction` (studies.report.verdi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lmp.studies.baselines import baseline_representations
 from lmp.studies.config import StudyConfig
-from lmp.studies.report import cell, claim_line, line_plot, markdown_table, verdict, write_study
+from lmp.studies.report import cell, claim_line, line_plot, markdown_table, not_below, pooled_std, verdict, write_study
 from lmp.studies.runner import (
     PER_SHOT,
     PER_SHOT_OVERRIDES,
@@ -54,6 +61,24 @@ def _judge(avg: dict, fractions, low: float, ours: str, seeds: int) -> tuple[str
         for f in low_fracs
     )
     return verdict(pairs, seeds), f"Mean test accuracy over tasks, {ours} minus each baseline: {evidence}."
+
+
+def _judge_cls(by_arm: dict, tasks, fractions, seeds: int) -> tuple[str, str, str]:
+    """Claim 4's verdict, evidence and table: the pretrained [CLS] against random weights' [CLS] per task
+    and label fraction."""
+    ours, theirs = by_arm[PRETRAINED], by_arm[RANDOM_INIT]
+    gap = {(t, f): ours[t][f]["mean"] - theirs[t][f]["mean"] for t in tasks for f in fractions}
+    result = not_below([(ours[t][f], theirs[t][f]) for t, f in gap], seeds)
+    behind = [f"{t} at {f:g} ({g:+.3f})" for (t, f), g in gap.items() if g < 0]
+    means = ", ".join(f"{f:g}: {sum(gap[t, f] for t in tasks) / len(tasks):+.3f}" for f in fractions)
+    evidence = (
+        f"Test accuracy, pretrained [CLS] minus random weights' [CLS]: behind in {len(behind)} of {len(gap)} "
+        f"task x label-fraction cells{': ' + ', '.join(behind) if behind else ''}; mean over tasks at {means}."
+    )
+    rows = [
+        [t, *(f"{gap[t, f]:+.3f} ± {2 * pooled_std(ours[t][f], theirs[t][f]):.3f}" for f in fractions)] for t in tasks
+    ]
+    return result, evidence, markdown_table(["task", *(f"labels {f:g}" for f in fractions)], rows)
 
 
 def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
@@ -120,6 +145,27 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
                        ft_evidence, len(cfg.seeds))
         )  # fmt: skip
 
+    # Claim 4: the [CLS] of the same pretrained and random-weight runs, every task and label fraction.
+    cls_cfg = replace(cfg, representation="cls")
+    cls_by_arm = {
+        arm: pool_runs(
+            [probe_all(corpus, cls_cfg, representations(corpus, models[arm](s), cls_cfg), fractions) for s in seeds]
+        )
+        for arm in (PRETRAINED, RANDOM_INIT)
+    }
+    records += [
+        {"curve": "cls", "setting": f, "arm": arm, "task": t, "metric": corpus.tasks[t].spec.metric, **stats}
+        for arm, res in cls_by_arm.items() for t, per in res.items() for f, stats in per.items()
+    ]  # fmt: skip
+    cls_result, cls_evidence, cls_table = _judge_cls(
+        cls_by_arm, [t for t in cfg.tasks if t in corpus.tasks], fractions, len(cfg.seeds)
+    )
+    claims.append({"claim": 4, "protocol": "[CLS] linear probe", "verdict": cls_result})
+    sections.append(
+        claim_line(4, "the pretrained [CLS] keeps at least what random weights' [CLS] keeps, every task and label "
+                   "fraction, linear probe", cls_result, cls_evidence, len(cfg.seeds))
+    )  # fmt: skip
+
     # Pretraining-data curve: the probe at full labels and at the low fraction, per amount of movies.
     pre_fracs = tuple(sorted(cfg.pretrain_fractions))
     label_points = tuple(sorted({min(cfg.low_fraction, 1.0), 1.0}))
@@ -158,6 +204,8 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
             ),
         ]
     sections += [
+        "\n## [CLS] linear probe: pretrained minus random weights, per task (± = 2 pooled seed std)\n",
+        cls_table,
         "\n## Linear probe: metric vs pretraining data (fraction of train-split movies)\n",
         markdown_table(["pretraining movies", *(f"labels {lf:g}" for lf in label_points)], amount_rows),
         "\n![data efficiency](data_efficiency.png)\n",

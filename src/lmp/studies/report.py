@@ -45,6 +45,19 @@ def verdict(comparisons: list[tuple[dict[str, float], dict[str, float]]], seeds:
     return INCONCLUSIVE
 
 
+def not_below(comparisons: list[tuple[dict[str, float], dict[str, float]]], seeds: int) -> str:
+    """(ours, baseline) result pairs -> the verdict of a claim that ours is at least the baseline:
+    FAILS when some baseline is ahead by more than 2 pooled std, HOLDS when ours is level or ahead in
+    every pair's mean, INCONCLUSIVE otherwise (behind somewhere, within the noise) or with fewer than 2
+    seeds."""
+    if seeds < 2 or not comparisons:
+        return INCONCLUSIVE
+    margins = [(a["mean"] - b["mean"], 2 * pooled_std(a, b)) for a, b in comparisons]
+    if any(m < -bar for m, bar in margins):
+        return FAILS
+    return HOLDS if all(m >= 0 for m, _ in margins) else INCONCLUSIVE
+
+
 def claim_line(number: int, text: str, result: str, evidence: str, seeds: int) -> str:
     why = " (n too small: one probe seed)" if seeds < 2 else ""
     return f"**Claim {number} ({text}): {result.upper()}{why}.** {evidence}\n"
