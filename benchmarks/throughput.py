@@ -42,26 +42,30 @@ def parse_dims(text: str) -> dict[str, int]:
 
 
 def synthetic_batch(
-    batch_size: int, window: int, dims: dict[str, int], *, views: int = 2, seed: int = 0, text_presence: float = 0.4
+    batch_size: int, window: int, dims: dict[str, int], *, views: int = 2, seed: int = 0, text_presence: float = 0.4,
+    lengths: list[int] | None = None, pad_multiple: int = 0,
 ) -> dict[str, torch.Tensor]:
     """A random CPU batch through the real collate: for benchmarks that must not measure the loader.
 
-    Every window is full (no padding); text is present in `text_presence` of the shots, like dialogue.
+    Every window is full (no padding) unless `lengths` gives each window's real shots (padded as
+    `data.pad_multiple` says); text is present in `text_presence` of the shots, like dialogue.
     """
     rng = np.random.default_rng(seed)
     views = min(views, batch_size)  # batch 1 (the longest windows): one window of one movie
+    lengths = lengths or [window] * batch_size
     groups = []
     for g in range(batch_size // views):
         group = []
         for v in range(views):
-            starts = np.cumsum(rng.uniform(0.5, 8.0, window))
-            view: dict = {TIMES_FIELD: np.stack([starts, starts + 0.4], axis=1), "start": v * window, "movie": g}
+            n = lengths[g * views + v]
+            starts = np.cumsum(rng.uniform(0.5, 8.0, n))
+            view: dict = {TIMES_FIELD: np.stack([starts, starts + 0.4], axis=1), "start": v * n, "movie": g}
             for m, d in dims.items():
-                view[m] = rng.standard_normal((window, d), dtype=np.float32).astype(np.float16)
-                view[mask_key(m)] = rng.random(window) < text_presence if m == "text" else np.ones(window, dtype=bool)
+                view[m] = rng.standard_normal((n, d), dtype=np.float32).astype(np.float16)
+                view[mask_key(m)] = rng.random(n) < text_presence if m == "text" else np.ones(n, dtype=bool)
             group.append(view)
         groups.append(group)
-    return collate_windows(groups, window, tuple(dims))
+    return collate_windows(groups, window, tuple(dims), pad_multiple)
 
 
 @dataclass
@@ -120,14 +124,15 @@ def _peak_gb(device: torch.device) -> float:
 
 def build_step(
     model: ModelConfig, *, window: int, batch: int, device: torch.device, precision: str, compiled: bool, steps: int,
-    checkpointing: bool = False,
+    checkpointing: bool = False, lengths: list[int] | None = None, pad_multiple: int = 0,
 ) -> tuple[Trainer, Callable[[], dict[str, torch.Tensor]], OptimConfig]:
     """The real trainer (`lmp pretrain`'s build_trainer) and a next_batch that hands it one in-memory batch;
-    `checkpointing` is `--run.activation_checkpointing`."""
+    `checkpointing` is `--run.activation_checkpointing`; `lengths` and `pad_multiple` as in synthetic_batch."""
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=device)
     optim = OptimConfig(lr=1e-4, warmup=0, steps=steps)
     run = RunConfig(device=device.type, precision=precision, compile=compiled, activation_checkpointing=checkpointing)
-    data = to_device(synthetic_batch(batch, window, model.input_dims), device)
+    batch_cpu = synthetic_batch(batch, window, model.input_dims, lengths=lengths, pad_multiple=pad_multiple)
+    data = to_device(batch_cpu, device)
     trainer = build_trainer(model, ObjectivesConfig(), optim, run, info, probe_batch=data)
 
     def next_batch() -> dict[str, torch.Tensor]:

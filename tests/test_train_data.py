@@ -106,6 +106,34 @@ def test_dataset_and_collate_pad_and_mark_movies(tmp_path):
     np.testing.assert_array_equal(batch["visual"][0].numpy(), ds.store.read("m0", 2, 18)["visual"])
 
 
+def test_pad_multiple_pads_to_the_longest_window_rounded_up(tmp_path):
+    from lmp.model import LMPModel, ModelConfig
+
+    root = write_store(tmp_path / "store", [40, 9, 11])
+    ds = WindowDataset(root, ["m0", "m1", "m2"], window=16, modalities=("visual", "audio", "text"))
+    short = [ds[(1, 0, 0)], ds[(2, 0, 0)]]  # views of 9 and 11 shots
+    fixed = collate_windows(short, 16, ("visual", "audio", "text"))
+    trimmed = collate_windows(short, 16, ("visual", "audio", "text"), pad_multiple=4)
+    assert fixed["visual"].shape[1] == 16 and trimmed["visual"].shape[1] == 12  # 11 rounded up to 4 x 3
+    for k in fixed:
+        assert torch.equal(trimmed[k], fixed[k][:, :12] if fixed[k].dim() > 1 else fixed[k]), k
+    assert not fixed["shot_mask"][:, 12:].any()  # only padding was cut
+    # Never beyond the window, and a batch with a full window keeps it.
+    assert collate_windows(short, 16, ("visual",), pad_multiple=32)["visual"].shape[1] == 16
+    assert collate_windows([*short, ds[(0, 0, 20)]], 16, ("visual",), pad_multiple=4)["visual"].shape[1] == 16
+    # The model's outputs at real shots do not depend on how much padding follows them.
+    torch.manual_seed(0)
+    model = LMPModel(ModelConfig.from_name("tiny", input_dims={m: e.dim for m, e in ENCODERS.items()})).eval()
+    with torch.no_grad():
+        a, b = (model.forward_features({k: v.float() if v.is_floating_point() else v for k, v in x.items()})
+                for x in (fixed, trimmed))  # fmt: skip
+    real = trimmed["shot_mask"]
+    for m in ENCODERS:
+        torch.testing.assert_close(a["unimodal"][m][:, :12][real], b["unimodal"][m][real])
+    torch.testing.assert_close(a["fused_shot"][:, :12][real], b["fused_shot"][real])
+    torch.testing.assert_close(a["cls"], b["cls"])
+
+
 def test_loader_with_workers_matches_in_process(tmp_path):
     root = write_store(tmp_path / "store", [64, 80, 33])
     spec = WindowSpec(window=8, views=2, min_gap=2)

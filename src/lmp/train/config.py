@@ -38,6 +38,9 @@ class DataConfig:
     """Windows per process per micro-step (a multiple of views)."""
     workers: int = 2
     """DataLoader worker processes per training process (0 = read in the training process)."""
+    pad_multiple: int = 0
+    """0 = pad every batch to the window (one shape for torch.compile); k > 0 = pad only to the batch's longest
+    window rounded up to a multiple of k (less compute when movies are shorter than the window)."""
     modalities: tuple[str, ...] = ()
     """Modalities to load and model; empty = every modality in the store."""
 
@@ -56,6 +59,8 @@ class DataConfig:
             )
         if self.workers < 0:
             raise ValueError(f"data.workers: must be >= 0, got {self.workers}")
+        if self.pad_multiple < 0:
+            raise ValueError(f"data.pad_multiple: must be >= 0 (0 = pad to the window), got {self.pad_multiple}")
         if self.modalities:
             self.modalities = check_modalities(self.modalities, "data.modalities")
 

@@ -2,7 +2,8 @@
 
 Dimension legend:
     b  windows in a batch (= groups × views per movie)
-    s  shots per window (N, fixed: short movies are padded so every batch has the same shape)
+    s  shots per window (N, fixed: short movies are padded so every batch has the same shape; with
+       `data.pad_multiple` k, the batch's longest window rounded up to a multiple of k)
     D_m  feature width of modality m
 
 An *item* is a group of `views` windows from one movie, described by plain integers
@@ -34,6 +35,7 @@ import torch
 
 from lmp.batch import collate
 from lmp.errors import LMPError
+from lmp.store.format import TIMES_FIELD
 from lmp.store.reader import FeatureStore
 
 Item = tuple[int, ...]
@@ -176,25 +178,38 @@ class WindowDataset(torch.utils.data.Dataset):
         return views
 
 
-def collate_windows(groups: list[list[dict]], window: int, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Groups of views -> the batch of docs/design.md, padded to `window` shots (CPU tensors, lmp.batch).
+def padded_length(lengths: Sequence[int], window: int, pad_multiple: int = 0) -> int:
+    """Shots per window of a batch: the window itself (pad_multiple 0: every batch one shape), else the
+    longest window rounded up to a multiple of pad_multiple, at most the window."""
+    if pad_multiple == 0:
+        return window
+    return min(window, -(-max(lengths) // pad_multiple) * pad_multiple)
+
+
+def collate_windows(
+    groups: list[list[dict]], window: int, modalities: Sequence[str], pad_multiple: int = 0
+) -> dict[str, torch.Tensor]:
+    """Groups of views -> the batch of docs/design.md, padded to `padded_length` shots (CPU tensors, lmp.batch).
 
     Features stay float16 here (half the bytes to copy to the GPU); the loop casts them on the device.
     `movie` is the store index of each window's movie: the views of a group share it, and so do two
     groups that happen to come from the same movie (they are true positives, not negatives).
     """
-    return collate([v for g in groups for v in g], modalities, length=window, dtype=np.float16)
+    views = [v for g in groups for v in g]
+    length = padded_length([len(v[TIMES_FIELD]) for v in views], window, pad_multiple)
+    return collate(views, modalities, length=length, dtype=np.float16)
 
 
 class Collate:
     """Picklable collate function for DataLoader workers."""
 
-    def __init__(self, window: int, modalities: Sequence[str]):
+    def __init__(self, window: int, modalities: Sequence[str], pad_multiple: int = 0):
         self.window = window
         self.modalities = tuple(modalities)
+        self.pad_multiple = pad_multiple
 
     def __call__(self, groups: list[list[dict]]) -> dict[str, torch.Tensor]:
-        return collate_windows(groups, self.window, self.modalities)
+        return collate_windows(groups, self.window, self.modalities, self.pad_multiple)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -214,6 +229,7 @@ def make_loader(
     groups_per_batch: int,
     workers: int,
     pin_memory: bool = False,
+    pad_multiple: int = 0,
 ) -> torch.utils.data.DataLoader:
     """An infinite DataLoader of batches of `groups_per_batch × views` windows for this rank."""
     dataset = WindowDataset(store, movie_ids, sampler.spec.window, modalities)
@@ -222,7 +238,7 @@ def make_loader(
         batch_size=groups_per_batch,
         sampler=sampler,
         num_workers=workers,
-        collate_fn=Collate(sampler.spec.window, modalities),
+        collate_fn=Collate(sampler.spec.window, modalities, pad_multiple),
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,

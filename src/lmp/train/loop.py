@@ -130,6 +130,7 @@ def build_loader(
         groups_per_batch,
         cfg.data.workers,
         pin_memory=info.device.type == "cuda",
+        pad_multiple=cfg.data.pad_multiple,
     )
     probe = loader.collate_fn([loader.dataset[item] for item in sampler.rank_items(0)[:groups_per_batch]])
     return loader, probe
