@@ -9,6 +9,7 @@ given real lengths, first padded to the window (pad_multiple 0, the default), th
 
     python benchmarks/bench_padding.py                                   # base, N=512, 4 windows of 150-350 shots
     python benchmarks/bench_padding.py --window 2048 --lengths 900,1400,600,1100 --pad-multiple 128
+    python benchmarks/bench_padding.py --device cuda --window 2048 --lengths 900,1400,600,1100,... (bf16)
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from lmp.model import ModelConfig
 from throughput import build_step, parse_dims
 
 
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="base")
@@ -33,6 +39,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--steps", type=int, default=3, help="timed steps per setting per round")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--device", default="cpu", help="cpu (fp32) or cuda (bf16 autocast)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -40,12 +47,13 @@ def main() -> None:
         int(x) for x in np.random.default_rng(0).integers(150, 351, size=4)
     ]
     cfg = ModelConfig.from_name(args.model, input_dims=parse_dims(args.dims))
-    device = torch.device("cpu")
+    device = torch.device(args.device)
+    precision = "bf16" if device.type == "cuda" else "fp32"
     steps = {}
     for k in (0, args.pad_multiple):
         torch.manual_seed(0)
         trainer, next_batch, optim = build_step(
-            cfg, window=args.window, batch=len(lengths), device=device, precision="fp32", compiled=False,
+            cfg, window=args.window, batch=len(lengths), device=device, precision=precision, compiled=False,
             steps=10_000, lengths=lengths, pad_multiple=k,
         )  # fmt: skip
         trainer.step(next_batch, optim.lr)  # warmup
@@ -53,12 +61,15 @@ def main() -> None:
     times: dict[int, list[float]] = {k: [] for k in steps}
     for _ in range(args.rounds):
         for k, (trainer, next_batch, optim, _) in steps.items():
+            sync(device)
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 trainer.step(next_batch, optim.lr)
+            sync(device)
             times[k].append((time.perf_counter() - t0) / args.steps)
-    print(f"{args.model}, window {args.window}, real lengths {lengths} ({sum(lengths)} shots), "
-          f"{torch.get_num_threads()} threads, {args.rounds} rounds x {args.steps} steps")  # fmt: skip
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"{args.model}, window {args.window}, real lengths {lengths} ({sum(lengths)} shots), {precision}, "
+          f"{where}, {args.rounds} rounds x {args.steps} steps")  # fmt: skip
     print("| pad_multiple | padded to | step s (median) | windows/s | real shots/s | vs padding to the window |")
     print("|---|---|---|---|---|---|")
     base = float(np.median(times[0]))
