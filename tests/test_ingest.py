@@ -243,6 +243,20 @@ def test_rerun_skips_then_config_change_reingests(ingested, media, tmp_path):
     assert FeatureStore(store).verify() == {}
 
 
+def test_the_dissolve_finder_leaves_the_hash_of_stores_it_does_not_change():
+    """`gradual_transitions` came after stores existed: a store it does not change keeps its ingest_hash
+    (the values are the hashes lmp computed before the option, at commit 155b299)."""
+    before = {"adaptive": "4221e4e0981c3347", "transnetv2": "da97aad203527571"}
+    cfg = dict(audio_encoder="logmel-stats", device="cpu")
+    assert IngestConfig(detector="adaptive", gradual_transitions=False, **cfg).feature_hash() == before["adaptive"]
+    for gradual in (True, False):  # TransNetV2 finds dissolves itself
+        assert IngestConfig(detector="transnetv2", gradual_transitions=gradual, **cfg).feature_hash() == before[
+            "transnetv2"
+        ]
+    # The adaptive detector with the finder (the default) gives other cuts: a new hash, so a re-ingest.
+    assert IngestConfig(detector="adaptive", **cfg).feature_hash() != before["adaptive"]
+
+
 def test_feature_fields_are_every_field_but_the_listed_exclusions():
     """Issue 9.3: FEATURE_FIELDS was a hand-kept list that missed decoder and subtitle_encoding."""
     assert set(FEATURE_FIELDS) == {

@@ -242,14 +242,22 @@ class IngestConfig:
 
         d: dict[str, Any] = to_dict(self)
         d["detector"] = self.resolved_detector()
+        if d["detector"] != "adaptive":
+            d["gradual_transitions"] = False  # TransNetV2 finds dissolves itself: the option changes nothing
         used = self.encoder_weights()
         for m in MODALITIES:
             # The weights' content, not their path: other weights at the same path re-ingest, the same
             # weights moved elsewhere do not.
             d[f"{m}_weights"] = weights_digest(used[m]) if m in used else None
-        blob = json.dumps({k: d[k] for k in FEATURE_FIELDS}, sort_keys=True)
+        # A field added after stores existed is left out at the value that does what lmp did before it, so
+        # those stores keep their hash (and are not re-ingested) unless the setting changes their features.
+        kept = {k: d[k] for k in FEATURE_FIELDS if not (k in HASHED_SINCE and d[k] == HASHED_SINCE[k])}
+        blob = json.dumps(kept, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+
+HASHED_SINCE: dict[str, Any] = {"gradual_transitions": False}
+"""Feature fields added after stores existed -> the value that reproduces the features from before them."""
 
 FEATURE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(IngestConfig) if f.name not in NON_FEATURE_FIELDS)
 """The fields hashed into `ingest_hash`: every field of IngestConfig but NON_FEATURE_FIELDS."""
