@@ -21,7 +21,22 @@ import numpy as np
 import torch
 
 from lmp.model import ModelConfig
+from lmp.train.data import WindowSampler, WindowSpec, padded_length
 from throughput import build_step, parse_dims
+
+
+def epoch_padding(
+    num_shots: list[int], window: int, views: int, groups: int, pad_multiple: int, bucket: int
+) -> tuple[int, int]:
+    """(shots computed, real shots) in one epoch of the real sampler, batches of `groups` groups."""
+    spec = WindowSpec(window, views, min_gap=0, bucket=bucket, batch_groups=groups)
+    items = WindowSampler(num_shots, spec, seed=0).rank_items(0)
+    computed = real = 0
+    for k in range(0, len(items) - groups + 1, groups):
+        lengths = [min(window, num_shots[it[0]] - start) for it in items[k : k + groups] for start in it[1:]]
+        computed += len(lengths) * padded_length(lengths, window, pad_multiple)
+        real += sum(lengths)
+    return computed, real
 
 
 def sync(device: torch.device) -> None:
@@ -40,9 +55,27 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3, help="timed steps per setting per round")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--device", default="cpu", help="cpu (fp32) or cuda (bf16 autocast)")
+    p.add_argument("--collection", default="", help="MIN,MAX,MOVIES: print one epoch's padding for movies of MIN-MAX "
+                   "shots (uniform) and exit; with --window, --pad-multiple, --batch-groups, --views, --bucket")
+    p.add_argument("--batch-groups", type=int, default=8)
+    p.add_argument("--views", type=int, default=1)
+    p.add_argument("--bucket", type=int, default=16)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.collection:
+        lo, hi, movies = (int(x) for x in args.collection.split(","))
+        shots = np.random.default_rng(0).integers(lo, hi + 1, size=movies).tolist()
+        print(f"{movies} movies of {lo}-{hi} shots, window {args.window}, {args.batch_groups} groups x {args.views} "
+              f"views per batch: shots computed in one epoch, padding included")  # fmt: skip
+        print("| setting | shots computed | / real shots |")
+        print("|---|---|---|")
+        k, b = args.pad_multiple, args.bucket
+        for name, pad, buckets in (("pad to the window (default)", 0, 0), (f"pad_multiple {k}", k, 0),
+                                   (f"pad_multiple {k} + bucket {b}", k, b)):  # fmt: skip
+            computed, real = epoch_padding(shots, args.window, args.views, args.batch_groups, pad, buckets)
+            print(f"| {name} | {computed:,} | {computed / real:.2f} |")
+        return
     lengths = [int(x) for x in args.lengths.split(",")] if args.lengths else [
         int(x) for x in np.random.default_rng(0).integers(150, 351, size=4)
     ]

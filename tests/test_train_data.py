@@ -15,6 +15,7 @@ from lmp.train.data import (
     WindowSampler,
     WindowSpec,
     collate_windows,
+    item_length,
     make_loader,
     random_group,
     strided_groups,
@@ -104,6 +105,33 @@ def test_dataset_and_collate_pad_and_mark_movies(tmp_path):
     assert batch["times"][0, 0, 0] == 0 and (batch["times"][:, :, 1] >= batch["times"][:, :, 0]).all()
     assert (batch["visual"][2:4, 9:] == 0).all()
     np.testing.assert_array_equal(batch["visual"][0].numpy(), ds.store.read("m0", 2, 18)["visual"])
+
+
+def test_length_buckets_give_each_rank_batches_of_similar_windows_and_resume_exactly():
+    shots = list(range(20, 260, 3))  # 80 movies of 20-257 shots, most shorter than the window
+    plain = WindowSampler(shots, WindowSpec(window=128), seed=5, world_size=2)
+    spec = WindowSpec(window=128, bucket=5, batch_groups=4)
+    samplers = [WindowSampler(shots, spec, seed=5, world_size=2, rank=r) for r in (0, 1)]
+    epoch = samplers[0].epoch_items(0)
+    assert sorted(epoch) == sorted(plain.epoch_items(0))  # the same windows, in another order
+    length = lambda it: item_length(it, shots[it[0]], 128)  # noqa: E731
+    assert length((3, 0)) == 29 and length((40, 50)) == 90 and length((79, 0)) == 128  # 257 shots, capped
+    # Each run of 5 batches x 8 items (4 per rank, 2 ranks) holds the lengths of its slice of the shuffle,
+    # and each 8-item batch is a consecutive stretch of that run's sorted lengths.
+    shuffled = plain.epoch_items(0)
+    for run in range(0, 80, 40):
+        got, before = epoch[run : run + 40], shuffled[run : run + 40]
+        assert sorted(map(length, got)) == sorted(map(length, before))
+        ranks = sorted(sorted(map(length, got))[k : k + 8] for k in range(0, 40, 8))
+        assert sorted(sorted(map(length, got[k : k + 8])) for k in range(0, 40, 8)) == ranks
+    # Rank r's batch j is items [4j, 4j + 4) of its stream: its windows differ in length far less than at random.
+    spread = lambda items: np.mean([np.ptp([length(i) for i in items[k : k + 4]]) for k in range(0, 40, 4)])  # noqa: E731
+    assert spread(samplers[1].rank_items(0)) < 0.3 * spread(plain.rank_items(0))
+    assert not set(samplers[0].rank_items(0)) & set(samplers[1].rank_items(0))
+    stream = iter(samplers[1])
+    straight = [next(stream) for _ in range(90)]  # crosses two epochs
+    resumed = iter(WindowSampler(shots, spec, seed=5, world_size=2, rank=1, consumed=37))
+    assert [next(resumed) for _ in range(53)] == straight[37:]
 
 
 def test_pad_multiple_pads_to_the_longest_window_rounded_up(tmp_path):

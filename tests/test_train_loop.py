@@ -114,7 +114,7 @@ def test_accumulation_and_strided_windows(store, tmp_path):
     assert state["sampler"]["consumed"] == 2 * 2 * 4
 
 
-def test_pad_multiple_trains_on_batches_cut_to_their_longest_window(store, tmp_path, monkeypatch):
+def test_pad_multiple_and_buckets_train_on_batches_cut_to_their_longest_window(store, tmp_path, monkeypatch):
     import lmp.train.loop as loop
 
     torch.set_num_threads(1)
@@ -122,12 +122,15 @@ def test_pad_multiple_trains_on_batches_cut_to_their_longest_window(store, tmp_p
     real_to_device = loop.to_device
     monkeypatch.setattr(loop, "to_device", lambda b, d: seen.append(b["shot_mask"].shape) or real_to_device(b, d))
     # Every movie (12 to 90 shots) is shorter than the 128-shot window.
-    pretrain(tiny(store, tmp_path / "pad", optim={"steps": 3}, data={"window": 128, "pad_multiple": 16}))
+    # With length buckets too: a batch's windows come sorted by length (same data, fewer padded shots).
+    pretrain(tiny(store, tmp_path / "pad", optim={"steps": 3}, data={"window": 128, "pad_multiple": 16, "bucket": 2}))
     log = losses(tmp_path / "pad")
     assert sorted(log) == [1, 2, 3] and all(np.isfinite(r["loss"]) for r in log.values())
     assert seen and all(s[1] % 16 == 0 and s[1] <= 96 for s in seen), seen  # 90 shots at most -> 96
     with pytest.raises(ValueError, match="data.pad_multiple"):
         tiny(store, tmp_path / "bad", data={"pad_multiple": -1})
+    with pytest.raises(ValueError, match="data.bucket"):
+        tiny(store, tmp_path / "bad", data={"bucket": -1})
 
 
 def test_modality_subset_and_bad_modality(store, tmp_path):

@@ -41,6 +41,9 @@ class DataConfig:
     pad_multiple: int = 0
     """0 = pad every batch to the window (one shape for torch.compile); k > 0 = pad only to the batch's longest
     window rounded up to a multiple of k (less compute when movies are shorter than the window)."""
+    bucket: int = 0
+    """0 = batches of random windows; k > 0 = sort each run of k batches by window length before cutting it into
+    batches, so windows of similar length share a batch (with pad_multiple: less padding)."""
     modalities: tuple[str, ...] = ()
     """Modalities to load and model; empty = every modality in the store."""
 
@@ -59,6 +62,8 @@ class DataConfig:
             )
         if self.workers < 0:
             raise ValueError(f"data.workers: must be >= 0, got {self.workers}")
+        if self.bucket < 0:
+            raise ValueError(f"data.bucket: must be >= 0 (0 = no length buckets), got {self.bucket}")
         if self.pad_multiple < 0:
             raise ValueError(f"data.pad_multiple: must be >= 0 (0 = pad to the window), got {self.pad_multiple}")
         if self.modalities:

@@ -21,6 +21,11 @@ uniformly at random among all non-overlapping placements that keep ``min_gap`` s
 
 Strided mode: each movie is tiled by windows starting at 0, stride, 2·stride, ...; with ``views > 1``
 a group takes windows a ``ceil(K / views)``-th of the movie apart, so views are still far apart.
+
+Length buckets (``bucket`` k > 0, for movies shorter than the window): after the shuffle, each run of
+k batches (of every rank) is sorted by window length and cut into batches, in random order within the
+run (`bucket_by_length`), so that `data.pad_multiple` has little left to pad. Still a pure function of
+(seed, epoch).
 """
 
 from __future__ import annotations
@@ -52,6 +57,10 @@ class WindowSpec:
     strided: bool = False
     stride: int = 0
     """0 = the window length (tiles without overlap)."""
+    bucket: int = 0
+    """0 = batches of random items; k > 0 = length buckets of k batches (see `bucket_by_length`)."""
+    batch_groups: int = 1
+    """Items (groups) per batch on one rank; only bucketing needs it."""
 
 
 def _spread_starts(num_shots: int, window: int, views: int) -> list[int]:
@@ -82,6 +91,26 @@ def strided_groups(num_shots: int, spec: WindowSpec) -> list[list[int]]:
     k, v = len(starts), spec.views
     m = math.ceil(k / v)
     return [[starts[min(j + i * m, k - 1)] for i in range(v)] for j in range(m)]
+
+
+def item_length(item: Item, num_shots: int, window: int) -> int:
+    """Real shots of an item's longest view: what its batch is padded to with data.pad_multiple."""
+    return max(min(window, num_shots - start) for start in item[1:])
+
+
+def bucket_by_length(items: list[Item], lengths: list[int], per_batch: int, batches: int, rng) -> list[Item]:
+    """Shuffled items -> the same items in length buckets: each run of `batches` x `per_batch` items is sorted
+    by length and cut into batches of `per_batch`, which keep the run's place but come in random order. So
+    a batch holds windows of similar length (less padding with data.pad_multiple), and which movies meet
+    in a batch is still random among those of similar length."""
+    out: list[Item] = []
+    run = per_batch * batches
+    for start in range(0, len(items), run):
+        idx = sorted(range(start, min(start + run, len(items))), key=lengths.__getitem__)  # stable: ties stay random
+        cut = [idx[k : k + per_batch] for k in range(0, len(idx), per_batch)]
+        for b in rng.permutation(len(cut)):
+            out.extend(items[i] for i in cut[b])
+    return out
 
 
 class WindowSampler(torch.utils.data.Sampler):
@@ -129,7 +158,12 @@ class WindowSampler(torch.utils.data.Sampler):
                 count = max(1, s // (self.spec.window * self.spec.views))
                 items.extend((movie, *random_group(rng, s, self.spec)) for _ in range(count))
         order = rng.permutation(len(items))
-        return [items[i] for i in order]
+        items = [items[i] for i in order]
+        if self.spec.bucket:
+            # A batch of every rank at once (rank r takes every world_size-th item): similar lengths on each.
+            lengths = [item_length(it, self.num_shots[it[0]], self.spec.window) for it in items]
+            items = bucket_by_length(items, lengths, self.spec.batch_groups * self.world_size, self.spec.bucket, rng)
+        return items
 
     def rank_items(self, epoch: int) -> list[Item]:
         """This rank's items of one epoch; the tail that does not divide evenly is dropped so ranks stay in step."""

@@ -116,7 +116,10 @@ def build_loader(
     ids = store.ids
     sampler = WindowSampler(
         [store.num_shots(i) for i in ids],
-        WindowSpec(cfg.data.window, cfg.data.views, cfg.data.min_gap, cfg.data.strided, cfg.data.stride),
+        WindowSpec(
+            cfg.data.window, cfg.data.views, cfg.data.min_gap, cfg.data.strided, cfg.data.stride, cfg.data.bucket,
+            groups_per_batch,
+        ),
         seed=cfg.run.seed,
         rank=info.rank,
         world_size=info.world_size,
