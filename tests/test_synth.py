@@ -162,6 +162,30 @@ def test_labels_agree_with_the_latent_story(tmp_path):
     assert boundaries == sum(m["num_scenes"] - 1 for m in latents.values())
 
 
+def test_place_order_labels_the_clips_that_open_or_end_at_their_main_place(tmp_path):
+    from lmp.synth.labels import movie_rows
+    from lmp.synth.story import make_movie
+    from lmp.synth.world import make_world
+
+    cfg = tiny(tmp_path / "unused", label_noise=0.0)
+    world = make_world(cfg.seed, cfg.dims, cfg.num_actors)
+    seen = set()
+    for i in range(6):
+        movie = make_movie(world, cfg, i, np.random.default_rng([cfg.seed, 1, i]))
+        rows = movie_rows(movie, 0.0, np.random.default_rng(0))["place_order"]
+        expected = []
+        for n in range(len(movie.seg_is_clip)):  # shot by shot, from the story's own arrays
+            a, b = int(movie.seg_bounds[n]), int(movie.seg_bounds[n + 1])
+            main = int(movie.seg_place[n])
+            opens = int(movie.scene_place[movie.scene[a]]) == main
+            ends = int(movie.scene_place[movie.scene[b - 1]]) == main
+            if movie.seg_is_clip[n] and opens != ends:
+                expected.append((movie.id, a, b, "arrives_at_main_place" if ends else "leaves_main_place"))
+        assert rows == expected
+        seen |= {r[3] for r in rows}
+    assert seen == {"arrives_at_main_place", "leaves_main_place"}
+
+
 def test_pooling_a_clip_reveals_what_one_shot_does_not(tmp_path):
     """Decode each clip's speaking style from its speech audio with the world's own style codebook (a
     matched filter, no training): the mean over the clip must beat a single shot by far."""

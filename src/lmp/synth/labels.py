@@ -53,10 +53,14 @@ TASKS: dict[str, TaskSpec] = {
         # Context tasks: the answer for a shot lies minutes away from it (docs/movieworld.md).
         TaskSpec("offscreen_speaker", "shot", "classification", ("focus_character", "side_character"), "AP"),
         TaskSpec("place_return", "shot", "classification", ("new_place", "returning_place"), "AP"),
+        # Order: the same shots in another order have the other label (docs/movieworld.md).
+        TaskSpec("place_order", "clip", "classification", ("leaves_main_place", "arrives_at_main_place"), "accuracy"),
     )
 }
 CONTEXT_TASKS = ("offscreen_speaker", "place_return")
 """Shot tasks whose answer needs context far outside the shot (claim 2 and the per-shot ablation)."""
+ORDER_TASKS = ("place_order",)
+"""Clip tasks told by the order of the clip's shots, not by their mix: a mean over the shots cannot read them."""
 LVU_TASKS = tuple(_LVU)
 """MovieWorld's LVU-shaped clip tasks: LVU's nine, by LVU's names and in its order (their classes are ours)."""
 
@@ -98,6 +102,19 @@ def place_returns(movie: Movie) -> tuple[np.ndarray, np.ndarray]:
     return starts[rows], np.array(seen, dtype=bool)
 
 
+def place_orders(movie: Movie) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled clips that open at their main place and end elsewhere, or open elsewhere and end there:
+    (segment indices, bool: the clip arrives at its main place). A clip of the one kind played backwards
+    is a clip of the other with the same shots, so the mix of a clip's shots cannot tell them apart; what
+    comes first can. Clips that open and end at the main place, or away from it, are not labelled."""
+    clips = np.flatnonzero(movie.seg_is_clip)
+    place = movie.scene_place[movie.scene]  # [S]; the SCENES are the first PLACES, so seg_place indexes both
+    opens = place[movie.seg_bounds[clips]] == movie.seg_place[clips]
+    ends = place[movie.seg_bounds[clips + 1] - 1] == movie.seg_place[clips]
+    keep = opens != ends
+    return clips[keep], ends[keep]
+
+
 def _noisy(labels: np.ndarray, num_classes: int, rate: float, rng: np.random.Generator) -> np.ndarray:
     flip = rng.random(labels.shape[0]) < rate
     return np.where(flip, rng.integers(num_classes, size=labels.shape[0]), labels)
@@ -129,6 +146,11 @@ def movie_rows(movie: Movie, label_noise: float, rng: np.random.Generator) -> di
         for name, labs in labels.items()
     }
 
+    segs, arrives = place_orders(movie)
+    order = TASKS["place_order"].classes
+    rows["place_order"] = [
+        (movie.id, int(movie.seg_bounds[n]), int(movie.seg_bounds[n + 1]), order[int(a)]) for n, a in zip(segs, arrives)
+    ]
     rows["shot_size"] = [(movie.id, i, SHOT_SIZES[k]) for i, k in enumerate(movie.size)]
     new_scene = movie.scene[1:] != movie.scene[:-1]
     boundary = TASKS["scene_boundary"].classes
