@@ -221,6 +221,16 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
             for a in ft_avg
         }
     )
+    pretrained_cls, random_cls = cls_by_arm[PRETRAINED], cls_by_arm[RANDOM_INIT]
+    cls_gaps = {
+        t: (
+            list(fractions),
+            [pretrained_cls[t][f]["mean"] - random_cls[t][f]["mean"] for f in fractions],
+            [2 * pooled_std(pretrained_cls[t][f], random_cls[t][f]) for f in fractions],
+        )
+        for t in cfg.tasks
+        if t in pretrained_cls
+    }
     line_plot(
         out / "data_efficiency.png",
         [
@@ -230,6 +240,8 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
              "logx": True,
              "series": {f"labels {lf:g}": (list(pre_fracs), [amount[p][lf]["mean"] for p in pre_fracs],
                                            [amount[p][lf]["std"] for p in pre_fracs]) for lf in label_points}},
+            {"title": "[CLS]: pretrained minus random weights (± 2 pooled std)", "xlabel": "fraction of train labels",
+             "ylabel": "test accuracy difference", "logx": True, "zero_line": True, "series": cls_gaps},
         ],
         "Data efficiency on MovieWorld (linear probes on frozen encoders; fine-tuning)",
     )  # fmt: skip

@@ -102,7 +102,8 @@ def write_study(
 
 
 def line_plot(path: Path, panels: list[dict[str, Any]], title: str) -> None:
-    """panels: [{"title", "xlabel", "ylabel", "logx", "series": {label: (xs, means, stds)}}]."""
+    """panels: [{"title", "xlabel", "ylabel", "logx", "series": {label: (xs, means, stds)}}]; a panel's
+    optional "zero_line" draws y = 0 (for differences)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,6 +118,8 @@ def line_plot(path: Path, panels: list[dict[str, Any]], title: str) -> None:
             xs = sorted({x for xs_, _, _ in panel["series"].values() for x in xs_})
             ax.set_xticks(xs, [f"{x:g}" for x in xs])
             ax.minorticks_off()
+        if panel.get("zero_line"):
+            ax.axhline(0.0, color="0.4", linewidth=0.8)
         ax.set_title(panel["title"], fontsize=10)
         ax.set_xlabel(panel["xlabel"])
         ax.set_ylabel(panel["ylabel"])
