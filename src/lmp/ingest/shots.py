@@ -314,7 +314,7 @@ class AdaptiveDetector(ShotDetector):
 
     No weights; ~0.1 ms per small frame. `threshold` is its `adaptive_threshold`. A dissolve within a
     fade's half-width (+2 frames) of a hard cut is that cut. With `gradual`, cuts are returned in order
-    once no earlier dissolve can still be found: about GradualTransitions.DELAY frames later.
+    once no earlier dissolve can still be found: about twice the largest half-width (~26 frames) later.
     """
 
     name = "adaptive"

@@ -63,21 +63,26 @@ def _judge(avg: dict, fractions, low: float, ours: str, seeds: int) -> tuple[str
     return verdict(pairs, seeds), f"Mean test accuracy over tasks, {ours} minus each baseline: {evidence}."
 
 
-def _judge_cls(by_arm: dict, tasks, fractions, seeds: int) -> tuple[str, str, str]:
-    """Claim 4's verdict, evidence and table: the pretrained [CLS] against random weights' [CLS] per task
-    and label fraction."""
+def _cls_gaps(by_arm: dict, tasks, fractions) -> dict[tuple[str, float], tuple[float, float]]:
+    """(task, fraction) -> (pretrained [CLS] minus random weights' [CLS], 2 pooled std)."""
     ours, theirs = by_arm[PRETRAINED], by_arm[RANDOM_INIT]
-    gap = {(t, f): ours[t][f]["mean"] - theirs[t][f]["mean"] for t in tasks for f in fractions}
-    result = not_below([(ours[t][f], theirs[t][f]) for t, f in gap], seeds)
-    behind = [f"{t} at {f:g} ({g:+.3f})" for (t, f), g in gap.items() if g < 0]
-    means = ", ".join(f"{f:g}: {sum(gap[t, f] for t in tasks) / len(tasks):+.3f}" for f in fractions)
+    return {
+        (t, f): (ours[t][f]["mean"] - theirs[t][f]["mean"], 2 * pooled_std(ours[t][f], theirs[t][f]))
+        for t in tasks
+        for f in fractions
+    }
+
+
+def _judge_cls(by_arm: dict, gaps: dict, tasks, fractions, seeds: int) -> tuple[str, str, str]:
+    """Claim 4's verdict, evidence and table from the [CLS] probes and their gaps (_cls_gaps)."""
+    result = not_below([(by_arm[PRETRAINED][t][f], by_arm[RANDOM_INIT][t][f]) for t, f in gaps], seeds)
+    behind = [f"{t} at {f:g} ({g:+.3f})" for (t, f), (g, _) in gaps.items() if g < 0]
+    means = ", ".join(f"{f:g}: {sum(gaps[t, f][0] for t in tasks) / len(tasks):+.3f}" for f in fractions)
     evidence = (
-        f"Test accuracy, pretrained [CLS] minus random weights' [CLS]: behind in {len(behind)} of {len(gap)} "
+        f"Test accuracy, pretrained [CLS] minus random weights' [CLS]: behind in {len(behind)} of {len(gaps)} "
         f"task x label-fraction cells{': ' + ', '.join(behind) if behind else ''}; mean over tasks at {means}."
     )
-    rows = [
-        [t, *(f"{gap[t, f]:+.3f} ± {2 * pooled_std(ours[t][f], theirs[t][f]):.3f}" for f in fractions)] for t in tasks
-    ]
+    rows = [[t, *(f"{gaps[t, f][0]:+.3f} ± {gaps[t, f][1]:.3f}" for f in fractions)] for t in tasks]
     return result, evidence, markdown_table(["task", *(f"labels {f:g}" for f in fractions)], rows)
 
 
@@ -157,9 +162,9 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
         {"curve": "cls", "setting": f, "arm": arm, "task": t, "metric": corpus.tasks[t].spec.metric, **stats}
         for arm, res in cls_by_arm.items() for t, per in res.items() for f, stats in per.items()
     ]  # fmt: skip
-    cls_result, cls_evidence, cls_table = _judge_cls(
-        cls_by_arm, [t for t in cfg.tasks if t in corpus.tasks], fractions, len(cfg.seeds)
-    )
+    cls_tasks = [t for t in cfg.tasks if t in corpus.tasks]
+    cls_gaps = _cls_gaps(cls_by_arm, cls_tasks, fractions)
+    cls_result, cls_evidence, cls_table = _judge_cls(cls_by_arm, cls_gaps, cls_tasks, fractions, len(cfg.seeds))
     claims.append({"claim": 4, "protocol": "[CLS] linear probe", "verdict": cls_result})
     sections.append(
         claim_line(4, "the pretrained [CLS] keeps at least what random weights' [CLS] keeps, every task and label "
@@ -221,16 +226,6 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
             for a in ft_avg
         }
     )
-    pretrained_cls, random_cls = cls_by_arm[PRETRAINED], cls_by_arm[RANDOM_INIT]
-    cls_gaps = {
-        t: (
-            list(fractions),
-            [pretrained_cls[t][f]["mean"] - random_cls[t][f]["mean"] for f in fractions],
-            [2 * pooled_std(pretrained_cls[t][f], random_cls[t][f]) for f in fractions],
-        )
-        for t in cfg.tasks
-        if t in pretrained_cls
-    }
     line_plot(
         out / "data_efficiency.png",
         [
@@ -241,7 +236,9 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
              "series": {f"labels {lf:g}": (list(pre_fracs), [amount[p][lf]["mean"] for p in pre_fracs],
                                            [amount[p][lf]["std"] for p in pre_fracs]) for lf in label_points}},
             {"title": "[CLS]: pretrained minus random weights (± 2 pooled std)", "xlabel": "fraction of train labels",
-             "ylabel": "test accuracy difference", "logx": True, "zero_line": True, "series": cls_gaps},
+             "ylabel": "test accuracy difference", "logx": True, "zero_line": True,
+             "series": {t: (list(fractions), [cls_gaps[t, f][0] for f in fractions],
+                            [cls_gaps[t, f][1] for f in fractions]) for t in cls_tasks}},
         ],
         "Data efficiency on MovieWorld (linear probes on frozen encoders; fine-tuning)",
     )  # fmt: skip
