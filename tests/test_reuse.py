@@ -44,3 +44,14 @@ def test_an_objective_on_in_either_config_is_compared(tmp_path):
     assert config_changes(path, now) == ["objectives.stretch.chunks: 4 -> 8"]
     off = from_dict(PretrainConfig, {"store": "s"})
     assert config_changes(path, off) == ["objectives.stretch.weight: 1.0 -> 0.0"]
+
+
+def test_a_data_setting_the_saved_config_predates_is_read_at_its_old_behaviour(tmp_path):
+    path, cfg = saved(tmp_path, {})
+    text = path.read_text()
+    path.write_text("".join(line for line in text.splitlines(keepends=True) if "pad_multiple" not in line
+                            and "bucket" not in line))  # fmt: skip
+    assert "pad_multiple" not in path.read_text() and "bucket" not in path.read_text()
+    assert config_changes(path, cfg) == []  # 0 pads to the window and 0 draws random batches, as before
+    cut = from_dict(PretrainConfig, {"store": "s", "data": {"pad_multiple": 64}})
+    assert config_changes(path, cut) == ["data.pad_multiple: 0 -> 64"]

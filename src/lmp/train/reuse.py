@@ -26,10 +26,17 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+PREDATED = {"data.pad_multiple": 0, "data.bucket": 0}
+"""Settings added after runs were saved -> the value that trains what lmp trained before them: a saved
+config without the key is read as having that value (an objective's weight is handled below)."""
+
+
 def config_changes(saved_file: Path, cfg: Any, ignore: tuple[str, ...] = ()) -> list[str]:
     """'key: saved -> now' for every setting of `cfg` (but those in `ignore`) that differs from the config
     saved in `saved_file`."""
     saved = _flatten(load_yaml(saved_file)) if saved_file.is_file() else {}
+    if saved:
+        saved = {**PREDATED, **saved}
     wanted = _flatten(yaml.safe_load(config_yaml(cfg)))
     # An objective that is off in both configs builds nothing, whatever its other settings; one the saved
     # config predates was not there at all, which is what weight 0 means.
