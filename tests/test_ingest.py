@@ -29,6 +29,7 @@ from media import (
     build_damaged,
     build_movie,
     build_truncated,
+    random_edit,
     write_srt,
 )
 
@@ -200,6 +201,18 @@ def test_cuts_movie_shots_audio_and_dialogue(ingested, media):
     assert len(energy) == pytest.approx(spec.duration / 0.1, abs=2)
     # Speech (added at 1.9 s) is louder than the silent street footage just before it.
     assert energy[20:30].mean() > 10 * energy[17:19].mean()
+
+
+def test_dissolves_are_cut_at_their_centre_end_to_end(tmp_path):
+    """The adaptive detector's dissolve finder inside `lmp ingest`: its cuts come later than hard ones while
+    the movie streams, and every shot boundary still lands in its transition."""
+    spec = random_edit(tmp_path / "movies" / "edit.mp4", 14, seed=4, dissolve_fraction=0.5, dissolve_frames=10,
+                       audio=True)  # fmt: skip
+    assert sum(lo < hi for lo, hi in spec.transitions) == 7
+    assert ingest(make_cfg(paths=[spec.path], store=tmp_path / "store", report=tmp_path / "report.json")) == 0
+    starts = np.round(FeatureStore(tmp_path / "store").read("edit")["times"][1:, 0] * spec.fps).astype(int)
+    assert len(starts) == len(spec.transitions)
+    assert all(lo - 2 <= s <= hi + 2 for (lo, hi), s in zip(spec.transitions, starts)), (starts, spec.transitions)
 
 
 def test_edge_case_movies(ingested):
