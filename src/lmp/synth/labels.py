@@ -59,8 +59,6 @@ TASKS: dict[str, TaskSpec] = {
 }
 CONTEXT_TASKS = ("offscreen_speaker", "place_return")
 """Shot tasks whose answer needs context far outside the shot (claim 2 and the per-shot ablation)."""
-ORDER_TASKS = ("place_order",)
-"""Clip tasks told by the order of the clip's shots, not by their mix: a mean over the shots cannot read them."""
 LVU_TASKS = tuple(_LVU)
 """MovieWorld's LVU-shaped clip tasks: LVU's nine, by LVU's names and in its order (their classes are ours)."""
 
