@@ -58,7 +58,8 @@ class EvalConfig(TransferConfig):
     protocols: list[str] = field(default_factory=lambda: ["linear"])
     """Protocols: linear (frozen, linear probe), attentive (frozen, attentive probe), finetune."""
     representations: list[str] = field(default_factory=lambda: ["cls"])
-    """cls, fused, unimodal:<m> or raw (frozen store features, no model)."""
+    """cls, fused, all (every unimodal encoder's tokens and the fused ones, concatenated), unimodal:<m> or raw
+    (frozen store features, no model)."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Seeds; tables report mean ± std over them."""
     out: Path = Path("runs/transfer")
