@@ -223,6 +223,21 @@ def test_cli_smoke_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(args) == 0 and FeatureStore(out / "store").verify() == {}
 
 
+def test_a_corpus_without_subtitles_writes_only_its_modalities_and_the_same_bytes(corpus, tmp_path):
+    out = generate(tiny(tmp_path / "va", modalities="audio,visual"))
+    store, full = FeatureStore(out / "store"), FeatureStore(corpus / "store")
+    assert store.verify() == {}
+    assert store.modalities == ("visual", "audio") and store.dims == {"visual": 16, "audio": 8}
+    assert set(json.loads((out / "corpus.json").read_text())["encoders"]) == {"visual", "audio"}
+    for mid in full.ids:
+        a, b = store.read(mid), full.read(mid)
+        assert set(a) == {"times", "visual", "visual_mask", "audio", "audio_mask"}
+        for key, x in a.items():
+            np.testing.assert_array_equal(x, b[key])
+    a, b = digest(out / "labels"), digest(corpus / "labels")
+    assert len(a) > 10 and a == b
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
@@ -232,6 +247,7 @@ def test_cli_smoke_and_refuses_to_overwrite(tmp_path, capsys):
          r"train_fraction \+ val_fraction must leave movies for test, got 0\.95 \+ 0\.1"),
         ({"label_noise": 2.0}, r"label_noise must be in \[0, 1\], got 2\.0"),
         ({"num_movies": 2}, r"num_movies must be >= 3 .*, got 2"),
+        ({"modalities": "visual,subtitles"}, r"modalities: unknown modality \['subtitles'\]"),
     ],
 )
 def test_invalid_configs_name_the_field(tmp_path, bad, message):

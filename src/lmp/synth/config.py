@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmp.modality import check_modalities
+
 
 @dataclass
 class SynthConfig:
@@ -37,6 +39,9 @@ class SynthConfig:
     """Width of the 'movieworld-audio' features."""
     text_dim: int = 48
     """Width of the 'movieworld-text' features."""
+    modalities: tuple[str, ...] = ("visual", "audio", "text")
+    """Modalities written to the store (e.g. visual,audio: a collection without subtitles). Every modality
+    is still drawn, so the written ones equal the full corpus's byte for byte, and so do all labels."""
     num_actors: int = 300
     """Size of the global actor pool (faces and voices are consistent across movies)."""
     min_cast: int = 4
@@ -99,6 +104,7 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        self.modalities = check_modalities(self.modalities, "modalities")
         positive = (
             "num_movies", "min_shots", "min_clip_shots", "min_scene_shots", "visual_dim", "audio_dim",
             "text_dim", "min_cast",
@@ -149,4 +155,10 @@ class SynthConfig:
 
     @property
     def dims(self) -> dict[str, int]:
+        """{modality: width} of every modality MovieWorld draws (written or not)."""
         return {"visual": self.visual_dim, "audio": self.audio_dim, "text": self.text_dim}
+
+    @property
+    def written(self) -> dict[str, int]:
+        """{modality: width} of the modalities written to the store."""
+        return {m: d for m, d in self.dims.items() if m in self.modalities}

@@ -129,7 +129,7 @@ def generate(cfg: SynthConfig) -> Path:
     world = make_world(cfg.seed, cfg.dims, cfg.num_actors)
     splits = split_movies(cfg)
     writer = StoreWriter(
-        cfg.out / "store", {m: EncoderSpec(f"{GENERATOR}-{m}", d) for m, d in cfg.dims.items()}
+        cfg.out / "store", {m: EncoderSpec(f"{GENERATOR}-{m}", d) for m, d in cfg.written.items()}
     )
     rows: dict[str, dict[str, list[tuple]]] = {t: {s: [] for s in SPLITS} for t in TASKS}
     latents: list[str] = []
@@ -143,9 +143,10 @@ def generate(cfg: SynthConfig) -> Path:
             movie = make_movie(world, cfg, i, rng)
             feats, masks = render(world, movie, cfg, rng)
             split = splits[i]
+            written = ({m: x[m] for m in cfg.modalities} for x in (feats, masks))
             meta = {"generator": GENERATOR, "seed": cfg.seed, "index": i, "split": split}
             pending.append(
-                pool.submit(writer.write, MovieFeatures(movie.id, movie.times, feats, masks, meta=meta))
+                pool.submit(writer.write, MovieFeatures(movie.id, movie.times, *written, meta=meta))
             )
             if len(pending) > WRITE_AHEAD:
                 pending.popleft().result()  # re-raises a write error here, and bounds memory
@@ -166,7 +167,7 @@ def generate(cfg: SynthConfig) -> Path:
         "config": {k: v for k, v in to_dict(cfg).items() if k not in ("out", "progress", "overwrite")},
         "store": "store",
         "labels": "labels",
-        "encoders": {m: {"name": f"{GENERATOR}-{m}", "dim": d} for m, d in cfg.dims.items()},
+        "encoders": {m: {"name": f"{GENERATOR}-{m}", "dim": d} for m, d in cfg.written.items()},
         "splits": {s: [movie_id(i) for i in range(cfg.num_movies) if splits[i] == s] for s in SPLITS},
         "tasks": {name: {**TASKS[name].to_json(), "rows": counts[name]} for name in TASKS},
         "stats": {
