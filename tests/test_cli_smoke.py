@@ -111,6 +111,12 @@ def test_ablate_study_smoke_probes_the_default_arm_once_for_both_tables(smoke_st
     for f in (1.0, 0.5):
         for t in ("scene", "writer"):
             assert table[("modalities", "visual+audio+text", f, t)] == table[("objectives", "default objectives", f, t)]
+            # Claim 3's arms pool both pretraining runs (one probe seed each); an objective ablation is one run.
+            for arm in ("visual", "visual+audio+text"):
+                assert len(table[("modalities", arm, f, t)]) == 2
+            assert len(table[("objectives", "no movie", f, t)]) == 1
+    assert {"mod-visual", "mod-visual-seed1", "no-movie"} <= {p.name for p in (smoke_studies / "pretrain").iterdir()}
+    assert "no-movie-seed1" not in {p.name for p in (smoke_studies / "pretrain").iterdir()}
     md = (smoke_studies / "ablate" / "results.md").read_text()
     assert "## Objectives, 0.5 of the train labels" in md and "## Modalities, all train labels" in md
     for png in ("objectives.png", "modalities.png", "objectives-labels0.5.png", "modalities-labels0.5.png"):

@@ -1,39 +1,85 @@
 """Ablations: modalities (visual, + audio, + text, all) and objectives (remove each in turn).
 
-Claim 3 (the paper's): all modalities beat visual only on multimodal tasks.
+Claim 3 (the paper's): all modalities beat visual only on multimodal tasks. The modality arms (those
+claim 3 compares) are pretrained once per pretraining seed (`pretrain_seeds`, as in the data and span
+studies) and their probe values pooled, so the verdict's spread includes that of pretraining runs. The
+objective ablations, which no claim judges, are single runs (the study's seed) beside the default arm,
+whose pooled runs head both tables.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from lmp.modality import MODALITIES
 from lmp.studies.config import StudyConfig
 from lmp.studies.report import bar_plot, cell, claim_line, markdown_table, verdict, write_study
-from lmp.studies.runner import Corpus, base_arm, evaluate_arm, load_arm_model, pretrain_arm, task_average
+from lmp.studies.runner import (
+    Corpus,
+    base_arm,
+    evaluate_arm,
+    load_arm_model,
+    pool_runs,
+    pretrain_arm,
+    pretrain_seed_list,
+    task_average,
+)
+
+
+@dataclass(frozen=True)
+class AblationArm:
+    """One column of the ablation tables."""
+
+    table: str
+    """"modalities" or "objectives"."""
+    label: str
+    """Its column header, e.g. "visual+audio" or "no spread"."""
+    arm: str
+    """The pretraining run's name under OUT/pretrain (shared with other studies for the default arm)."""
+    overrides: dict[str, Any]
+    """Pretraining config overrides."""
+    seeds: tuple[int, ...]
+    """Pretraining seeds whose runs are pooled."""
+
+
+def ablation_arms(cfg: StudyConfig) -> list[AblationArm]:
+    """Every column of the study, modalities first; `lmp study all` pretrains their runs up front."""
+    seeds = pretrain_seed_list(cfg)
+    arms = []
+    for ms in cfg.modality_sets:
+        names = ms.split("+")
+        if set(names) == set(MODALITIES):
+            arms.append(AblationArm("modalities", ms, base_arm(cfg), {}, seeds))
+        else:
+            arms.append(AblationArm("modalities", ms, f"mod-{ms}", {"data": {"modalities": names}}, seeds))
+    arms.append(AblationArm("objectives", "default objectives", base_arm(cfg), {}, seeds))
+    for o in cfg.objectives:
+        arms.append(AblationArm("objectives", f"no {o}", f"no-{o}", {"objectives": {o: {"weight": 0.0}}}, (cfg.seed,)))
+    return arms
 
 
 def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
     out = cfg.out / "ablate"
     fractions = tuple(sorted(set(cfg.ablate_fractions), reverse=True))  # all labels first
     full = fractions[0]
-    done: dict[str, dict] = {}  # arm -> {label fraction: its probes}: the default arm heads both tables, probed once
+    done: dict[tuple, dict] = {}  # (arm, seeds) -> {label fraction: its probes}: the default arm is probed once
 
-    def results(arm: str, overrides: dict) -> dict:
-        if arm not in done:
-            model = load_arm_model(pretrain_arm(cfg, corpus, arm, overrides), corpus, cfg)
-            per_task = evaluate_arm(corpus, cfg, model, fractions)
-            done[arm] = {f: {t: per[f] for t, per in per_task.items()} for f in fractions}
-        return done[arm]
+    def results(a: AblationArm) -> dict:
+        key = (a.arm, a.seeds)
+        if key not in done:
+            runs = []
+            for seed in a.seeds:
+                model_dir = pretrain_arm(cfg, corpus, a.arm, a.overrides, seed=seed)
+                runs.append(evaluate_arm(corpus, cfg, load_arm_model(model_dir, corpus, cfg, seed=seed), fractions))
+            per_task = runs[0] if len(runs) == 1 else pool_runs(runs)
+            done[key] = {f: {t: per[f] for t, per in per_task.items()} for f in fractions}
+        return done[key]
 
-    mod = {}
-    for ms in cfg.modality_sets:
-        names = ms.split("+")
-        full_set = set(names) == set(MODALITIES)
-        mod[ms] = results(
-            base_arm(cfg) if full_set else f"mod-{ms}", {} if full_set else {"data": {"modalities": names}}
-        )
-    obj = {"default objectives": results(base_arm(cfg), {})}
-    for o in cfg.objectives:
-        obj[f"no {o}"] = results(f"no-{o}", {"objectives": {o: {"weight": 0.0}}})
+    tables: dict[str, dict[str, dict]] = {"modalities": {}, "objectives": {}}
+    for a in ablation_arms(cfg):
+        tables[a.table][a.label] = results(a)
+    mod, obj = tables["modalities"], tables["objectives"]
     records = [
         {"curve": curve, "setting": f, "arm": arm, "task": t, "metric": corpus.tasks[t].spec.metric, **st}
         for curve, table in (("modalities", mod), ("objectives", obj))
@@ -58,13 +104,17 @@ def run_ablate(cfg: StudyConfig, corpus: Corpus) -> dict:
             f"({per_task}).",
             len(cfg.seeds),
         ))  # fmt: skip
-    tables = {"modalities": mod, "objectives": obj}
+    pooled = ", ".join(str(seed) for seed in pretrain_seed_list(cfg))
+    sections.append(
+        f"\nThe modality arms and the default objectives are pooled over pretraining seeds {pooled} (± then "
+        f"includes the spread between pretraining runs); each objective ablation is one run (seed {cfg.seed}).\n"
+    )
     for f in fractions:
         for name, table in tables.items():
             rows = [[t, *(cell(table[a][f][t]) for a in table)] for t in cfg.tasks]
             rows.append(["**mean**", *(cell(task_average(table[a][f], cfg.tasks)) for a in table)])
             sections += [
-                f"\n## {name.capitalize()}, {labels(f)} (test accuracy; ± = seed std)\n",
+                f"\n## {name.capitalize()}, {labels(f)} (test accuracy; ± = std over seeds)\n",
                 markdown_table(["task", *table], rows),
             ]
     plots = [f"![{name}, labels {f:g}]({plot_name(name, f, full)})" for f in fractions for name in tables]

@@ -18,23 +18,21 @@ from lmp.config import atomic_write_text
 from lmp.studies.config import StudyConfig
 
 _SHARED_ARMS = {"base": ("data", "span", "ablate"), "per-shot": ("data", "span")}
-"""Arms that several studies use -> the studies that use them: all of them at pretraining seed `seed`;
-the data and span studies also at every other seed of `pretrain_seeds`."""
+"""Arms that several studies use -> the studies that use them (at every seed of `pretrain_seeds`)."""
 
 
 def _first_runs(cfg: StudyConfig, names: tuple[str, ...]) -> list[tuple[str, dict, int]]:
     """(arm, overrides, pretraining seed) of the runs trained before the studies, side by side: those that
     more than one of the studies `names` needs, and the span study's (its long windows are the longest runs;
-    in the pool they keep every worker busy instead of lengthening the span study's process)."""
+    in the pool they keep every worker busy instead of lengthening the span study's process). The ablation
+    study trains its own arms in the process it shares with the span study, beside the data study, whose
+    probes and fine-tuning take longest."""
     from lmp.studies.runner import PER_SHOT, PER_SHOT_OVERRIDES, base_arm, pretrain_seed_list, span_arm
 
     arms = {"base": (base_arm(cfg), {}), "per-shot": (PER_SHOT, PER_SHOT_OVERRIDES)}
     runs = []
     for seed in pretrain_seed_list(cfg):
-        for arm, users in _SHARED_ARMS.items():
-            users = users if seed == cfg.seed else tuple(u for u in users if u != "ablate")
-            if sum(n in users for n in names) > 1:
-                runs.append((*arms[arm], seed))
+        runs += [(*arms[arm], seed) for arm, users in _SHARED_ARMS.items() if sum(n in users for n in names) > 1]
         if "span" in names:
             runs += [(*span_arm(cfg, s), seed) for s in cfg.spans if s != cfg.window]
     # Longest windows first: the pool's last job is then a short one, and no worker waits long for it.
