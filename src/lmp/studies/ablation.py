@@ -44,7 +44,7 @@ class AblationArm:
 
 
 def ablation_arms(cfg: StudyConfig) -> list[AblationArm]:
-    """Every column of the study, modalities first; `lmp study all` pretrains their runs up front."""
+    """Every column of the study, the modality table first."""
     seeds = pretrain_seed_list(cfg)
     arms = []
     for ms in cfg.modality_sets:
