@@ -143,10 +143,12 @@ def generate(cfg: SynthConfig) -> Path:
             movie = make_movie(world, cfg, i, rng)
             feats, masks = render(world, movie, cfg, rng)
             split = splits[i]
-            written = ({m: x[m] for m in cfg.modalities} for x in (feats, masks))
             meta = {"generator": GENERATOR, "seed": cfg.seed, "index": i, "split": split}
             pending.append(
-                pool.submit(writer.write, MovieFeatures(movie.id, movie.times, *written, meta=meta))
+                pool.submit(writer.write, MovieFeatures(
+                    movie.id, movie.times, {m: feats[m] for m in cfg.modalities}, {m: masks[m] for m in cfg.modalities},
+                    meta=meta,
+                ))  # fmt: skip
             )
             if len(pending) > WRITE_AHEAD:
                 pending.popleft().result()  # re-raises a write error here, and bounds memory
