@@ -342,6 +342,31 @@ def test_subset_view(store_dir, tmp_path):
         subset_store(store_dir, ["nope"], tmp_path / "view2")
 
 
+def test_a_subset_view_that_already_holds_the_movies_is_kept_in_place(store_dir, tmp_path, monkeypatch):
+    """CI stop 24: two pretraining seeds of one study arm ran side by side on one view, and the second
+    rebuilt it while the first was reading: between the swap's two renames the path was gone ("field
+    'audio' is missing"). Asking again for the view that is there must not move it."""
+    from lmp.store.subset import subset_store
+
+    view = tmp_path / "view"
+    subset_store(store_dir, ["movie-0", "movie-1"], view)
+    inode, renames = view.stat().st_ino, []
+    real_rename = os.rename
+    monkeypatch.setattr(os, "rename", lambda src, dst: (renames.append(dst), real_rename(src, dst)))
+    assert subset_store(store_dir, ["movie-0", "movie-1"], view).ids == ["movie-0", "movie-1"]
+    assert renames == [] and view.stat().st_ino == inode
+    # Another order, another set, or a link that points elsewhere is another view: it is swapped in.
+    assert subset_store(store_dir, ["movie-1", "movie-0"], view).ids == ["movie-1", "movie-0"]
+    assert len(renames) == 2 and view.stat().st_ino != inode
+    (view / "movies" / "movie-0").unlink()
+    os.symlink(os.path.realpath(os.path.join(store_dir, "movies", "movie-2")), view / "movies" / "movie-0")
+    subset_store(store_dir, ["movie-1", "movie-0"], view)
+    assert len(renames) == 4
+    np.testing.assert_array_equal(
+        FeatureStore(view).read("movie-0")["visual"], FeatureStore(store_dir).read("movie-0")["visual"]
+    )
+
+
 def test_replacing_a_subset_view_swaps_in_a_complete_one(store_dir, tmp_path, monkeypatch):
     """Issue 9.4: the view used to be deleted first and the new one renamed in after, so for a while
     there was none. Now the new view is complete before the old one is moved aside."""

@@ -69,11 +69,15 @@ def _side_by_side(cfg: StudyConfig, names: tuple[str, ...]) -> dict[str, dict]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from lmp.studies.runner import load_corpus
+    from lmp.studies.runner import arm_view, load_corpus
 
-    load_corpus(cfg)  # synthesises the corpus once, before any worker needs it
+    corpus = load_corpus(cfg)  # synthesises the corpus once, before any worker needs it
     logs = cfg.out / "logs"
     first = _first_runs(cfg, names)
+    # An arm's seeds train side by side on one store view: it is built here, once, so that no run builds it
+    # while another reads it (a view that is already right is kept as it is).
+    for arm in dict.fromkeys(a for a, _, _ in first):
+        arm_view(cfg, corpus, arm)
     print(f"running the {', '.join(names)} studies in {cfg.workers} worker processes "
           f"({cfg.threads or 'default'} thread(s) each); their output: {logs}/")  # fmt: skip
     start = time.monotonic()

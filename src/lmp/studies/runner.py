@@ -76,7 +76,6 @@ def pretrain_arm(
 
     seed: the pretraining seed (default cfg.seed, whose run is pretrain/<arm>; another's is
     pretrain/<arm>-seed<seed>)."""
-    from lmp.store.subset import subset_store
     from lmp.train import PretrainConfig, pretrain
     from lmp.train.reuse import finished_model
 
@@ -98,19 +97,31 @@ def pretrain_arm(
     }
     for section, update in overrides.items():
         values[section] = {**values.get(section, {}), **update} if isinstance(update, dict) else update
-    view = cfg.out / "pretrain-stores" / arm
-    values["store"] = str(view)
+    values["store"] = str(_view_path(cfg, arm))
     pcfg = from_dict(PretrainConfig, values)
     corpus.pretrain_configs[run_name] = to_dict(pcfg)
     if (model := finished_model(run, pcfg)) is not None:
         return model  # its store view is left alone: a study running beside may be reading it
+    store = arm_view(cfg, corpus, arm, movie_fraction)
+    print(f"pretraining arm '{run_name}' on {len(store)} movies")
+    return pretrain(pcfg)
+
+
+def _view_path(cfg: StudyConfig, arm: str) -> Path:
+    return cfg.out / "pretrain-stores" / arm
+
+
+def arm_view(cfg: StudyConfig, corpus: Corpus, arm: str, movie_fraction: float = 1.0) -> FeatureStore:
+    """The store view an arm pretrains on, OUT/pretrain-stores/<arm>: the train-split movies, or a seeded
+    `movie_fraction` of them. Every pretraining seed of the arm shares it, and a view that is already right is
+    kept as it is (lmp.store.subset), so building it again never moves it under a run that is reading it."""
+    from lmp.store.subset import subset_store
+
     ids = corpus.train_movies
     if movie_fraction < 1.0:
         rng = np.random.default_rng(cfg.seed)
         ids = sorted(rng.choice(ids, size=max(2, math.ceil(movie_fraction * len(ids))), replace=False).tolist())
-    store = subset_store(corpus.store.root, ids, view)
-    print(f"pretraining arm '{run_name}' on {len(store)} movies")
-    return pretrain(pcfg)
+    return subset_store(corpus.store.root, ids, _view_path(cfg, arm))
 
 
 def load_arm_model(
