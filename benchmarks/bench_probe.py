@@ -78,7 +78,7 @@ def bench_representation(r: str, store, model, tasks: dict, shared: dict, args, 
         return linear_probe(
             *data["train"], *data["val"], *data["test"], task.spec.type, metric=task.spec.metric,
             num_classes=task.spec.num_classes, weight_decays=o.linear_weight_decays, steps=o.linear_steps,
-            lr=o.linear_lr, seed=args.seed, meta=_boundary_meta(task), **quiet,
+            seed=args.seed, meta=_boundary_meta(task), **quiet,
         )  # fmt: skip
 
     def attentive():

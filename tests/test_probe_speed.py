@@ -223,11 +223,9 @@ def test_early_stopping_stops_after_patience_scorings_without_improvement():
     assert train_and_select(300, lambda r: None, lambda r: False, every=25) == 300  # patience 0: never stops
     with pytest.raises(ValueError):
         train_and_select(10, lambda r: None, lambda r: True, patience=-1)
-    # A separable task: val accuracy reaches its best and cannot improve, so the probe stops
+    # A separable task: val accuracy reaches its best and cannot improve, so the attentive probe stops
     # `patience` scorings (of 25 steps) after its selected step.
     (xtr, ytr), (xva, yva), (xte, yte) = _separable(40, 0), _separable(10, 1), _separable(10, 2)
-    r = linear_probe(xtr, ytr, xva, yva, xte, yte, "classification", weight_decays=(1e-3,), patience=2)
-    assert r["val"]["accuracy"] == 1.0 and r["steps_run"] == r["step"] + 50 < 300
     tok = {s: (x[:, None], torch.ones(len(x), 1, dtype=torch.bool), y)
            for s, (x, y) in {"train": (xtr, ytr), "val": (xva, yva), "test": (xte, yte)}.items()}  # fmt: skip
     r = attentive_probe(tok["train"], tok["val"], tok["test"], "classification", weight_decays=(1e-3,), patience=1,

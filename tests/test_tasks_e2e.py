@@ -15,7 +15,7 @@ from lmp.model import LMPModel, ModelConfig
 from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
 from lmp.tasks.evaluate import ProbeOptions, evaluate_task
 from lmp.tasks.features import Representer, task_representations
-from lmp.tasks.finetune import finetune
+from lmp.tasks.finetune import _outputs, finetune
 from lmp.tasks.loading import load_model
 from lmp.tasks.lvu import FIXTURE_DIR, read_lvu_task
 from lmp.tasks.probe import attentive_probe, linear_probe
@@ -233,8 +233,10 @@ def test_finetune_starts_from_the_linear_probe_and_keeps_it_when_training_only_h
     store = world["store"]
     model = load_model(world["ckpt"], store)
     task = read_task(world["labels"] / "shot_size").restrict(store)
-    # The linear probe on the frozen representation, computed apart from fine-tuning.
-    reps = Representer(store, model, "fused", window=8).task(task)
+    # The linear probe on the frozen representation, computed apart from fine-tuning, on the inputs fine-tuning
+    # reads (one window centred on each shot; the probes' movie windows give other numbers for a shot task).
+    reps = {s: (_outputs(Representer(store, model, "fused", window=8), task, rows), task.targets(s))
+            for s, rows in task.splits.items()}  # fmt: skip
     probe = linear_probe(*reps["train"], *reps["val"], *reps["test"], "classification", num_classes=3, seed=0)
     # Learning rates this large wreck the backbone and head in the first step, so val must pick epoch 0:
     # the probe's head on the untouched backbone, which scores exactly what the probe scores.
@@ -243,6 +245,7 @@ def test_finetune_starts_from_the_linear_probe_and_keeps_it_when_training_only_h
     assert r["val"]["accuracy"] == pytest.approx(probe["val"]["accuracy"])
     assert r["test"]["accuracy"] == pytest.approx(probe["test"]["accuracy"])
     assert r["test_scores"].argmax(1).tolist() == probe["test_scores"].argmax(1).tolist()
+    torch.testing.assert_close(r["test_scores"], probe["test_scores"], atol=1e-4, rtol=0)
     # Without the probe first, the same wrecking run starts from a random head and is worse on val.
     plain = finetune(
         model, store, task, representation="fused", window=8, epochs=2, lr=50.0, head_lr=50.0, batch_size=16,

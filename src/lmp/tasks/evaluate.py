@@ -20,7 +20,7 @@ import torch
 from lmp.labels import Task
 from lmp.tasks.features import EncodingCache, Representer
 from lmp.tasks.finetune import finetune
-from lmp.tasks.probe import attentive_probe, linear_probe, over_seeds, reduce_token_width
+from lmp.tasks.probe import L2_GRID, attentive_probe, linear_probe, over_seeds, reduce_token_width
 
 PROTOCOLS = ("linear", "attentive", "finetune")
 
@@ -29,20 +29,16 @@ PROTOCOLS = ("linear", "attentive", "finetune")
 class ProbeOptions:
     """Probe and fine-tuning hyper-parameters (the model-selection grid is searched on val)."""
 
-    linear_steps: int = 300
-    """Full-batch AdamW steps of the linear probe."""
-    linear_lr: float = 1e-2
-    """Learning rate of the linear probe (inputs are standardised)."""
-    linear_weight_decays: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-    """Weight decays tried by the linear probe; val picks one."""
+    linear_steps: int = 200
+    """L-BFGS iterations at most per penalty of the linear probe (L2-regularised, on standardised inputs)."""
+    linear_weight_decays: tuple[float, ...] = L2_GRID
+    """L2 penalties λ tried by the linear probe (mean loss + λ/2 ||W||²); val picks one."""
     attentive_steps: int = 300
     """Mini-batch steps of the attentive probe."""
     attentive_lr: float = 1e-3
     """Learning rate of the attentive probe."""
     attentive_weight_decays: tuple[float, ...] = (1e-3, 1e-1)
     """Weight decays tried by the attentive probe; val picks one."""
-    linear_patience: int = 0
-    """Stop the linear probe after this many val scorings (every 25 steps) without improvement; 0 = never."""
     attentive_patience: int = 0
     """Stop the attentive probe after this many val scorings (every 25 steps) without improvement; 0 = never."""
     attentive_max_width: int = 512
@@ -64,10 +60,10 @@ class ProbeOptions:
         for name in ("linear_steps", "attentive_steps", "finetune_epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("linear_patience", "attentive_patience", "attentive_max_width"):
+        for name in ("attentive_patience", "attentive_max_width"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
-        for name in ("linear_lr", "attentive_lr", "finetune_lr", "finetune_head_lr"):
+        for name in ("attentive_lr", "finetune_lr", "finetune_head_lr"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
         if not self.linear_weight_decays or not self.attentive_weight_decays:
@@ -148,8 +144,8 @@ def evaluate_task(
             def run(seed: int) -> dict[str, Any]:
                 return linear_probe(
                     x["train"][0], y["train"], x["val"][0], y["val"], x["test"][0], y["test"], spec.type,
-                    weight_decays=o.linear_weight_decays, steps=o.linear_steps, lr=o.linear_lr, seed=seed,
-                    meta=meta, patience=o.linear_patience, progress=progress, **common,
+                    weight_decays=o.linear_weight_decays, steps=o.linear_steps, seed=seed, meta=meta,
+                    progress=progress, **common,
                 )  # fmt: skip
 
         else:
