@@ -35,12 +35,14 @@ def test_the_classification_head_is_scikit_learns_logistic_regression(lam):
     (xtr, ytr), (xva, yva), (xte, yte) = _classes(60, 12, 0), _classes(30, 12, 1), _classes(30, 12, 2)
     r = linear_probe(xtr, ytr, xva, yva, xte, yte, "classification", weight_decays=(lam,), steps=500)
     ref = LogisticRegression(C=1.0 / (lam * len(ytr)), tol=1e-10, max_iter=10_000).fit(_standardised(xtr, xtr), ytr)
-    # Softmax is unchanged by a constant added to every class's logit: compare the centred intercepts.
-    np.testing.assert_allclose(r["head"]["weight"].numpy(), ref.coef_, atol=2e-4)
+    # The probe stops at a gradient of 1e-5 (its speed in the studies); the weights are then within a few
+    # thousandths of the optimum. Softmax is unchanged by a constant added to every class's logit: compare
+    # the centred intercepts.
+    np.testing.assert_allclose(r["head"]["weight"].numpy(), ref.coef_, atol=5e-3)
     np.testing.assert_allclose(
-        r["head"]["bias"].numpy() - r["head"]["bias"].numpy().mean(), ref.intercept_ - ref.intercept_.mean(), atol=2e-4
+        r["head"]["bias"].numpy() - r["head"]["bias"].numpy().mean(), ref.intercept_ - ref.intercept_.mean(), atol=5e-3
     )
-    np.testing.assert_allclose(r["test_scores"].numpy(), ref.predict_proba(_standardised(xte, xtr)), atol=1e-4)
+    np.testing.assert_allclose(r["test_scores"].numpy(), ref.predict_proba(_standardised(xte, xtr)), atol=2e-3)
     assert r["weight_decay"] == lam
 
 
