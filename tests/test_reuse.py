@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lmp.config import from_dict, save_config
 from lmp.train import PretrainConfig
 from lmp.train.reuse import config_changes
@@ -55,3 +57,29 @@ def test_a_data_setting_the_saved_config_predates_is_read_at_its_old_behaviour(t
     assert config_changes(path, cfg) == []  # 0 pads to the window and 0 draws random batches, as before
     cut = from_dict(PretrainConfig, {"store": "s", "data": {"pad_multiple": 64}})
     assert config_changes(path, cut) == ["data.pad_multiple: 0 -> 64"]
+
+
+def test_a_run_on_a_store_without_text_is_reused_for_the_same_config(tmp_path):
+    """A pretraining run saves the modalities its store has (resolve_model_config); asked again with the same
+    options, whose model.modalities default to all three, it must count as the same run, not as another config
+    (the few-label protocol on a pictures-and-sound corpus stopped at its rerun)."""
+    import dataclasses
+
+    from lmp.config import ConfigError
+    from lmp.synth import SynthConfig, generate
+    from lmp.train.reuse import finished_model
+
+    corpus = generate(from_dict(SynthConfig, {"preset": "tiny", "out": str(tmp_path / "mw"), "num_movies": 3,
+                                              "modalities": "visual,audio"}))  # fmt: skip
+    cfg = from_dict(PretrainConfig, {"store": str(corpus / "store")})
+    run = tmp_path / "run"
+    # What `lmp pretrain` saves for this store, and a finished model beside it.
+    as_run = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, modalities=("visual", "audio")))
+    save_config(as_run, run / "config.yaml")
+    (run / "model").mkdir()
+    (run / "model" / "model.safetensors").write_bytes(b"")
+    assert finished_model(run, cfg) == run / "model"
+    # Another modality list asked for explicitly is another config.
+    visual_only = from_dict(PretrainConfig, {"store": str(corpus / "store"), "data": {"modalities": ["visual"]}})
+    with pytest.raises(ConfigError, match="modalities"):
+        finished_model(run, visual_only)

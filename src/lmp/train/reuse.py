@@ -68,10 +68,20 @@ finished run that differs only in them, or that predates one of them, is reused.
 
 
 def as_saved(cfg: Any) -> Any:
-    """`cfg` as `lmp pretrain` saves it: data.modalities, when given, become the model's modalities
-    (lmp.train.loop.resolve_model_config; the other values it fills in from the store are absent from `cfg`,
-    so the comparison skips them)."""
-    modalities = getattr(getattr(cfg, "data", None), "modalities", ())
+    """`cfg` as `lmp pretrain` saves it: the model's modalities are data.modalities when given, else every
+    modality the store has (lmp.train.loop.resolve_model_config; the other values it fills in from the store
+    are absent from `cfg`, so the comparison skips them). A store that cannot be opened leaves them as asked:
+    the comparison then names the difference."""
+    from lmp.errors import StoreError
+    from lmp.store import FeatureStore
+
+    modalities = tuple(getattr(getattr(cfg, "data", None), "modalities", ()) or ())
+    store = getattr(cfg, "store", None)
+    if not modalities and store:
+        try:
+            modalities = FeatureStore(store).modalities
+        except (StoreError, OSError):
+            modalities = ()
     if not modalities:
         return cfg
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, modalities=tuple(modalities)))
