@@ -85,18 +85,23 @@ def smoke_studies(tmp_path_factory):
 def test_span_study_smoke(smoke_studies):
     out = smoke_studies
     result = json.loads((out / "span" / "results.json").read_text())
-    assert {r["setting"] for r in result["records"]} == {8, 16, "context shot"}
-    assert {r["task"] for r in result["records"]} == {"scene", "writer", "offscreen_speaker", "place_return"}
+    assert {r["setting"] for r in result["records"]} == {8, 16, "context shot", "order"}
+    tasks = {"scene", "writer", "offscreen_speaker", "place_return", "place_order"}
+    assert {r["task"] for r in result["records"]} == tasks
+    # The order-aware task is read by every arm, raw features included.
+    order = {r["arm"] for r in result["records"] if r["task"] == "place_order"}
+    assert order == {"window 8", "window 16", "per-shot", "raw features"}
     # Every arm once per pretraining seed (0 and 1), each probed with the one probe seed, values pooled.
     runs = {p.name for p in (out / "pretrain").iterdir()}
     assert {"span-8", "span-8-seed1", "base-w16-seed1", "per-shot-seed1"} <= runs
-    assert all(len(r["values"]) == 2 for r in result["records"])
-    # One probe seed has no spread to judge by: both claim-2 comparisons say so instead of a verdict.
-    assert [(c["claim"], c["verdict"]) for c in result["claims"]] == [(2, "inconclusive")] * 2
+    assert all(len(r["values"]) == (1 if r["arm"] == "raw features" else 2) for r in result["records"])
+    # One probe seed has no spread to judge by: the four claim-2 comparisons say so instead of a verdict.
+    assert [(c["claim"], c["verdict"]) for c in result["claims"]] == [(2, "inconclusive")] * 4
     assert result["provenance"]["stores"]["movieworld"]["manifest_sha256"]
     md = (out / "span" / "results.md").read_text()
     assert "INCONCLUSIVE (n too small: one probe seed)" in md
-    assert "| writer |" in md and "| place_return |" in md and (out / "span" / "span.png").exists()
+    assert "| writer |" in md and "| place_return |" in md and "| place_order |" in md
+    assert (out / "span" / "span.png").exists()
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from lmp.tasks.features import Representer, task_representations
 from lmp.tasks.finetune import _outputs, finetune
 from lmp.tasks.loading import load_model
 from lmp.tasks.lvu import FIXTURE_DIR, read_lvu_task
-from lmp.tasks.probe import attentive_probe, linear_probe
+from lmp.tasks.probe import attentive_probe, linear_probe, with_position_code
 
 DIMS = {"visual": 12, "audio": 4, "text": 6}
 FAST = ProbeOptions(linear_steps=100, linear_weight_decays=(1e-3, 1e-1), attentive_steps=60, finetune_epochs=2)
@@ -195,6 +195,44 @@ def test_attentive_probe_finds_a_planted_signal_and_not_a_shuffled_one():
     shuffled = [(t, m, _decorrelated(y, s)) for s, (t, m, y) in enumerate((train, val))]
     r = attentive_probe(*shuffled, test, "classification", **opts)
     assert abs(r["test"]["accuracy"] - 0.5) < 0.15
+
+
+def _ordered_tokens(n, seed):
+    """Sequences of 5-12 real tokens (padded to 12): class 0 shows a for its first half and b for the rest,
+    class 1 the same tokens in reverse order, so both classes hold the same multiset of tokens; plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.zeros(8), torch.zeros(8)
+    a[0], b[1] = 1.0, 1.0
+    y = torch.randint(0, 2, (n,), generator=g)
+    lengths = torch.randint(5, 13, (n,), generator=g)
+    tok, mask = torch.zeros(n, 12, 8), torch.zeros(n, 12, dtype=torch.bool)
+    for i, (c, length) in enumerate(zip(y.tolist(), lengths.tolist())):
+        half = length // 2
+        seq = torch.stack([a] * half + [b] * (length - half))
+        tok[i, :length] = (seq if c == 0 else seq.flip(0)) + 0.3 * torch.randn(length, 8, generator=g)
+        mask[i, :length] = True
+    return tok, mask, y
+
+
+def test_attentive_probe_reads_order_only_with_the_position_code():
+    train, val, test = _ordered_tokens(200, 0), _ordered_tokens(100, 1), _ordered_tokens(200, 2)
+    opts = {"steps": 200, "lr": 1e-2, "weight_decays": (1e-3,)}
+    assert attentive_probe(train, val, test, "classification", **opts)["test"]["accuracy"] > 0.9
+    # Order-blind (no code), the two classes are the same bags of tokens: chance.
+    blind = attentive_probe(train, val, test, "classification", position_frequencies=0, **opts)
+    assert abs(blind["test"]["accuracy"] - 0.5) < 0.15
+
+
+def test_position_code_by_hand():
+    tok = torch.full((1, 3, 4), 2.0)
+    mask = torch.tensor([[True, True, False]])  # two real tokens: r = 1/4 and 3/4
+    out, m = with_position_code({"train": (tok, mask)}, 1)["train"]
+    assert out.shape == (1, 3, 6) and torch.equal(m, mask)
+    assert torch.equal(out[..., :4], tok)
+    # sin and cos of pi r, times the train tokens' root mean square entry (2); zero at padding.
+    c = 2 * 0.5**0.5
+    assert torch.allclose(out[0, :, 4:], torch.tensor([[c, c], [c, -c], [0.0, 0.0]]), atol=1e-6)
+    assert with_position_code({"train": (tok, mask)}, 0)["train"][0] is tok
 
 
 def test_finetune_trains_a_copy_and_selects_on_val(world):

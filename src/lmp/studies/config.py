@@ -40,6 +40,9 @@ class StudyConfig:
     context_tasks: tuple[str, ...] = ("offscreen_speaker", "place_return")
     """Shot tasks whose answer lies minutes from the shot, probed on contextual shot tokens (claim 2 is judged
     on them)."""
+    order_tasks: tuple[str, ...] = ("place_order",)
+    """Clip tasks whose answer is the order of the clip's shots, not their mix, read with the attentive probe
+    on the clip's shot tokens (claim 2 is judged on them too)."""
     multimodal_tasks: tuple[str, ...] = ("way_speaking", "writer", "relationship", "genre")
     """Tasks carried by audio or dialogue (claim 3 is judged on them); see docs/movieworld.md."""
     representation: str = "all"

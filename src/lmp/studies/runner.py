@@ -39,6 +39,8 @@ class Corpus:
     train_movies: list[str]
     context: dict[str, Task] = field(default_factory=dict)
     """Shot-level context tasks (cfg.context_tasks) that this corpus has labels for."""
+    order: dict[str, Task] = field(default_factory=dict)
+    """Order-aware clip tasks (cfg.order_tasks) that this corpus has labels for."""
     pretrain_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Resolved pretraining config of every arm used, saved with the results."""
 
@@ -53,15 +55,18 @@ def load_corpus(cfg: StudyConfig) -> Corpus:
     store = FeatureStore(root / "store")
     tasks = {name: read_task(root / "labels" / name).restrict(store) for name in cfg.tasks}
     train = json.loads((root / "corpus.json").read_text())["splits"]["train"]
-    context = {
-        n: read_task(root / "labels" / n).restrict(store) for n in cfg.context_tasks if (root / "labels" / n).is_dir()
-    }
-    missing = [n for n in cfg.context_tasks if n not in context]
+    context = _optional_tasks(root, store, cfg.context_tasks, "context")
+    order = _optional_tasks(root, store, cfg.order_tasks, "order")
+    return Corpus(root, store, tasks, train, context, order)
+
+
+def _optional_tasks(root: Path, store: FeatureStore, names, kind: str) -> dict[str, Task]:
+    """The tasks of `names` that the corpus has labels for (corpora made by an older lmp synth lack some)."""
+    found = {n: read_task(root / "labels" / n).restrict(store) for n in names if (root / "labels" / n).is_dir()}
+    missing = [n for n in names if n not in found]
     if missing:
-        print(
-            f"corpus {root} has no labels for the context tasks {missing} (made by an older lmp synth); skipping them"
-        )
-    return Corpus(root, store, tasks, train, context)
+        print(f"corpus {root} has no labels for the {kind} tasks {missing} (made by an older lmp synth); skipping them")
+    return found
 
 
 def pretrain_arm(
@@ -223,6 +228,30 @@ def context_arm(corpus: Corpus, cfg: StudyConfig, model) -> dict[str, dict[str, 
         with torch.no_grad():
             reps = rep.task(task)
         out[name] = probe(reps, task, cfg)
+    return out
+
+
+def order_arm(corpus: Corpus, cfg: StudyConfig, model) -> dict[str, dict[str, Any]]:
+    """order task -> probe stats (all train labels): the attentive probe, which codes each token's place in
+    its clip, over one frozen model's clip tokens (None = raw features), encoded with the evaluation window."""
+    from lmp.tasks.features import Representer
+    from lmp.tasks.probe import attentive_probe
+
+    rep = Representer(
+        corpus.store, model, "raw" if model is None else cfg.representation, window=cfg.eval_window, progress=False
+    )
+    out = {}
+    for name, task in corpus.order.items():
+        with torch.no_grad():
+            split = {s: (*rep.clips(rows, tokens=True)[1], task.targets(s)) for s, rows in task.splits.items()}
+        values = [
+            float(attentive_probe(
+                split["train"], split["val"], split["test"], task.spec.type, metric=task.spec.metric,
+                num_classes=task.spec.num_classes, seed=seed,
+            )["test"][task.spec.metric])
+            for seed in cfg.seeds
+        ]  # fmt: skip
+        out[name] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
     return out
 
 

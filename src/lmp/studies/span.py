@@ -7,6 +7,10 @@ pooling over a clip does the long-range aggregation for any encoder, so they can
 is encoded with the same evaluation window, so only what pretraining taught the encoder differs. The
 same tasks also compare the default arm with the per-shot ablation (no cross-shot context at all).
 
+The order-aware clip tasks (`order_tasks`: whose answer is the order of a clip's shots, not their mix)
+are read with the attentive probe, which codes each token's place in its clip; the same two comparisons
+are made on them, with raw features' tokens as a reference row.
+
 Every span arm and the per-shot ablation are pretrained once per pretraining seed (`pretrain_seeds`, as in
 the data study; the default arm's and the per-shot ablation's runs are shared with it), and their probe
 values are pooled over pretraining and probe seeds, so a verdict's spread includes that of pretraining runs.
@@ -23,6 +27,7 @@ from lmp.studies.runner import (
     context_arm,
     evaluate_arm,
     load_arm_model,
+    order_arm,
     pool_runs,
     pretrain_arm,
     pretrain_seed_list,
@@ -40,29 +45,36 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
     out = cfg.out / "span"
     spans = tuple(sorted(cfg.spans))
     seeds = pretrain_seed_list(cfg)
-    res, ctx = {}, {}
+    res, ctx, order = {}, {}, {}
     for s in spans:
         arm, overrides = span_arm(cfg, s)
-        clip_runs, ctx_runs = [], []
+        clip_runs, ctx_runs, order_runs = [], [], []
         for seed in seeds:
             model = load_arm_model(pretrain_arm(cfg, corpus, arm, overrides, seed=seed), corpus, cfg, seed=seed)
             clip_runs.append({t: per[1.0] for t, per in evaluate_arm(corpus, cfg, model).items()})
             ctx_runs.append(context_arm(corpus, cfg, model))
-        res[s], ctx[s] = _pooled(clip_runs), _pooled(ctx_runs)
+            order_runs.append(order_arm(corpus, cfg, model))
+        res[s], ctx[s], order[s] = _pooled(clip_runs), _pooled(ctx_runs), _pooled(order_runs)
     base = cfg.window if cfg.window in spans else spans[-1]
-    per_shot = _pooled([
-        context_arm(corpus, cfg, load_arm_model(
+    shot_ctx, shot_order = [], []
+    for seed in seeds:
+        model = load_arm_model(
             pretrain_arm(cfg, corpus, PER_SHOT, PER_SHOT_OVERRIDES, seed=seed), corpus, cfg, seed=seed
-        ))
-        for seed in seeds
-    ])  # fmt: skip
+        )
+        shot_ctx.append(context_arm(corpus, cfg, model))
+        shot_order.append(order_arm(corpus, cfg, model))
+    per_shot, per_shot_order = _pooled(shot_ctx), _pooled(shot_order)
+    raw_order = order_arm(corpus, cfg, None)
     records = [
         {"curve": "span", "setting": s, "arm": f"window {s}", "task": t, "metric": task_metric(corpus, t), **st}
-        for s in spans for per in (res[s], ctx[s]) for t, st in per.items()
+        for s in spans for per in (res[s], ctx[s], order[s]) for t, st in per.items()
     ] + [
         {"curve": "per-shot", "setting": "context shot", "arm": PER_SHOT, "task": t, "metric": task_metric(corpus, t),
          **st}
-        for t, st in per_shot.items()
+        for per in (per_shot, per_shot_order) for t, st in per.items()
+    ] + [
+        {"curve": "raw", "setting": "order", "arm": "raw features", "task": t, "metric": task_metric(corpus, t), **st}
+        for t, st in raw_order.items()
     ]  # fmt: skip
     context = list(corpus.context)
     short, longest = spans[0], spans[-1]
@@ -94,6 +106,33 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
                 + [["**mean**", *(cell(avg[s]) for s in spans), cell(shot_avg)]],
             ),
         ]  # fmt: skip
+    ordered = list(corpus.order)
+    if ordered:
+        avg = {s: task_average(order[s], ordered) for s in spans}
+        shot_avg = task_average(per_shot_order, ordered)
+        span_result = verdict([(avg[longest], avg[short])], len(cfg.seeds))
+        shot_result = verdict([(avg[base], shot_avg)], len(cfg.seeds))
+        claims += [
+            {"claim": 2, "comparison": f"order tasks: window {longest} vs {short}", "verdict": span_result,
+             "margin": avg[longest]["mean"] - avg[short]["mean"]},
+            {"claim": 2, "comparison": f"order tasks: window {base} vs per-shot", "verdict": shot_result,
+             "margin": avg[base]["mean"] - shot_avg["mean"]},
+        ]  # fmt: skip
+        sections += [
+            claim_line(2, "longer spans beat short ones on order-aware clip tasks", span_result,
+                       f"Accuracy on {', '.join(ordered)} (attentive probe), window {longest} minus window {short}: "
+                       f"{avg[longest]['mean'] - avg[short]['mean']:+.3f}.", len(cfg.seeds)),
+            claim_line(2, "long-range context beats none on order-aware clip tasks", shot_result,
+                       f"Accuracy on {', '.join(ordered)}, window {base} minus the per-shot ablation: "
+                       f"{avg[base]['mean'] - shot_avg['mean']:+.3f}.", len(cfg.seeds)),
+            "\n## Order-aware clip tasks: accuracy vs pretraining window (attentive probe over the clip's shot "
+            f"tokens, each coded with its place in the clip; evaluation window {cfg.eval_window}; ± = seed std)\n",
+            markdown_table(
+                ["task", *(f"window {s}" for s in spans), PER_SHOT, "raw features"],
+                [[t, *(cell(order[s][t]) for s in spans), cell(per_shot_order[t]), cell(raw_order[t])]
+                 for t in ordered],
+            ),
+        ]  # fmt: skip
     long_tasks = [t for t in cfg.long_range_tasks if t in corpus.tasks]
     rows = [[t, *(cell(res[s][t]) for s in spans)] for t in cfg.tasks]
     if long_tasks:
@@ -105,7 +144,7 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
     ]
     write_study(out, "span", "Long-range span", sections, records, claims, cfg, corpus)
     series = {t: (list(spans), [per[s][t]["mean"] for s in spans], [per[s][t]["std"] for s in spans])
-              for per, names in ((ctx, context), (res, cfg.tasks)) for t in names}  # fmt: skip
+              for per, names in ((ctx, context), (order, ordered), (res, cfg.tasks)) for t in names}  # fmt: skip
     line_plot(
         out / "span.png",
         [{"title": "per task (context tasks: AP; clip tasks: accuracy)", "xlabel": "pretraining window (shots)",
@@ -116,5 +155,5 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
 
 
 def task_metric(corpus: Corpus, name: str) -> str:
-    task = corpus.tasks.get(name) or corpus.context[name]
+    task = corpus.tasks.get(name) or corpus.context.get(name) or corpus.order[name]
     return task.spec.metric

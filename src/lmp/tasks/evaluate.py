@@ -43,6 +43,8 @@ class ProbeOptions:
     """Stop the attentive probe after this many val scorings (every 25 steps) without improvement; 0 = never."""
     attentive_max_width: int = 512
     """Wider tokens are projected once onto their top principal components (train split) first; 0 = never."""
+    attentive_position_frequencies: int = 4
+    """Sin/cos pairs coding each token's relative place in its clip for the attentive probe; 0 = order-blind."""
     finetune_epochs: int = 10
     """Fine-tuning epochs (val picks the best epoch)."""
     finetune_lr: float = 1e-4
@@ -60,7 +62,7 @@ class ProbeOptions:
         for name in ("linear_steps", "attentive_steps", "finetune_epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("attentive_patience", "attentive_max_width"):
+        for name in ("attentive_patience", "attentive_max_width", "attentive_position_frequencies"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         for name in ("attentive_lr", "finetune_lr", "finetune_head_lr"):
@@ -159,7 +161,7 @@ def evaluate_task(
                     (*tok["train"], y["train"]), (*tok["val"], y["val"]), (*tok["test"], y["test"]), spec.type,
                     weight_decays=o.attentive_weight_decays, steps=o.attentive_steps, lr=o.attentive_lr,
                     seed=seed, meta=meta, patience=o.attentive_patience, progress=progress,
-                    max_width=o.attentive_max_width, **common,
+                    max_width=o.attentive_max_width, position_frequencies=o.attentive_position_frequencies, **common,
                 )  # fmt: skip
 
     summary = over_seeds(run, seeds)

@@ -223,6 +223,38 @@ def reduce_token_width(
     }
 
 
+def with_position_code(
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]], frequencies: int
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """name -> (tokens [n, L, d + 2F], mask [n, L]): each real token gets a code of its relative place in
+    its sequence, r = (i + 1/2) / length in (0, 1): sin and cos of pi 2^j r for j < F (F = `frequencies`;
+    cos(pi r) alone falls from start to end), scaled to the train split's root mean square token entry;
+    padding stays zero (real tokens first, as every caller lays them out). Unchanged when F is 0. With F
+    even the code adds a multiple of 4 dimensions, so a width the head's 4 heads divide stays divisible.
+
+    Why: attention pooling is blind to order (any permutation of the tokens gives the same output), and
+    lmp's encoders put position into attention scores only (rotary codes), not into the tokens, so without
+    this the attentive probe cannot tell a story that goes from A to B from one that goes from B to A
+    (MovieWorld's `place_order`, docs/movieworld.md). Relative, because clips differ in length and long
+    ones reach the probe averaged in groups (`Representer.clips`). The scale keeps the code on par with
+    the tokens' own entries in the head's LayerNorm, whatever the encoder's units.
+    """
+    if frequencies <= 0:
+        return splits
+    tok, mask = splits["train"]
+    real = tok[mask.bool()]
+    scale = real.float().pow(2).mean().sqrt() if real.numel() else torch.tensor(1.0)
+
+    def code(m: torch.Tensor) -> torch.Tensor:
+        length = m.sum(1, keepdim=True).clamp_min(1).float()  # [n, 1]
+        r = (torch.arange(m.shape[1], dtype=torch.float32)[None] + 0.5) / length  # [n, L]
+        angles = r[..., None] * (torch.pi * 2.0 ** torch.arange(frequencies, dtype=torch.float32))  # [n, L, F]
+        parts = torch.cat([angles.sin(), angles.cos()], dim=-1)  # [n, L, 2F]
+        return parts * m[..., None].float() * scale
+
+    return {name: (torch.cat([t.float(), code(m.bool())], dim=-1), m) for name, (t, m) in splits.items()}
+
+
 def attentive_probe(
     train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -241,6 +273,7 @@ def attentive_probe(
     patience: int = 0,
     progress: bool = False,
     max_width: int = 512,
+    position_frequencies: int = 4,
 ) -> dict[str, Any]:
     """Attentive probe over frozen token sequences; each split is (tokens [n, L, d], mask [n, L], y).
 
@@ -248,13 +281,14 @@ def attentive_probe(
     weight decay's head starts from the same initialisation (seeded) and sees the same mini-batches, so
     the grid trains as one `AttentiveGrid`. Tokens wider than `max_width` are first projected onto their
     top principal components (`reduce_token_width`; 0 = never); callers running several seeds project
-    once themselves, as `evaluate_task` does.
+    once themselves, as `evaluate_task` does. Each token then gets a code of its relative place in the
+    sequence (`with_position_code`, `position_frequencies`; 0 = none), so the probe can read order.
     """
     metric = check_task_type(task_type, metric)
     tokens = {
         name: (tok.float(), mask.bool()) for name, (tok, mask, _) in zip(("train", "val", "test"), (train, val, test))
     }
-    tokens = reduce_token_width(tokens, max_width)
+    tokens = with_position_code(reduce_token_width(tokens, max_width), position_frequencies)
     y = {"train": train[2], "val": val[2], "test": test[2]}
     meta = meta or {}
     classes = _infer_classes(task_type, [train[2], val[2], test[2]], num_classes)
