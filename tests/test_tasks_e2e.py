@@ -13,7 +13,7 @@ from lmp.cli import main
 from lmp.labels import Example, read_task
 from lmp.model import LMPModel, ModelConfig
 from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
-from lmp.tasks.evaluate import ProbeOptions, evaluate_task
+from lmp.tasks.evaluate import ProbeOptions, evaluate_task, grid_edge_note
 from lmp.tasks.features import Representer, task_representations
 from lmp.tasks.finetune import _outputs, finetune
 from lmp.tasks.loading import load_model
@@ -330,6 +330,22 @@ def test_probe_cli_over_a_labels_root_writes_tables_and_provenance(world, tmp_pa
     assert prov["seeds"] == [0] and len(prov["stores"]["store"]["manifest_sha256"]) == 64 and "git_sha" in prov
     assert json.loads((out / "missing_videos.json").read_text())["tags"]["train"]["missing_ids"] == ["gone"]
     assert "representations" in (out / "config.yaml").read_text()
+
+
+def test_grid_edge_note_names_the_end_every_seed_chose():
+    opts = ProbeOptions(linear_weight_decays=(0.01, 0.1, 1.0), attentive_weight_decays=(0.001, 0.1))
+
+    def summary(protocol, chosen):
+        return {"task": "genre", "protocol": protocol, "representation": "all",
+                "runs": [{"weight_decay": w} for w in chosen]}  # fmt: skip
+
+    top = grid_edge_note(summary("linear", [1.0, 1.0]), opts)
+    assert "largest penalty of the grid (1)" in top and "--options.linear_weight_decays" in top
+    assert "smallest penalty of the grid (0.001)" in grid_edge_note(summary("attentive", [0.001, 0.001]), opts)
+    assert grid_edge_note(summary("linear", [1.0, 0.1]), opts) is None  # the seeds disagree
+    assert grid_edge_note(summary("linear", [0.1, 0.1]), opts) is None  # inside the grid
+    assert grid_edge_note(summary("finetune", [0.05]), opts) is None  # no grid
+    assert grid_edge_note(summary("linear", [1.0]), ProbeOptions(linear_weight_decays=(1.0,))) is None
 
 
 def test_probe_cli_refuses_to_run_without_a_model(world, tmp_path, capsys):

@@ -162,7 +162,7 @@ def _run(cfg: EvalConfig, tasks: dict, title: str) -> int:
 
     from lmp.config import atomic_write_text
     from lmp.store import FeatureStore
-    from lmp.tasks.evaluate import evaluate_task
+    from lmp.tasks.evaluate import evaluate_task, grid_edge_note
     from lmp.tasks.features import EncodingCache
     from lmp.tasks.report import write_results
 
@@ -190,12 +190,14 @@ def _run(cfg: EvalConfig, tasks: dict, title: str) -> int:
                 if rep == "raw" and protocol == "finetune":
                     continue
                 print(f"{name}: {protocol} probe on {rep} ({len(cfg.seeds)} seeds)")
-                summaries.append(
-                    evaluate_task(
-                        task, store, model, protocol=protocol, representation=rep, seeds=cfg.seeds,
-                        window=cfg.window, options=cfg.options, cache=cache,
-                    )  # fmt: skip
-                )
+                summary = evaluate_task(
+                    task, store, model, protocol=protocol, representation=rep, seeds=cfg.seeds,
+                    window=cfg.window, options=cfg.options, cache=cache,
+                )  # fmt: skip
+                summaries.append(summary)
+                note = grid_edge_note(summary, cfg.options)
+                if note:
+                    print(note)
     if not summaries:
         raise LMPError(
             f"store {cfg.store}: no task has train, val and test videos among its {len(store)} movies "

@@ -72,6 +72,24 @@ class ProbeOptions:
             raise ValueError("linear_weight_decays / attentive_weight_decays: need at least one value")
 
 
+def grid_edge_note(summary: dict[str, Any], options: ProbeOptions) -> str | None:
+    """A line for the user when val chose the same end of a probe's penalty grid for every seed (the best
+    penalty may lie beyond it), else None. `summary` is evaluate_task's."""
+    protocol = summary["protocol"]
+    grid = {"linear": options.linear_weight_decays, "attentive": options.attentive_weight_decays}.get(protocol)
+    if not grid or len(set(grid)) < 2:
+        return None
+    chosen = {float(r["weight_decay"]) for r in summary["runs"]}
+    for end, which in ((max(grid), "largest"), (min(grid), "smallest")):
+        if chosen == {float(end)}:
+            return (
+                f"note: {summary['task']} ({protocol} probe on {summary['representation']}): val chose the {which} "
+                f"penalty of the grid ({end:g}) for every seed; the best may lie beyond it "
+                f"(--options.{protocol}_weight_decays)"
+            )
+    return None
+
+
 def _boundary_meta(task: Task) -> dict[str, dict[str, list]] | None:
     if task.spec.level != "boundary":
         return None
