@@ -1,8 +1,9 @@
-"""Writes that readers never see half-done: whole files (`atomic_write_bytes`) and whole directories
-(`stage_path` + `swap_dir`), and finding what a crash left of them (`leftovers`)."""
+"""Writes that readers never see half-done: whole files (`atomic_write_bytes`, `save_figure`) and whole
+directories (`stage_path` + `swap_dir`), and finding what a crash left of them (`leftovers`)."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import uuid
@@ -30,6 +31,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> None:
+    """A matplotlib figure written atomically (`atomic_write_bytes`), in the format its suffix names."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", **savefig_kwargs)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def stage_path(final: Path) -> Path:

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmp.atomic import save_figure
 from lmp.config import atomic_write_text, from_dict, save_config
 
 ARMS = ("random init", "pretrained", "raw features", "CCA")
@@ -116,7 +117,7 @@ def _plot(rows: list[dict], path: Path, representation: str) -> None:
     ax.set_title(f"MovieWorld linear probes on frozen encoders ({representation}): pretrained vs random init")
     ax.legend(frameon=False, ncols=len(ARMS), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

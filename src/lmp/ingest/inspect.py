@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lmp.atomic import save_figure
 from lmp.errors import StoreError
 from lmp.store.format import PREVIEWS_DIR
 
@@ -135,7 +136,7 @@ def render_png(p: dict[str, Any], out: Path, first: int, count: int) -> Path:
         line = doc["dialogue"][k] if k < len(doc.get("dialogue", [])) else ""
         ax.set_xlabel(textwrap.fill(textwrap.shorten(line, 90), 32) if line else "(no dialogue)", fontsize=7)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90, bbox_inches="tight")
+    save_figure(fig, out, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return out
 

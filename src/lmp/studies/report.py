@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lmp.atomic import save_figure
 from lmp.config import atomic_write_text, save_config
 from lmp.tasks.report import format_mean_std
 
@@ -127,7 +128,7 @@ def line_plot(path: Path, panels: list[dict[str, Any]], title: str) -> None:
         ax.legend(fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -151,5 +152,5 @@ def bar_plot(
     ax.legend(fontsize=8, frameon=False, ncols=min(4, len(series)))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
