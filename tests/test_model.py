@@ -234,6 +234,19 @@ def test_config_presets_and_validation():
         LMPModel(ModelConfig.from_name("tiny", input_dims={"visual": 3, "audio": 3}))
 
 
+def test_orthogonal_input_init_starts_every_input_direction_at_the_same_gain():
+    dims = {"visual": 16, "audio": 8, "text": 40}  # width 16: square, tall and wide projections
+    ortho = LMPModel(ModelConfig.from_name("tiny", width=16, heads=2, input_dims=dims, input_init="orthogonal"))
+    normal = LMPModel(ModelConfig.from_name("tiny", width=16, heads=2, input_dims=dims))
+    for m in dims:
+        s = torch.linalg.svdvals(ortho.inputs[m].proj.weight.detach())
+        torch.testing.assert_close(s, torch.ones_like(s))
+        spread = torch.linalg.svdvals(normal.inputs[m].proj.weight.detach())
+        assert spread.max() / spread.min() > 2  # the default draw shrinks some directions against others
+    with pytest.raises(ValueError, match="input_init"):
+        ModelConfig(input_init="xavier")
+
+
 def _nested(**values):
     from lmp.train import PretrainConfig
 

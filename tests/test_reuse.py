@@ -83,3 +83,11 @@ def test_a_run_on_a_store_without_text_is_reused_for_the_same_config(tmp_path):
     visual_only = from_dict(PretrainConfig, {"store": str(corpus / "store"), "data": {"modalities": ["visual"]}})
     with pytest.raises(ConfigError, match="modalities"):
         finished_model(run, visual_only)
+
+
+def test_a_model_setting_the_saved_config_predates_is_read_at_its_old_behaviour(tmp_path):
+    path, cfg = saved(tmp_path, {})
+    path.write_text("".join(line for line in path.read_text().splitlines(keepends=True) if "input_init" not in line))
+    assert config_changes(path, cfg) == []  # runs saved before the option were initialised "normal"
+    ortho = from_dict(PretrainConfig, {"store": "s", "model": {"input_init": "orthogonal"}})
+    assert config_changes(path, ortho) == ["model.input_init: 'normal' -> 'orthogonal'"]

@@ -64,6 +64,9 @@ class ModelConfig:
     standardize_inputs: bool = True
     """Standardise each input feature dimension with the pretraining store's mean and std (buffers saved with
     the weights) before the per-shot LayerNorm; False = the LayerNorm alone (checkpoints that predate the option)."""
+    input_init: Literal["normal", "orthogonal"] = "normal"
+    """Initial input projections: "normal" (truncated normal, std 0.02, like every linear layer) or "orthogonal"
+    (all singular values 1, so no input direction starts shrunk; docs/diagnosis-pretraining.md)."""
 
     def __post_init__(self) -> None:
         self.modalities = check_modalities(self.modalities, "model.modalities")
@@ -82,6 +85,8 @@ class ModelConfig:
             raise ValueError(f"model.width: must be even (sinusoidal positions), got {self.width}")
         if self.position not in ("rotary", "sinusoidal"):
             raise ValueError(f"model.position: must be one of ['rotary', 'sinusoidal'], got {self.position!r}")
+        if self.input_init not in ("normal", "orthogonal"):
+            raise ValueError(f"model.input_init: must be one of ['normal', 'orthogonal'], got {self.input_init!r}")
         if self.context not in ("window", "shot"):
             raise ValueError(f"model.context: must be one of ['window', 'shot'], got {self.context!r}")
         if self.mlp_ratio <= 0:
