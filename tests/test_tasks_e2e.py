@@ -333,7 +333,7 @@ def test_probe_cli_over_a_labels_root_writes_tables_and_provenance(world, tmp_pa
 
 
 def test_grid_edge_note_names_the_end_every_seed_chose():
-    opts = ProbeOptions(linear_weight_decays=(0.01, 0.1, 1.0), attentive_weight_decays=(0.001, 0.1))
+    opts = ProbeOptions(linear_weight_decays=(0.01, 0.1, 1.0), attentive_weight_decays=(0.001, 0.01, 0.1))
 
     def summary(protocol, chosen):
         return {"task": "genre", "protocol": protocol, "representation": "all",
@@ -346,6 +346,8 @@ def test_grid_edge_note_names_the_end_every_seed_chose():
     assert grid_edge_note(summary("linear", [0.1, 0.1]), opts) is None  # inside the grid
     assert grid_edge_note(summary("finetune", [0.05]), opts) is None  # no grid
     assert grid_edge_note(summary("linear", [1.0]), ProbeOptions(linear_weight_decays=(1.0,))) is None
+    # Two values are both ends: the attentive probe's default grid never gets a note.
+    assert grid_edge_note(summary("attentive", [0.1, 0.1]), ProbeOptions()) is None
 
 
 def test_probe_cli_refuses_to_run_without_a_model(world, tmp_path, capsys):

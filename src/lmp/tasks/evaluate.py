@@ -74,10 +74,11 @@ class ProbeOptions:
 
 def grid_edge_note(summary: dict[str, Any], options: ProbeOptions) -> str | None:
     """A line for the user when val chose the same end of a probe's penalty grid for every seed (the best
-    penalty may lie beyond it), else None. `summary` is evaluate_task's."""
+    penalty may lie beyond it), else None. `summary` is evaluate_task's. Grids of fewer than three values
+    (the attentive probe's default two) are all ends, so they get no note."""
     protocol = summary["protocol"]
     grid = {"linear": options.linear_weight_decays, "attentive": options.attentive_weight_decays}.get(protocol)
-    if not grid or len(set(grid)) < 2:
+    if not grid or len(set(grid)) < 3:
         return None
     chosen = {float(r["weight_decay"]) for r in summary["runs"]}
     for end, which in ((max(grid), "largest"), (min(grid), "smallest")):
