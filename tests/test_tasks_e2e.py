@@ -346,6 +346,8 @@ def test_grid_edge_note_names_the_end_every_seed_chose():
     assert grid_edge_note(summary("linear", [0.1, 0.1]), opts) is None  # inside the grid
     assert grid_edge_note(summary("finetune", [0.05]), opts) is None  # no grid
     assert grid_edge_note(summary("linear", [1.0]), ProbeOptions(linear_weight_decays=(1.0,))) is None
+    with pytest.raises(ValueError, match="attentive_position_frequencies"):
+        ProbeOptions(attentive_position_frequencies=-1)
     # Two values are both ends: the attentive probe's default grid never gets a note.
     assert grid_edge_note(summary("attentive", [0.1, 0.1]), ProbeOptions()) is None
 

@@ -80,24 +80,22 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
     short, longest = spans[0], spans[-1]
     claims, sections = [], []
     if context:
-        avg = {s: task_average(ctx[s], context) for s in spans}
-        shot_avg = task_average(per_shot, context)
-        span_result = verdict([(avg[longest], avg[short])], len(cfg.seeds))
+        avg, shot_avg, (span_result, span_margin), (ctx_result, ctx_margin) = _comparisons(
+            ctx, per_shot, context, spans, base, len(cfg.seeds)
+        )
         best = max(spans, key=lambda s: avg[s]["mean"])
-        ctx_result = verdict([(avg[base], shot_avg)], len(cfg.seeds))
         claims += [
-            {"claim": 2, "comparison": f"window {longest} vs {short}", "verdict": span_result,
-             "margin": avg[longest]["mean"] - avg[short]["mean"], "best_span": best},
-            {"claim": 2, "comparison": f"window {base} vs per-shot", "verdict": ctx_result,
-             "margin": avg[base]["mean"] - shot_avg["mean"]},
+            {"claim": 2, "comparison": f"window {longest} vs {short}", "verdict": span_result, "margin": span_margin,
+             "best_span": best},
+            {"claim": 2, "comparison": f"window {base} vs per-shot", "verdict": ctx_result, "margin": ctx_margin},
         ]  # fmt: skip
         sections += [
             claim_line(2, "longer spans beat short ones on long-range tasks", span_result,
                        f"Mean AP on the context tasks ({', '.join(context)}), window {longest} minus window {short}: "
-                       f"{avg[longest]['mean'] - avg[short]['mean']:+.3f}; the best span is {best}.", len(cfg.seeds)),
+                       f"{span_margin:+.3f}; the best span is {best}.", len(cfg.seeds)),
             claim_line(2, "long-range context beats none", ctx_result,
                        f"Mean AP on the context tasks, window {base} minus the per-shot ablation: "
-                       f"{avg[base]['mean'] - shot_avg['mean']:+.3f}.", len(cfg.seeds)),
+                       f"{ctx_margin:+.3f}.", len(cfg.seeds)),
             f"\n## Context tasks: AP vs pretraining window (per-shot probes; evaluation window {cfg.eval_window}; "
             "± = seed std)\n",
             markdown_table(
@@ -108,23 +106,22 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
         ]  # fmt: skip
     ordered = list(corpus.order)
     if ordered:
-        avg = {s: task_average(order[s], ordered) for s in spans}
-        shot_avg = task_average(per_shot_order, ordered)
-        span_result = verdict([(avg[longest], avg[short])], len(cfg.seeds))
-        shot_result = verdict([(avg[base], shot_avg)], len(cfg.seeds))
+        _, _, (span_result, span_margin), (shot_result, shot_margin) = _comparisons(
+            order, per_shot_order, ordered, spans, base, len(cfg.seeds)
+        )
         claims += [
             {"claim": 2, "comparison": f"order tasks: window {longest} vs {short}", "verdict": span_result,
-             "margin": avg[longest]["mean"] - avg[short]["mean"]},
+             "margin": span_margin},
             {"claim": 2, "comparison": f"order tasks: window {base} vs per-shot", "verdict": shot_result,
-             "margin": avg[base]["mean"] - shot_avg["mean"]},
+             "margin": shot_margin},
         ]  # fmt: skip
         sections += [
             claim_line(2, "longer spans beat short ones on order-aware clip tasks", span_result,
                        f"Accuracy on {', '.join(ordered)} (attentive probe), window {longest} minus window {short}: "
-                       f"{avg[longest]['mean'] - avg[short]['mean']:+.3f}.", len(cfg.seeds)),
+                       f"{span_margin:+.3f}.", len(cfg.seeds)),
             claim_line(2, "long-range context beats none on order-aware clip tasks", shot_result,
                        f"Accuracy on {', '.join(ordered)}, window {base} minus the per-shot ablation: "
-                       f"{avg[base]['mean'] - shot_avg['mean']:+.3f}.", len(cfg.seeds)),
+                       f"{shot_margin:+.3f}.", len(cfg.seeds)),
             "\n## Order-aware clip tasks: accuracy vs pretraining window (attentive probe over the clip's shot "
             f"tokens, each coded with its place in the clip; evaluation window {cfg.eval_window}; ± = seed std)\n",
             markdown_table(
@@ -152,6 +149,17 @@ def run_span(cfg: StudyConfig, corpus: Corpus) -> dict:
         "Pretraining span on MovieWorld",
     )  # fmt: skip
     return {"claims": claims, "dir": str(out)}
+
+
+def _comparisons(per_span: dict, per_shot: dict, tasks: list[str], spans: tuple[int, ...], base: int, seeds: int):
+    """Claim 2's two comparisons on `tasks`: (task means per span, the per-shot ablation's task mean,
+    (verdict, margin) of the longest span against the shortest, (verdict, margin) of `base` against per-shot)."""
+    avg = {s: task_average(per_span[s], tasks) for s in spans}
+    shot_avg = task_average(per_shot, tasks)
+    longest, short = avg[spans[-1]], avg[spans[0]]
+    longer = (verdict([(longest, short)], seeds), longest["mean"] - short["mean"])
+    context = (verdict([(avg[base], shot_avg)], seeds), avg[base]["mean"] - shot_avg["mean"])
+    return avg, shot_avg, longer, context
 
 
 def task_metric(corpus: Corpus, name: str) -> str:
