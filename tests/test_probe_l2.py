@@ -86,3 +86,27 @@ def test_val_chooses_the_penalty_and_a_tie_goes_to_the_stronger_one():
     sep = (torch.tensor([[10.0] + [0.0] * 39, [-10.0] + [0.0] * 39]), torch.tensor([1, 0]))
     r = linear_probe(xtr, ytr, *sep, xte, yte, "classification", weight_decays=grid)
     assert r["val"]["accuracy"] == 1.0 and r["weight_decay"] == 1.0
+
+
+def test_the_path_records_every_penalty_and_the_choice_reads_val_only():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    (xtr, ytr), (xva, yva), (xte, yte) = _classes(60, 12, 0), _classes(30, 12, 1), _classes(30, 12, 2)
+    path: list = []
+    grid = (1e-3, 0.1, 1.0)
+    r = linear_probe(xtr, ytr, xva, yva, xte, yte, "classification", weight_decays=grid, steps=500, path=path)
+    assert [p["weight_decay"] for p in path] == [1.0, 0.1, 1e-3]  # strongest first, as fitted
+    # Each entry is that penalty's fit, scored on val and test: scikit-learn at the same optimum agrees.
+    for p in path:
+        ref = LogisticRegression(C=1.0 / (p["weight_decay"] * len(ytr)), tol=1e-10, max_iter=10_000)
+        ref.fit(_standardised(xtr, xtr), ytr)
+        for split, (x, y) in (("val", (xva, yva)), ("test", (xte, yte))):
+            proba = ref.predict_proba(_standardised(x, xtr))
+            assert p[split]["accuracy"] == pytest.approx(float((proba.argmax(1) == y.numpy()).mean()))
+            assert p[split]["loss"] == pytest.approx(log_loss(y.numpy(), proba), abs=2e-3)
+    # The chosen penalty is the best on val (ties to the stronger), whatever test says.
+    best_val = max(p["val"]["accuracy"] for p in path)
+    chosen = next(p for p in path if p["val"]["accuracy"] == best_val)
+    assert r["weight_decay"] == chosen["weight_decay"]
+    assert r["test"]["accuracy"] == chosen["test"]["accuracy"]

@@ -126,6 +126,7 @@ def linear_probe(
     seed: int = 0,
     meta: dict[str, dict[str, list]] | None = None,
     progress: bool = False,
+    path: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Linear probe on frozen representations: L2-regularised regression of the task's loss on train, the
     penalty selected on val, test scored once.
@@ -145,6 +146,9 @@ def linear_probe(
             nothing (label subsets drawn per seed are what varies between seeds).
         meta: optional {"val"|"test": {"groups": movie ids, "shots": shot indices}} for boundary tasks.
         progress: a tqdm bar over the penalties (when writing to a terminal).
+        path: a list to append each penalty's fit to, strongest first: {"weight_decay": λ, "val": {metric:
+            value, ..., "loss": the task loss}, "test": the same}. For studying the selection itself
+            (benchmarks/probe_selection.py); the choice still reads val only.
 
     Returns:
         {"metric": name, "val": {metric: value, ...}, "test": {metric: value, ...}, "weight_decay": the
@@ -182,7 +186,15 @@ def linear_probe(
         iterations = _fit_l2(task_type, z["train"], target, weight, bias, lam, steps)
         ran += iterations
         with torch.no_grad():
-            val = evaluate("val", (z["val"] @ weight.T + bias).float())
+            val_out = (z["val"] @ weight.T + bias).float()
+            val = evaluate("val", val_out)
+            if path is not None:
+                test_out = (z["test"] @ weight.T + bias).float()
+                scored = {"val": (val, val_out), "test": (evaluate("test", test_out), test_out)}
+                path.append({"weight_decay": lam} | {
+                    split: {**metrics, "loss": float(task_loss(task_type, out, scaler.encode(y[split])))}
+                    for split, (metrics, out) in scored.items()
+                })  # fmt: skip
         best.offer(val, iterations, lambda lam=lam: (weight.detach().clone(), bias.detach().clone(), lam))
     # Val never produced a number (e.g. no positive): keep the last (least penalised) head.
     w, b, lam = best.state if best.state is not None else (weight.detach(), bias.detach(), penalties[-1])
