@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from lmp.labels import Example, read_task
 from lmp.store import FeatureStore
@@ -115,8 +116,10 @@ def main() -> None:
     torch.set_num_threads(1)
     tasks, sizes = args.tasks.split(","), [int(s) for s in args.sizes.split(",")]
     grid = [float(p) for p in args.penalties.split(",")]
+    if bad := [spec for spec in args.runs if "=" not in spec]:
+        ap.error(f"runs: each must be RUN=STORE, got {bad}")
     cells: dict[str, Rows] = {}
-    for spec in args.runs:
+    for spec in tqdm(args.runs, desc="runs", unit="run"):
         run, store_path = (Path(p) for p in spec.split("=", 1))
         store = FeatureStore(store_path)
         label_sets = {(t, n): read_task(run / f"labels-{n}" / t).restrict(store) for t in tasks for n in sizes}
@@ -127,7 +130,6 @@ def main() -> None:
             for arm, by_movie in features.items():
                 x = {s: torch.stack([by_movie[e.video_id] for e in tk.splits[s]]) for s in y}
                 cells[f"{run.name}|{arm}|{task}|{n}"] = penalty_rows(x, y, tk.spec.num_classes, grid)
-        print(f"{run.name}: done", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "penalties.json").write_text(json.dumps(cells, indent=1) + "\n")
 
