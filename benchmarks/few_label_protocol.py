@@ -34,9 +34,9 @@ from lmp.config import resolve
 from lmp.labels import Example, read_task, write_task
 from lmp.store import FeatureStore
 from lmp.store.subset import subset_store
-from lmp.studies.baselines import fit_cca, window_means
 from lmp.studies.report import line_plot
 from lmp.tasks.features import Representer
+from lmp.tasks.linear_baselines import fit_linear_baseline
 from lmp.tasks.probe import linear_probe
 from lmp.train import PretrainConfig
 from lmp.train.reuse import finished_model
@@ -127,10 +127,10 @@ def main() -> None:
         lmp("pretrain", str(pre_store.root), *pretrain_args)
 
     # CCA on the pretraining movies' window means, applied once to every labelled movie's mean.
-    cca_mean, cca_proj = (torch.from_numpy(a).float() for a in fit_cca(window_means(pre_store, pretrain_ids, 256), 16))
+    cca_map = fit_linear_baseline("cca", pre_store, pretrain_ids, 256, 16)
     labelled = [*label_pool[: max(sizes)], *val_ids, *test_ids]
     raw = Representer(store, None, "raw", progress=False).clips([Example(v, None, None, None) for v in labelled])
-    cca = dict(zip(labelled, (raw - cca_mean) @ cca_proj))  # movie -> [P * 2k]
+    cca = dict(zip(labelled, cca_map(raw)))  # movie -> [P * 2k]
     labels = {task: movie_labels(args.corpus, task) for task in tasks}
     specs = {task: json.loads((args.corpus / "labels" / task / "task.json").read_text()) for task in tasks}
     table: dict[tuple[str, int], dict[str, tuple[float, float]]] = {}

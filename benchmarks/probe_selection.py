@@ -29,8 +29,8 @@ from tqdm import tqdm
 
 from lmp.labels import Example, read_task
 from lmp.store import FeatureStore
-from lmp.studies.baselines import fit_cca, window_means
 from lmp.tasks.features import Representer
+from lmp.tasks.linear_baselines import fit_linear_baseline
 from lmp.tasks.loading import load_model
 from lmp.tasks.probe import L2_GRID, linear_probe
 
@@ -90,8 +90,7 @@ def movie_features(run: Path, store: FeatureStore, ids: list[str]) -> dict[str, 
     raw = Representer(store, None, "raw", progress=False).clips(examples)
     arms["raw"] = raw
     pre = FeatureStore(run / "pretrain-store")
-    mean, proj = (torch.from_numpy(a).float() for a in fit_cca(window_means(pre, list(pre.ids), 256), 16))
-    arms["CCA"] = (raw - mean) @ proj
+    arms["CCA"] = fit_linear_baseline("cca", pre, list(pre.ids), 256, 16)(raw)
     return {arm: dict(zip(ids, x)) for arm, x in arms.items()}
 
 

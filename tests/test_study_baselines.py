@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmp.studies.baselines import fit_cca, fit_pca
 from lmp.studies.report import FAILS, HOLDS, INCONCLUSIVE, not_below, verdict
 from lmp.studies.runner import pool_runs
+from lmp.tasks.linear_baselines import fit_cca, fit_pca
 
 
 def test_cca_finds_the_shared_latent_and_pca_the_largest_direction():

@@ -441,3 +441,65 @@ def test_embed_export_is_readable_with_numpy_alone(world, tmp_path):
     times = np.array([[float(shots[i]["start_s"]), float(shots[i]["end_s"])] for i in movie0])
     assert np.allclose(times, arrays["times"], atol=1e-3)
     assert not list(tmp_path.glob(".emb.tmp-*"))
+
+
+def _raw_clip_by_hand(store, vid, start, stop):
+    """Per modality the mean over the shots that have it, modalities concatenated (what `raw` promises)."""
+    r = store.read(vid, start, stop, store.modalities)
+    parts = []
+    for m in store.modalities:
+        present = r[f"{m}_mask"] if f"{m}_mask" in r else np.ones(stop - start, bool)
+        parts.append(r[m][present].astype(np.float64).mean(0))
+    return np.concatenate(parts)
+
+
+def test_cca_and_pca_are_the_raw_features_through_their_map(world):
+    from lmp.tasks.linear_baselines import LinearMap
+    from lmp.tasks.representation_names import RepresentationError
+
+    store = world["store"]
+    g = torch.Generator().manual_seed(0)
+    dim = sum(DIMS.values())
+    lmap = LinearMap(torch.randn(dim, generator=g), torch.randn(dim, 5, generator=g))
+    rep = Representer(store, None, "cca", linear_map=lmap, progress=False)
+    clips = [Example("movie1", 0, 8, None), Example("movie3", 8, 24, None)]
+    got = rep.clips(clips).numpy()
+    mean, proj = lmap.mean.numpy(), lmap.proj.numpy()
+    for row, e in zip(got, clips):
+        np.testing.assert_allclose(row, (_raw_clip_by_hand(store, e.video_id, e.start, e.end) - mean) @ proj, rtol=1e-5)
+    # Shot tasks read each shot's features through the same map; a model, if given, is not used.
+    shots = Representer(store, object(), "pca", linear_map=lmap, progress=False).movie_shots("movie2").numpy()
+    r = store.read("movie2", 0, 24, store.modalities)
+    feats = np.concatenate([r["visual"], r["audio"], r["text"] * r["text_mask"][:, None]], axis=1).astype(np.float64)
+    np.testing.assert_allclose(shots, (feats - mean) @ proj, rtol=1e-4, atol=1e-4)
+    with pytest.raises(RepresentationError, match="fitted map"):
+        Representer(store, None, "cca")
+
+
+def test_probe_cli_fits_cca_and_pca_on_the_movies_outside_val_and_test(world, tmp_path):
+    from lmp.tasks.cli import ProbeConfig, _linear_maps
+    from lmp.tasks.linear_baselines import fit_cca, fit_pca
+
+    store = world["store"]
+    cfg = ProbeConfig(labels=world["labels"], store=world["root"] / "store", representations=["raw", "cca", "pca"])
+    cfg.options = dataclasses.replace(cfg.options, cca_components=2, pca_components=3)
+    tasks = {n: read_task(world["labels"] / n).restrict(store) for n in ("tags", "shot_size", "scene_boundary")}
+    maps = _linear_maps(cfg, store, tasks)
+    # movie0-5 are every task's train movies, movie6-9 its val and test: only the first six may be read.
+    # Each 24-shot movie is one window of the default 128 shots.
+    means = np.stack([_raw_clip_by_hand(store, f"movie{i}", 0, 24) for i in range(6)])
+    bounds = np.cumsum([0, *DIMS.values()])
+    x = {m: means[:, a:b].astype(np.float64) for m, a, b in zip(DIMS, bounds[:-1], bounds[1:])}
+    for name, (mean, proj) in (("cca", fit_cca(x, 2)), ("pca", fit_pca(x, 3))):
+        np.testing.assert_allclose(maps[name].mean.numpy(), mean, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(maps[name].proj.numpy(), proj, rtol=1e-4, atol=1e-4)
+    # End to end without a checkpoint: only model-free representations are asked for.
+    out = tmp_path / "probe"
+    code = main([
+        "probe", str(world["labels"] / "tags"), "--store", str(world["root"] / "store"), "--out", str(out),
+        "--representations", "raw,cca,pca", "--seeds=[0]", "--options.cca_components=2",
+        "--options.pca_components=3", "--options.linear_steps=100",
+    ])  # fmt: skip
+    assert code == 0
+    rows = {(r["representation"], r["split"]) for r in csv.DictReader(open(out / "results.csv"))}
+    assert {("cca", "test"), ("pca", "test"), ("raw", "test")} <= rows

@@ -1,93 +1,31 @@
-"""Linear no-pretraining baselines for the studies, fit on the unlabeled train-split movies.
+"""The studies' linear no-pretraining baselines, fit on the unlabeled train-split movies.
 
-Dimension legend: n windows or clips, D_m frozen width of modality m, D = sum of D_m, k components.
-
-Both start from the same inputs as the `raw features` arm (per modality, the mean of a clip's frozen
-features over the shots that have it, modalities concatenated) and learn a linear map without labels
-from windows of `eval_window` shots tiling every train-split movie:
-
-* `PCA`: the top `pca_components` principal directions of the concatenated window means.
-* `CCA`: for every pair of modalities, the top `cca_components` canonical directions of each side
-  (a ridge of 1e-3 on the within-modality covariances), all projections concatenated. CCA keeps what
-  two modalities share and drops what only one of them carries: the classical linear cross-modal
-  baseline.
-
-Our choices: components are fit on window means (not single shots), like the clips they are applied
-to, and a window mean is taken over the shots that have the modality (a window without it falls back
-to all shots, whose stored features are zeros).
+`PCA` (`pca_components` directions) and `CCA` (`cca_components` per side of every modality pair) are the
+label-free linear maps of lmp.tasks.linear_baselines (what they compute and why), fit on windows of
+`eval_window` shots tiling every train-split movie and applied to the `raw features` arm's clip vectors.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from lmp.labels import Example
 from lmp.studies.config import StudyConfig
+from lmp.tasks.linear_baselines import LinearMap, fit_cca, fit_pca, window_means
 
 PCA = "PCA"
 CCA = "CCA"
 Reps = dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]
 
 
-def window_means(store, movies: list[str], window: int) -> dict[str, np.ndarray]:
-    """{m: [n, D_m]}: per-modality means of windows of `window` shots tiling each movie, pooled exactly
-    as the `raw features` arm pools a clip (lmp.tasks.features.Representer, representation `raw`)."""
-    from lmp.tasks.features import Representer
-
-    windows = [
-        Example(v, start, min(store.num_shots(v), start + window), None)
-        for v in movies
-        for start in range(0, store.num_shots(v), window)
-    ]
-    x = Representer(store, None, "raw", progress=False).clips(windows).double().numpy()  # [n, sum D_m]
-    bounds = np.cumsum([0, *(store.dims[m] for m in store.modalities)])
-    return {m: x[:, a:b] for m, a, b in zip(store.modalities, bounds[:-1], bounds[1:])}
-
-
-def fit_pca(x: dict[str, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mean [D], projection [D, k]) of the concatenated modalities."""
-    full = np.concatenate(list(x.values()), axis=1)
-    mean = full.mean(0)
-    _, _, vt = np.linalg.svd(full - mean, full_matrices=False)
-    return mean, vt[:k].T
-
-
-def _inverse_sqrt(cov: np.ndarray, ridge: float) -> np.ndarray:
-    vals, vecs = np.linalg.eigh(cov + ridge * np.eye(cov.shape[0]))
-    return vecs @ np.diag(vals.clip(min=1e-12) ** -0.5) @ vecs.T
-
-
-def fit_cca(x: dict[str, np.ndarray], k: int, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
-    """(mean [D], projection [D, P * 2k]) with one block of k canonical directions per side of each pair."""
-    mods = list(x)
-    dims = {m: x[m].shape[1] for m in mods}
-    offsets = dict(zip(mods, np.cumsum([0, *dims.values()])))
-    mean = np.concatenate([x[m].mean(0) for m in mods])
-    centred = {m: x[m] - x[m].mean(0) for m in mods}
-    white = {m: _inverse_sqrt(np.cov(centred[m], rowvar=False), ridge) for m in mods}
-    blocks = []
-    for i, a in enumerate(mods):
-        for b in mods[i + 1 :]:
-            cross = (centred[a] @ white[a]).T @ (centred[b] @ white[b]) / len(centred[a])  # [D_a, D_b]
-            u, _, vt = np.linalg.svd(cross)
-            for m, dirs in ((a, white[a] @ u[:, :k]), (b, white[b] @ vt[:k].T)):
-                block = np.zeros((sum(dims.values()), dirs.shape[1]))
-                block[offsets[m] : offsets[m] + dims[m]] = dirs
-                blocks.append(block)
-    return mean, np.concatenate(blocks, axis=1)
-
-
-def project(raw: Reps, mean: np.ndarray, proj: np.ndarray) -> Reps:
+def project(raw: Reps, linear_map: LinearMap) -> Reps:
     """Apply a fitted linear map to every split of every task's raw representations."""
-    m, p = torch.from_numpy(mean).float(), torch.from_numpy(proj).float()
-    return {t: {s: ((x - m) @ p, y) for s, (x, y) in splits.items()} for t, splits in raw.items()}
+    return {t: {s: (linear_map(x), y) for s, (x, y) in splits.items()} for t, splits in raw.items()}
 
 
 def baseline_representations(raw: Reps, store, movies: list[str], cfg: StudyConfig) -> dict[str, Reps]:
     """{PCA: reps, CCA: reps} from the raw features' reps, each map fit on the unlabeled `movies`."""
     x = window_means(store, movies, cfg.eval_window)
     return {
-        PCA: project(raw, *fit_pca(x, cfg.pca_components)),
-        CCA: project(raw, *fit_cca(x, cfg.cca_components)),
+        PCA: project(raw, LinearMap.of(fit_pca(x, cfg.pca_components))),
+        CCA: project(raw, LinearMap.of(fit_cca(x, cfg.cca_components))),
     }

@@ -16,6 +16,7 @@ from pathlib import Path
 from lmp.errors import LMPError
 from lmp.tasks.evaluate import PROTOCOLS, ProbeOptions
 from lmp.tasks.lvu import LVU_TASKS
+from lmp.tasks.representation_names import needs_model
 
 
 def _check_list(values, allowed, name: str) -> None:
@@ -58,8 +59,9 @@ class EvalConfig(TransferConfig):
     protocols: list[str] = field(default_factory=lambda: ["linear"])
     """Protocols: linear (frozen, linear probe), attentive (frozen, attentive probe), finetune."""
     representations: list[str] = field(default_factory=lambda: ["cls"])
-    """cls, fused, all (every unimodal encoder's tokens and the fused ones, concatenated), unimodal:<m> or raw
-    (frozen store features, no model)."""
+    """cls, fused, all (every unimodal encoder's tokens and the fused ones, concatenated), unimodal:<m>, raw
+    (frozen store features, no model), pca or cca (label-free linear maps of raw, fit on the store's movies
+    outside every task's val and test splits: the linear baselines)."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Seeds; tables report mean ± std over them."""
     out: Path = Path("runs/transfer")
@@ -157,6 +159,26 @@ def _model_info(cfg: TransferConfig, model) -> dict:
     }
 
 
+def _linear_maps(cfg: EvalConfig, store, tasks: dict) -> dict:
+    """{"pca" | "cca": LinearMap} for the representations asked for, each fit once, without labels, on the
+    store's movies that no task holds out for val or test (windows of `window` shots)."""
+    from lmp.tasks.linear_baselines import LINEAR_BASELINES, fit_linear_baseline
+
+    wanted = [r for r in cfg.representations if r in LINEAR_BASELINES]
+    if not wanted:
+        return {}
+    held_out = {e.video_id for t in tasks.values() for s in ("val", "test") for e in t.splits[s]}
+    movies = [v for v in store.ids if v not in held_out]
+    if not movies:
+        raise LMPError(
+            f"store {cfg.store}: representations {wanted} are fit on movies outside every task's val and test "
+            "splits, and there are none"
+        )
+    components = {"pca": cfg.options.pca_components, "cca": cfg.options.cca_components}
+    print(f"fit {', '.join(wanted)} on {len(movies)} movies outside val and test ({cfg.window}-shot windows)")
+    return {r: fit_linear_baseline(r, store, movies, cfg.window, components[r]) for r in wanted}
+
+
 def _run(cfg: EvalConfig, tasks: dict, title: str) -> int:
     import json
 
@@ -168,8 +190,9 @@ def _run(cfg: EvalConfig, tasks: dict, title: str) -> int:
 
     _threads(cfg)
     store = FeatureStore(cfg.store)
-    model = _model(cfg, store, needed=any(r != "raw" for r in cfg.representations))
+    model = _model(cfg, store, needed=any(needs_model(r) for r in cfg.representations))
     restricted = {name: t.restrict(store) for name, t in tasks.items()}
+    maps = _linear_maps(cfg, store, restricted)
     missing = {name: t.missing for name, t in restricted.items()}
     for t in restricted.values():
         print(f"videos: {t.missing_summary()}")
@@ -187,12 +210,12 @@ def _run(cfg: EvalConfig, tasks: dict, title: str) -> int:
             continue
         for protocol in cfg.protocols:
             for rep in cfg.representations:
-                if rep == "raw" and protocol == "finetune":
+                if not needs_model(rep) and protocol == "finetune":
                     continue
                 print(f"{name}: {protocol} probe on {rep} ({len(cfg.seeds)} seeds)")
                 summary = evaluate_task(
                     task, store, model, protocol=protocol, representation=rep, seeds=cfg.seeds,
-                    window=cfg.window, options=cfg.options, cache=cache,
+                    window=cfg.window, options=cfg.options, cache=cache, linear_map=maps.get(rep),
                 )  # fmt: skip
                 summaries.append(summary)
                 note = grid_edge_note(summary, cfg.options)

@@ -20,6 +20,7 @@ import torch
 from lmp.labels import Task
 from lmp.tasks.features import EncodingCache, Representer
 from lmp.tasks.finetune import finetune
+from lmp.tasks.linear_baselines import LinearMap
 from lmp.tasks.probe import L2_GRID, attentive_probe, linear_probe, over_seeds, reduce_token_width
 
 PROTOCOLS = ("linear", "attentive", "finetune")
@@ -57,9 +58,14 @@ class ProbeOptions:
     """Start fine-tuning from the linear probe's head (LP-FT; it competes on val as epoch 0)."""
     batch_size: int = 8
     """Clips per fine-tuning step."""
+    pca_components: int = 32
+    """Directions of the `pca` representation (fit without labels on the movies outside val and test)."""
+    cca_components: int = 16
+    """Canonical directions per side of every modality pair of the `cca` representation (fit likewise)."""
 
     def __post_init__(self) -> None:
-        for name in ("linear_steps", "attentive_steps", "finetune_epochs", "batch_size"):
+        for name in ("linear_steps", "attentive_steps", "finetune_epochs", "batch_size", "pca_components",
+                     "cca_components"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("attentive_patience", "attentive_max_width", "attentive_position_frequencies"):
@@ -127,11 +133,13 @@ def evaluate_task(
     options: ProbeOptions | None = None,
     progress: bool = True,
     cache: EncodingCache | None = None,
+    linear_map: LinearMap | None = None,
 ) -> dict[str, Any]:
     """Mean ± std over seeds of val and test metrics for a task restricted to `store`.
 
     progress: bars while encoding and fitting. cache: encodings shared with the other tasks of a run
     (None: this call's own, so each of its clips is still encoded once for all protocols' splits).
+    linear_map: the fitted map of the `pca` and `cca` representations (lmp.tasks.linear_baselines).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol {protocol!r} is not one of {list(PROTOCOLS)}")
@@ -156,7 +164,9 @@ def evaluate_task(
 
     else:
         shared = cache if cache is not None else EncodingCache()
-        rep = Representer(store, model, representation, window=window, progress=progress, cache=shared)
+        rep = Representer(
+            store, model, representation, window=window, progress=progress, cache=shared, linear_map=linear_map
+        )
         y = {s: task.targets(s) for s in ("train", "val", "test")}
         if protocol == "linear":
             x = rep.task(task)

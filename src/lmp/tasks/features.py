@@ -19,6 +19,9 @@ Representations (`representation=`), our choice of names:
                     the fused block over every shot
     raw             no model: the frozen store features, each modality averaged over the shots that
                     have it and the modalities concatenated (a no-pretraining baseline)
+    pca, cca        no model: a label-free linear map of `raw` (lmp.tasks.linear_baselines), fit on
+                    window means of unlabeled movies and given as `linear_map`; shot and boundary
+                    tasks read the map of each shot's frozen features
 
 Long clips (more shots than `window`): the clip is cut into ceil(n / window) near-equal consecutive
 chunks, each encoded on its own; chunk [CLS] vectors are averaged weighted by chunk length, shot tokens
@@ -38,6 +41,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -49,7 +53,10 @@ from lmp.store.reader import FeatureStore
 
 # Also imported from here by their users (lmp.tasks.cli, lmp.demo, docs/transfer.md): keep these names.
 from lmp.tasks.loading import load_model
-from lmp.tasks.representation_names import RepresentationError, check_representation
+from lmp.tasks.representation_names import RepresentationError, check_representation, needs_model
+
+if TYPE_CHECKING:
+    from lmp.tasks.linear_baselines import LinearMap
 
 
 def chunks(start: int, stop: int, window: int) -> list[tuple[int, int]]:
@@ -124,14 +131,14 @@ class EncodingCache:
         self.values: dict[tuple, torch.Tensor] = {}
 
     def scope(self, store, model, window: int) -> tuple[int, int, int]:
-        """The key prefix of one (store, model, window); model None for `raw`."""
+        """The key prefix of one (store, model, window); the model is a linear map for `pca`/`cca`, None for `raw`."""
         for obj in (store, model):
             self._held[id(obj)] = obj
         return id(store), id(model), window
 
 
 class Representer:
-    """Computes clip, shot and boundary representations of a store with one model (or none, for `raw`)."""
+    """Computes clip, shot and boundary representations of a store with one model (or none: `raw`, `pca`, `cca`)."""
 
     def __init__(
         self,
@@ -143,14 +150,22 @@ class Representer:
         batch_size: int = 16,
         progress: bool = True,
         cache: EncodingCache | None = None,
+        linear_map: LinearMap | None = None,
     ):
-        """cache: share encodings with other Representers of the same run (None: this call's own only)."""
+        """cache: share encodings with other Representers of the same run (None: this call's own only).
+        linear_map: the fitted map that `pca` and `cca` apply to the frozen features."""
         self.store = store
         self.representation = check_representation(representation)
-        # `raw` reads the store only, even when a model is around (e.g. a table with cls and raw rows).
-        self.model = None if representation == "raw" else model
-        if representation != "raw" and model is None:
-            raise RepresentationError(f"representation {representation!r} needs a model (only 'raw' does not)")
+        # `raw`, `pca` and `cca` read the store only, even when a model is around (e.g. a table with cls and raw rows).
+        self.model = model if needs_model(representation) else None
+        if needs_model(representation) and model is None:
+            raise RepresentationError(f"representation {representation!r} needs a model (raw, pca and cca do not)")
+        self.linear_map = linear_map if representation in ("pca", "cca") else None
+        if representation in ("pca", "cca") and linear_map is None:
+            raise RepresentationError(
+                f"representation {representation!r} needs its fitted map (lmp.tasks.linear_baselines."
+                "fit_linear_baseline; `lmp probe` fits it on the store's movies outside val and test)"
+            )
         if window < 1:
             raise ValueError(f"window: must be >= 1, got {window}")
         self.window = window if self.model is None else min(window, model.cfg.max_shots)
@@ -159,11 +174,14 @@ class Representer:
         self.modalities = tuple(model.modalities) if self.model is not None else store.modalities
         self.device = next(model.parameters()).device if self.model is not None else torch.device("cpu")
         self.cache = cache
-        self._scope = (cache if cache is not None else EncodingCache()).scope(store, self.model, self.window)
+        # A map is held in the scope as a model is: two maps of one name never share entries.
+        owner = self.model if self.model is not None else self.linear_map
+        self._scope = (cache if cache is not None else EncodingCache()).scope(store, owner, self.window)
 
     # -- raw features (no model) ------------------------------------------------------------------
     def _raw(self, video_id: str, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frozen features of shots [start, stop): tokens [S, sum D_m] and the clip vector [sum D_m]."""
+        """Frozen features of shots [start, stop): tokens [S, sum D_m] and the clip vector [sum D_m] (for
+        `pca` and `cca`, both through the linear map: [S, k] and [k])."""
         r = self.store.read(video_id, start, stop, self.modalities)
         parts, tokens = [], []
         for m in self.modalities:
@@ -172,7 +190,8 @@ class Representer:
             w = present if present.sum() > 0 else torch.ones_like(present)
             parts.append((x * w[:, None]).sum(0) / w.sum())
             tokens.append(x * present[:, None])
-        return torch.cat(tokens, 1), torch.cat(parts)
+        tok, vec = torch.cat(tokens, 1), torch.cat(parts)
+        return (tok, vec) if self.linear_map is None else (self.linear_map(tok), self.linear_map(vec))
 
     # -- clip level -------------------------------------------------------------------------------
     def span(self, e: Example) -> tuple[int, int]:
@@ -310,10 +329,11 @@ class Representer:
         return result
 
     def movie_shots(self, video_id: str) -> torch.Tensor:
-        """Per-shot representations of a whole movie, [S, d] (frozen features [S, sum D_m] for raw)."""
+        """Per-shot representations of a whole movie, [S, d] (frozen features [S, sum D_m] for raw, mapped for
+        pca and cca)."""
         if self.model is None:
             values = self.cache.values if self.cache is not None else {}
-            key = (*self._scope, "movie", "raw", video_id)
+            key = (*self._scope, "movie", self.representation, video_id)
             if key not in values:
                 values[key] = self._raw(video_id, 0, self.store.num_shots(video_id))[0]
             return values[key]
@@ -396,7 +416,7 @@ def task_representations(
     store = store if isinstance(store, FeatureStore) else FeatureStore(Path(store))
     task = task if isinstance(task, Task) else read_task(task)
     task = task.restrict(store)
-    if model is None and representation != "raw":
+    if model is None and needs_model(representation):
         model = load_model(checkpoint, store, random_init=random_init, seed=seed, device=device)
     rep = Representer(store, model, representation, window=window, progress=False)
     return rep.task(task), task

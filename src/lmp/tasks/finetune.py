@@ -31,7 +31,7 @@ from lmp.labels import Task
 from lmp.tasks.features import Representer
 from lmp.tasks.heads import TargetScaler, output_width, score, task_loss, to_scores
 from lmp.tasks.probe import linear_probe
-from lmp.tasks.representation_names import RepresentationError
+from lmp.tasks.representation_names import RepresentationError, needs_model
 from lmp.tasks.selection import BestOnVal, train_and_select
 
 
@@ -110,8 +110,8 @@ def finetune(
     as `lmp.tasks.probe.linear_probe`: {"metric", "val", "test", "epoch", "test_scores"}."""
     from tqdm import tqdm
 
-    if representation == "raw":
-        raise RepresentationError("fine-tuning needs a model; representation 'raw' has none")
+    if not needs_model(representation):
+        raise RepresentationError(f"fine-tuning needs a model; representation {representation!r} has none")
     spec = task.spec
     torch.manual_seed(seed)
     net = copy.deepcopy(model).train()

@@ -14,9 +14,17 @@ class RepresentationError(LMPError):
     """An unknown representation, or one the model/store cannot provide."""
 
 
+MODEL_FREE = ("raw", "pca", "cca")
+"""Representations of the frozen features alone: `raw` and its label-free linear maps (lmp.tasks.linear_baselines)."""
+
+
 def check_representation(name: str) -> str:
     kind, _, modality = name.partition(":")
-    if name in ("cls", "fused", "all", "raw") or (kind == "unimodal" and modality in MODALITIES):
+    if name in ("cls", "fused", "all", *MODEL_FREE) or (kind == "unimodal" and modality in MODALITIES):
         return name
-    options = ["cls", "fused", "all", "raw"] + [f"unimodal:{m}" for m in MODALITIES]
+    options = ["cls", "fused", "all", *MODEL_FREE] + [f"unimodal:{m}" for m in MODALITIES]
     raise RepresentationError(f"representation {name!r} is unknown; choose from {options}")
+
+
+def needs_model(name: str) -> bool:
+    return name not in MODEL_FREE
