@@ -503,3 +503,22 @@ def test_probe_cli_fits_cca_and_pca_on_the_movies_outside_val_and_test(world, tm
     assert code == 0
     rows = {(r["representation"], r["split"]) for r in csv.DictReader(open(out / "results.csv"))}
     assert {("cca", "test"), ("pca", "test"), ("raw", "test")} <= rows
+
+
+def test_cca_on_a_store_of_one_modality_is_a_clear_error(tmp_path, capsys):
+    w = StoreWriter(tmp_path / "store", {"visual": EncoderSpec("fake-visual", 4)})
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        times = np.stack([np.arange(6.0), np.arange(6.0) + 1], 1)
+        w.write(MovieFeatures(f"m{i}", times, {"visual": rng.normal(size=(6, 4))}))
+    labels = tmp_path / "labels" / "genre"
+    labels.mkdir(parents=True)
+    (labels / "task.json").write_text(json.dumps({"name": "genre", "level": "clip", "type": "classification",
+                                                   "classes": ["a", "b"]}))  # fmt: skip
+    for split, ids in (("train", (0, 1)), ("val", (2,)), ("test", (3,))):
+        rows = [f"m{i},,,{'ab'[i % 2]}" for i in ids]
+        (labels / f"{split}.csv").write_text("\n".join(["video_id,start_shot,end_shot,label", *rows]) + "\n")
+    code = main(["probe", str(labels), "--store", str(tmp_path / "store"), "--representations", "cca",
+                 "--out", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "relates two modalities" in err and "['visual']" in err

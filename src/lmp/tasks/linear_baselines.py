@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from lmp.labels import Example
+from lmp.tasks.representation_names import RepresentationError
 
 LINEAR_BASELINES = ("pca", "cca")
 
@@ -52,6 +53,10 @@ def fit_linear_baseline(name: str, store, movies: list[str], window: int, compon
     side of every modality pair)."""
     if name not in LINEAR_BASELINES:
         raise ValueError(f"linear baseline {name!r} is not one of {list(LINEAR_BASELINES)}")
+    if name == "cca" and len(store.modalities) < 2:
+        raise RepresentationError(
+            f"representation 'cca' relates two modalities; store {store.root} has only {list(store.modalities)}"
+        )
     x = window_means(store, movies, window)
     return LinearMap.of(fit_pca(x, components) if name == "pca" else fit_cca(x, components))
 
