@@ -162,9 +162,10 @@ def _model_info(cfg: TransferConfig, model) -> dict:
 def _linear_maps(cfg: EvalConfig, store, tasks: dict) -> dict:
     """{"pca" | "cca": LinearMap} for the representations asked for, each fit once, without labels, on the
     store's movies that no task holds out for val or test (windows of `window` shots)."""
-    from lmp.tasks.linear_baselines import LINEAR_BASELINES, fit_linear_baseline
+    from lmp.tasks.linear_baselines import fit_linear_baseline
+    from lmp.tasks.representation_names import LINEAR_MAPS
 
-    wanted = [r for r in cfg.representations if r in LINEAR_BASELINES]
+    wanted = [r for r in cfg.representations if r in LINEAR_MAPS]
     if not wanted:
         return {}
     held_out = {e.video_id for t in tasks.values() for s in ("val", "test") for e in t.splits[s]}

@@ -53,7 +53,7 @@ from lmp.store.reader import FeatureStore
 
 # Also imported from here by their users (lmp.tasks.cli, lmp.demo, docs/transfer.md): keep these names.
 from lmp.tasks.loading import load_model
-from lmp.tasks.representation_names import RepresentationError, check_representation, needs_model
+from lmp.tasks.representation_names import LINEAR_MAPS, RepresentationError, check_representation, needs_model
 
 if TYPE_CHECKING:
     from lmp.tasks.linear_baselines import LinearMap
@@ -160,8 +160,8 @@ class Representer:
         self.model = model if needs_model(representation) else None
         if needs_model(representation) and model is None:
             raise RepresentationError(f"representation {representation!r} needs a model (raw, pca and cca do not)")
-        self.linear_map = linear_map if representation in ("pca", "cca") else None
-        if representation in ("pca", "cca") and linear_map is None:
+        self.linear_map = linear_map if representation in LINEAR_MAPS else None
+        if representation in LINEAR_MAPS and linear_map is None:
             raise RepresentationError(
                 f"representation {representation!r} needs its fitted map (lmp.tasks.linear_baselines."
                 "fit_linear_baseline; `lmp probe` fits it on the store's movies outside val and test)"

@@ -25,9 +25,7 @@ import numpy as np
 import torch
 
 from lmp.labels import Example
-from lmp.tasks.representation_names import RepresentationError
-
-LINEAR_BASELINES = ("pca", "cca")
+from lmp.tasks.representation_names import LINEAR_MAPS, RepresentationError
 
 
 @dataclass(frozen=True)
@@ -51,8 +49,8 @@ class LinearMap:
 def fit_linear_baseline(name: str, store, movies: list[str], window: int, components: int) -> LinearMap:
     """The `pca` or `cca` map fit on windows of `window` shots tiling `movies` (k = `components`; CCA: per
     side of every modality pair)."""
-    if name not in LINEAR_BASELINES:
-        raise ValueError(f"linear baseline {name!r} is not one of {list(LINEAR_BASELINES)}")
+    if name not in LINEAR_MAPS:
+        raise ValueError(f"linear baseline {name!r} is not one of {list(LINEAR_MAPS)}")
     if name == "cca" and len(store.modalities) < 2:
         raise RepresentationError(
             f"representation 'cca' relates two modalities; store {store.root} has only {list(store.modalities)}"

@@ -14,8 +14,10 @@ class RepresentationError(LMPError):
     """An unknown representation, or one the model/store cannot provide."""
 
 
-MODEL_FREE = ("raw", "pca", "cca")
-"""Representations of the frozen features alone: `raw` and its label-free linear maps (lmp.tasks.linear_baselines)."""
+LINEAR_MAPS = ("pca", "cca")
+"""Label-free linear maps of `raw`, fit on unlabeled movies (lmp.tasks.linear_baselines)."""
+MODEL_FREE = ("raw", *LINEAR_MAPS)
+"""Representations of the frozen features alone."""
 
 
 def check_representation(name: str) -> str:
