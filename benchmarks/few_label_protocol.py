@@ -8,7 +8,7 @@ Movie-level tasks (a whole movie is one clip), a few hundred unlabeled movies fo
 
 and, beside it, random weights of the same architecture, the raw features, and a linear CCA fit on the
 same unlabeled movies (every modality pair, 16 directions per side, on means of 256-shot windows;
-lmp.studies.baselines), probed alike (linear probe, 3 seeds).
+lmp.tasks.linear_baselines), probed alike (the deterministic linear probe, one seed).
 
     python benchmarks/few_label_protocol.py --corpus runs/mw-nuisance --out runs/few-label
     python benchmarks/few_label_protocol.py --replot runs/few-label    # table.png again from table.json
