@@ -229,5 +229,6 @@ def markdown(table: dict, draws: int) -> str:
         lines.append(f"| {task} | {n} | " + " | ".join(f"{row[a][0]:.3f} ± {row[a][1]:.3f}" for a in arms) + " |")
     return head + "\n".join(lines) + "\n"
 
+
 if __name__ == "__main__":
     main()
