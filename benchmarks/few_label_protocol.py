@@ -12,6 +12,7 @@ lmp.tasks.linear_baselines), probed alike (the deterministic linear probe, one s
 
     python benchmarks/few_label_protocol.py --corpus runs/mw-nuisance --out runs/few-label
     python benchmarks/few_label_protocol.py --replot runs/few-label    # table.png again from table.json
+    python benchmarks/few_label_protocol.py --compare runs/few-a runs/few-b   # recipe b - recipe a, paired
 
 The labelled movies never overlap the pretraining ones: pretraining takes `--pretrain_movies` of the
 corpus's train split, train labels come from the rest of it, val and test from its val and test splits.
@@ -22,7 +23,8 @@ one draw's accuracy has a standard error of ~0.045: `--draws K` probes the same 
 draws of the train, val and test movies (draw 0 is the single draw of before, kept under --out; draw d
 under --out/draw-d) and reports each arm's mean and spread over draws, and the paired difference
 pretrained `all` - CCA per draw (mean and its standard error), so that a lead or a deficit can be told
-from one draw's luck.
+from one draw's luck. `--compare A B` reads two such runs on the same corpus, seed and draws (say, two
+pretraining recipes) and prints B - A for the pretrained arms, paired by draw (mean ± standard error).
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ def plot(out: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--replot", type=Path, default=None, help="only redraw DIR/table.png from DIR/table.json")
+    ap.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("A", "B"),
+                    help="only print B - A, paired by draw, from two runs' draws.json")  # fmt: skip
     ap.add_argument("--corpus", type=Path, help="a MovieWorld corpus (lmp synth --out)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--tasks", default="genre,director", help="movie-level MovieWorld tasks")
@@ -109,6 +113,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.replot is not None:
         return plot(args.replot)
+    if args.compare is not None:
+        return print(compare(*args.compare))
     if args.corpus is None or args.out is None:
         ap.error("--corpus and --out are required (or --replot DIR)")
     torch.set_num_threads(1)
@@ -219,6 +225,27 @@ def summarise(per_draw: list[dict]) -> dict[tuple[str, int], dict[str, tuple[flo
         row["all - CCA"] = (float(gap.mean()), se)
         table[key] = row
     return table
+
+
+def compare(a: Path, b: Path) -> str:
+    """Markdown: run b - run a for each pretrained arm, per (task, n), paired by draw (mean ± standard error)."""
+    runs = [json.loads((r / "draws.json").read_text()) for r in (a, b)]
+    if len(runs[0]) != len(runs[1]) or any(
+        ra[k]["CCA"] != rb[k]["CCA"] for ra, rb in zip(*runs) for k in ra
+    ):  # CCA depends only on the corpus, the seed and the draw: equal CCA cells mean the same labelled movies
+        raise SystemExit(f"--compare: {a} and {b} did not probe the same draws of labelled movies")
+    arms = [arm for arm in runs[0][0][next(iter(runs[0][0]))] if arm.startswith("pretrained")]
+    lines = [f"{b.name} - {a.name}, {len(runs[0])} draw(s) paired: mean ± standard error\n",
+             "| task | train labels | " + " | ".join(arms) + " |", "|" + "---|" * (len(arms) + 2)]  # fmt: skip
+    for key in runs[0][0]:
+        task, n = key.split("@")
+        cells = []
+        for arm in arms:
+            gap = np.array([rb[key][arm] - ra[key][arm] for ra, rb in zip(*runs)])
+            se = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
+            cells.append(f"{gap.mean():+.3f} ± {se:.3f}")
+        lines.append(f"| {task} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(table: dict, draws: int) -> str:

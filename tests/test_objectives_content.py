@@ -15,6 +15,7 @@ from lmp.model import LMPModel, ModelConfig
 from lmp.model.embeddings import rotary, rotary_qkv
 from lmp.objectives import ObjectivesConfig, Pretrainer
 from lmp.objectives.align import ShotAlignment
+from lmp.objectives.config import WindowAlignConfig
 from lmp.objectives.content import ContentKeys
 from lmp.objectives.feature_prediction import FeaturePrediction
 from lmp.objectives.masking import ShotSample
@@ -74,6 +75,44 @@ def test_window_alignment_by_hand():
     v2a = (-math.log(E / (E + 1)) + math.log(1 + E) + (math.log(E + 2) - 1)) / 3
     a2v = ((math.log(E + 1) - 1) + math.log(2) + (math.log(1 + 2 * E) - 1)) / 3
     assert loss.item() == pytest.approx(0.5 * (v2a + a2v), rel=1e-5)
+
+
+def test_window_alignment_content_keys_by_hand():
+    """Content keys: a window's unimodal mean is scored against the other modality's content means. The
+    unimodal tokens agree across modalities (as a shared input would make them), the contents are
+    swapped, so the loss must follow the contents: with contextual keys the same batch scores log(1+e)-1
+    each way."""
+    obj = WindowAlignment((("visual", "audio"),), 2, 2, temperature=1.0, learn_temperature=False, keys="content")
+    for heads in (obj.heads, obj.key_heads):
+        heads["visual"] = nn.Identity()
+        heads["audio"] = nn.Identity()
+    one, two = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]), torch.tensor([[[0.0, 1.0]], [[1.0, 0.0]]])  # [b=2, s=1, 2]
+    unimodal = {"visual": one, "audio": one}
+    content = {"visual": one, "audio": two}
+    batch = {"shot_mask": torch.ones(2, 1, dtype=torch.bool), "movie": torch.tensor([0, 1])}
+    loss = obj(batch, unimodal, content)["visual-audio"]
+    # visual -> audio content: logits [0, 1] and [1, 0], the positive scoring 0 both times.
+    v2a = math.log(1 + E)
+    # audio -> visual content: logits [1, 0] and [0, 1], the positive scoring 1 both times.
+    a2v = math.log(1 + E) - 1
+    assert loss.item() == pytest.approx(0.5 * (v2a + a2v), rel=1e-5)
+    contextual = WindowAlignment((("visual", "audio"),), 2, 2, temperature=1.0, learn_temperature=False)
+    contextual.heads["visual"] = nn.Identity()
+    contextual.heads["audio"] = nn.Identity()
+    assert contextual(batch, unimodal)["visual-audio"].item() == pytest.approx(math.log(1 + E) - 1, rel=1e-5)
+
+
+def test_window_alignment_options_are_validated():
+    with pytest.raises(ValueError, match="objectives.window_align.keys"):
+        WindowAlignConfig(keys="tokens")
+    with pytest.raises(ValueError, match="objectives.window_align.head"):
+        WindowAlignConfig(head="deep")
+
+
+def test_window_alignment_linear_head_is_affine():
+    """A linear head maps the window mean through LN and one Linear: no GELU between."""
+    obj = WindowAlignment((("visual", "audio"),), 4, 3, temperature=1.0, learn_temperature=False, head="linear")
+    assert [type(layer) for layer in obj.heads["visual"]] == [nn.LayerNorm, nn.Linear]
 
 
 def test_shot_alignment_by_hand():

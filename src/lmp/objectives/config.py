@@ -142,9 +142,18 @@ class WindowAlignConfig(TermConfig):
     """InfoNCE temperature (its initial value when learnable)."""
     pairs: tuple[str, ...] = ("visual-audio", "visual-text", "audio-text")
     """Modality pairs to align, written 'a-b'; each pair is scored in both directions."""
+    keys: Literal["content", "contextual"] = "contextual"
+    """What a window's query (its unimodal mean) is scored against: the other modality's "contextual"
+    unimodal mean, or the mean of its position- and time-free "content" embeddings."""
+    head: Literal["mlp", "linear"] = "mlp"
+    """Projection of a window mean: an "mlp" head (LN, Linear, GELU, Linear) or a "linear" one (LN, Linear)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        choices = (("keys", self.keys, ("content", "contextual")), ("head", self.head, ("mlp", "linear")))
+        for name, value, allowed in choices:
+            if value not in allowed:
+                raise ValueError(f"objectives.window_align.{name}: must be one of {list(allowed)}, got {value!r}")
         self.pairs = check_pairs(self.pairs, self.where)
 
 

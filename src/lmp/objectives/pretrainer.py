@@ -111,7 +111,7 @@ class Pretrainer(nn.Module):
         wa = cfg.window_align
         self.window_pairs = tuple(tuple(p.split("-")) for p in wa.pairs if set(p.split("-")) <= set(usable))
         self.window_align = (
-            WindowAlignment(self.window_pairs, d, proj, wa.temperature, wa.learn_temperature)
+            WindowAlignment(self.window_pairs, d, proj, wa.temperature, wa.learn_temperature, wa.keys, wa.head)
             if wa.weight > 0 and self.window_pairs
             else None
         )
@@ -216,7 +216,7 @@ class Pretrainer(nn.Module):
             corrupted = {m: samples.corrupted(m, out["shot_mask"]) for m in self.model.modalities}
             parts["align"] = self.align(batch, out["unimodal"], corrupted, samples.align, keys)
         if self.window_align is not None:
-            parts["window_align"] = self.window_align(batch, out["unimodal"])
+            parts["window_align"] = self.window_align(batch, out["unimodal"], out["content"])
         if self.shot_align is not None:
             parts["shot_align"] = self.shot_align(batch, keys, samples.shot_align)
         if self.stretch is not None:

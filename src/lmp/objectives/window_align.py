@@ -15,6 +15,18 @@ tokens that clip-level transfer uses.
 The batch's other windows of the same movie (the sampler's second view) share the film, so they are
 neither positives nor negatives: they leave the denominator. A window lacking a modality is no query or
 key for that modality's pairs.
+
+Keys (`keys`): with "contextual" keys both sides are means of unimodal tokens, and every modality's
+encoder is given the same shot durations (its time embedding), so a window's picture and sound agree on
+their cutting rhythm whatever they show: the pair can be told from other films' windows by the shared
+input, the shortcut the shot alignment's content keys remove (lmp.objectives.align). With "content"
+keys a query (the mean of modality a's unimodal tokens) must pick out the mean of modality b's content
+embeddings (one shot's own features, no context, position or time; lmp.objectives.content), each
+direction alike: only what the modalities' contents share can match them.
+
+Head (`head`): "mlp" (LN, Linear, GELU, Linear; SimCLR's) lets the window means keep what the term ignores
+in directions the head discards; "linear" (LN, Linear) asks that what the modalities share be a linear
+function of the window means, the form in which a linear probe (and CCA) reads them.
 """
 
 from __future__ import annotations
@@ -31,22 +43,37 @@ from lmp.objectives.heads import ProjectionHead
 class WindowAlignment(nn.Module):
     def __init__(
         self, pairs: tuple[tuple[str, str], ...], width: int, proj_dim: int, temperature: float,
-        learn_temperature: bool,
+        learn_temperature: bool, keys: str = "contextual", head: str = "mlp",
     ) -> None:  # fmt: skip
         super().__init__()
         self.pairs = pairs
         modalities = sorted({m for pair in pairs for m in pair})
-        self.heads = nn.ModuleDict({m: ProjectionHead(width, proj_dim) for m in modalities})
+
+        def heads() -> nn.ModuleDict:
+            def one() -> nn.Module:
+                if head == "linear":
+                    return nn.Sequential(nn.LayerNorm(width), nn.Linear(width, proj_dim))
+                return ProjectionHead(width, proj_dim)
+
+            return nn.ModuleDict({m: one() for m in modalities})
+
+        self.heads = heads()
+        # Content keys get heads of their own: content and unimodal tokens are different spaces.
+        self.key_heads = heads() if keys == "content" else None
         self.scale = LogitScale(temperature, learn_temperature)
 
-    def forward(self, batch: dict[str, torch.Tensor], unimodal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """unimodal[m] [b, s, d] -> {"a-b": loss}, the mean of the a->b and b->a directions."""
-        emb, has = {}, {}
+    def forward(
+        self, batch: dict[str, torch.Tensor], unimodal: dict[str, torch.Tensor],
+        content: dict[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:  # fmt: skip
+        """unimodal[m] (and, with content keys, content[m]) [b, s, d] -> {"a-b": loss}, the mean of the a->b
+        and b->a directions."""
+        emb, key, has = {}, {}, {}
         for m in self.heads:
             w = present(batch, m).to(unimodal[m].dtype)  # [b, s]
             n = w.sum(1)  # [b]
-            mean = (unimodal[m] * w[..., None]).sum(1) / n.clamp_min(1.0)[:, None]  # [b, d]
-            emb[m] = l2norm(self.heads[m](mean))  # [b, p]
+            emb[m] = l2norm(self.heads[m](window_mean(unimodal[m], w, n)))  # [b, p]
+            key[m] = emb[m] if self.key_heads is None else l2norm(self.key_heads[m](window_mean(content[m], w, n)))
             has[m] = n > 0
         local, same_film = window_targets(batch["movie"])  # [b], [b, B]
         scale = self.scale()
@@ -54,10 +81,15 @@ class WindowAlignment(nn.Module):
         for a, b_ in self.pairs:
             losses = []
             for qm, km in ((a, b_), (b_, a)):
-                keys = all_gather_with_grad(emb[km])  # [B, p]
+                keys = all_gather_with_grad(key[km])  # [B, p]
                 key_ok = all_gather_no_grad(has[km])  # [B]
                 # `distinct` False = a copy of the target: the window itself and its film's other windows.
                 nce = info_nce(emb[qm], keys, scale, local, key_ok, has[qm], ~same_film)
                 losses.append(global_mean(*nce))
             out[f"{a}-{b_}"] = 0.5 * (losses[0] + losses[1])
         return out
+
+
+def window_mean(x: torch.Tensor, w: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """x [b, s, d], weights w [b, s] with sums n [b] -> the weighted mean over shots [b, d]."""
+    return (x * w[..., None]).sum(1) / n.clamp_min(1.0)[:, None]
