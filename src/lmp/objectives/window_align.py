@@ -48,18 +48,11 @@ class WindowAlignment(nn.Module):
         super().__init__()
         self.pairs = pairs
         modalities = sorted({m for pair in pairs for m in pair})
-
-        def heads() -> nn.ModuleDict:
-            def one() -> nn.Module:
-                if head == "linear":
-                    return nn.Sequential(nn.LayerNorm(width), nn.Linear(width, proj_dim))
-                return ProjectionHead(width, proj_dim)
-
-            return nn.ModuleDict({m: one() for m in modalities})
-
-        self.heads = heads()
+        self.heads = nn.ModuleDict({m: window_head(head, width, proj_dim) for m in modalities})
         # Content keys get heads of their own: content and unimodal tokens are different spaces.
-        self.key_heads = heads() if keys == "content" else None
+        self.key_heads = (
+            nn.ModuleDict({m: window_head(head, width, proj_dim) for m in modalities}) if keys == "content" else None
+        )
         self.scale = LogitScale(temperature, learn_temperature)
 
     def forward(
@@ -88,6 +81,13 @@ class WindowAlignment(nn.Module):
                 losses.append(global_mean(*nce))
             out[f"{a}-{b_}"] = 0.5 * (losses[0] + losses[1])
         return out
+
+
+def window_head(kind: str, width: int, proj_dim: int) -> nn.Module:
+    """The projection of a window mean: "mlp" (ProjectionHead) or "linear" (LN, Linear)."""
+    if kind == "linear":
+        return nn.Sequential(nn.LayerNorm(width), nn.Linear(width, proj_dim))
+    return ProjectionHead(width, proj_dim)
 
 
 def window_mean(x: torch.Tensor, w: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
