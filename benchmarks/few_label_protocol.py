@@ -220,11 +220,15 @@ def summarise(per_draw: list[dict]) -> dict[tuple[str, int], dict[str, tuple[flo
     for key in per_draw[0]:
         arms = {a: np.array([cells[key][a] for cells in per_draw]) for a in per_draw[0][key]}
         row = {a: (float(v.mean()), float(v.std())) for a, v in arms.items()}
-        gap = arms["pretrained all"] - arms["CCA"]
-        se = float(gap.std(ddof=1) / np.sqrt(len(gap))) if len(gap) > 1 else 0.0
-        row["all - CCA"] = (float(gap.mean()), se)
+        row["all - CCA"] = paired(arms["pretrained all"] - arms["CCA"])
         table[key] = row
     return table
+
+
+def paired(gap: np.ndarray) -> tuple[float, float]:
+    """Per-draw differences -> (their mean, its standard error; 0 with one draw)."""
+    se = float(gap.std(ddof=1) / np.sqrt(len(gap))) if len(gap) > 1 else 0.0
+    return float(gap.mean()), se
 
 
 def compare(a: Path, b: Path) -> str:
@@ -241,9 +245,8 @@ def compare(a: Path, b: Path) -> str:
         task, n = key.split("@")
         cells = []
         for arm in arms:
-            gap = np.array([rb[key][arm] - ra[key][arm] for ra, rb in zip(*runs)])
-            se = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
-            cells.append(f"{gap.mean():+.3f} ± {se:.3f}")
+            mean, se = paired(np.array([rb[key][arm] - ra[key][arm] for ra, rb in zip(*runs)]))
+            cells.append(f"{mean:+.3f} ± {se:.3f}")
         lines.append(f"| {task} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
