@@ -22,7 +22,8 @@ their cutting rhythm whatever they show: the pair can be told from other films' 
 input, the shortcut the shot alignment's content keys remove (lmp.objectives.align). With "content"
 keys a query (the mean of modality a's unimodal tokens) must pick out the mean of modality b's content
 embeddings (one shot's own features, no context, position or time; lmp.objectives.content), each
-direction alike: only what the modalities' contents share can match them.
+direction alike: only what the modalities' contents share can match them. Measured, content keys lose
+(docs/model.md): a film's rhythm is also its director's and genre's, so "contextual" stays the default.
 
 Head (`head`): "mlp" (LN, Linear, GELU, Linear; SimCLR's) lets the window means keep what the term ignores
 in directions the head discards; "linear" (LN, Linear) asks that what the modalities share be a linear
