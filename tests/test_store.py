@@ -249,6 +249,89 @@ def test_stale_staging_directories_are_removed_by_the_next_writer(store_dir, cap
     assert not any(p.exists() for p in stale)
 
 
+def _visual(store_dir, movie_id):
+    return FeatureStore(store_dir).read(movie_id)["visual"]
+
+
+def test_a_rewrite_whose_record_cannot_be_appended_keeps_the_committed_movie(store_dir, monkeypatch):
+    """A rewrite that fails after its swap (disk full while appending the record) must put the old
+    files back: the manifest's record and the files on disk change together or not at all."""
+    before = _visual(store_dir, "movie-0").copy()
+
+    def disk_full(self, f, path, record):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(StoreWriter, "_append_locked", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        StoreWriter(store_dir, ENCODERS).write(make_movie("movie-0", 5, seed=99))
+    store = FeatureStore(store_dir)
+    assert store.verify() == {}
+    np.testing.assert_array_equal(store.read("movie-0")["visual"], before)
+    assert not [p.name for p in (store_dir / "movies").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("where", ["after the swap", "between the swap's renames"])
+def test_the_next_writer_restores_a_movie_whose_rewrite_was_killed(store_dir, where):
+    """A kill between the swap and the record leaves the committed files in movies/.old-<id>-*; the next
+    writer puts them back (before, it deleted them as a leftover and the record named lost files)."""
+    before = _visual(store_dir, "movie-1").copy()
+    movies = store_dir / "movies"
+    old = movies / ".old-movie-1-0badf00d"
+    os.rename(movies / "movie-1", old)
+    if where == "after the swap":  # uncommitted new files of the same shape sit at movies/movie-1
+        other = StoreWriter(store_dir.parent / "other", ENCODERS)
+        other.write(make_movie("movie-1", 12, seed=42))
+        os.rename(store_dir.parent / "other" / "movies" / "movie-1", movies / "movie-1")
+    with pytest.warns(LMPWarning, match="movie 'movie-1': restored its committed files"):
+        StoreWriter(store_dir, ENCODERS)
+    store = FeatureStore(store_dir)
+    assert store.verify() == {}
+    np.testing.assert_array_equal(store.read("movie-1")["visual"], before)
+    assert not [p.name for p in movies.iterdir() if p.name.startswith(".")]
+
+
+def test_a_committed_rewrite_leaves_its_old_files_to_the_cleanup(store_dir):
+    """A kill after the record was appended: the new files are committed, the old ones are garbage."""
+    movies = store_dir / "movies"
+    keep = movies / ".old-movie-0-0badf00d"
+    os.rename(movies / "movie-0", keep)
+    StoreWriter(store_dir.parent / "other", ENCODERS).write(make_movie("movie-0", 5, seed=0))
+    os.rename(store_dir.parent / "other" / "movies" / "movie-0", movies / "movie-0")  # same content: committed
+    with pytest.warns(LMPWarning, match="removed 1 staging"):
+        StoreWriter(store_dir, ENCODERS)
+    assert FeatureStore(store_dir).verify() == {} and not keep.exists()
+
+
+def test_two_writers_of_one_movie_cannot_interleave_swap_and_record(store_dir, monkeypatch):
+    """Writer A swaps its files in and is slow to append its record while writer B rewrites the same movie:
+    B must wait for A's commit, so the last record names the files on disk."""
+    import threading
+    import time
+
+    slow_started = threading.Event()
+    real = StoreWriter._append_locked
+
+    def slow_append(self, f, path, record):
+        if record.meta.get("source") == "slow":
+            slow_started.set()
+            time.sleep(0.3)
+        return real(self, f, path, record)
+
+    monkeypatch.setattr(StoreWriter, "_append_locked", slow_append)
+    slow, fast = make_movie("movie-1", 12, seed=7), make_movie("movie-1", 12, seed=8)
+    slow.meta, fast.meta = {"source": "slow"}, {"source": "fast"}
+    a = threading.Thread(target=StoreWriter(store_dir, ENCODERS).write, args=(slow,))
+    a.start()
+    assert slow_started.wait(10)
+    StoreWriter(store_dir, ENCODERS).write(fast)
+    a.join()
+    store = FeatureStore(store_dir)
+    assert store.verify() == {}
+    assert store.record("movie-1").meta == {"source": "fast"}
+    np.testing.assert_array_equal(store.read("movie-1")["visual"], fast.features["visual"].astype(np.float16))
+
+
+
 @pytest.mark.parametrize(
     "mutate, message",
     [

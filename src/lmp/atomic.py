@@ -53,8 +53,22 @@ def swap_dir(stage: Path, final: Path) -> Path | None:
     if final.exists():
         old = final.with_name(f"{OLD_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}")
         os.rename(final, old)
-    os.rename(stage, final)
+    try:
+        os.rename(stage, final)
+    except BaseException:
+        if old is not None:  # put the old one back: `final` must not stay missing
+            os.rename(old, final)
+        raise
     return old
+
+
+def unswap_dir(final: Path, old: Path | None) -> None:
+    """Undo `swap_dir(stage, final)` that returned `old`: the new `final` is deleted and `old` renamed back."""
+    aside = stage_path(final)
+    os.rename(final, aside)
+    if old is not None:
+        os.rename(old, final)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def replace_dir(stage: Path, final: Path) -> None:

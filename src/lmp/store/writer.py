@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lmp.atomic import atomic_write_bytes, leftovers, remove, stage_path, swap_dir
+from lmp.atomic import OLD_PREFIX, atomic_write_bytes, leftovers, remove, stage_path, swap_dir, unswap_dir
 from lmp.errors import LMPWarning, StoreError
 from lmp.modality import MODALITIES, mask_key
 from lmp.store.format import (
@@ -34,7 +34,7 @@ from lmp.store.format import (
     MovieRecord,
     check_movie_id,
 )
-from lmp.store.manifest import locked, movie_hint, read_tail
+from lmp.store.manifest import complete_lines, locked, movie_hint, parse_record, read_tail
 
 
 @dataclass
@@ -139,6 +139,7 @@ class StoreWriter:
         writer is staging (the lock is free): then every stage is stale. Otherwise a later writer will."""
         try:
             with locked(self.root / STAGING_LOCK, "ab", fcntl.LOCK_EX | fcntl.LOCK_NB):
+                self._repair_interrupted_rewrites()
                 stale = stages(self.root)
                 for path in stale:
                     remove(path)
@@ -213,7 +214,6 @@ class StoreWriter:
                         f.flush()
                         os.fsync(f.fileno())
                     files[name] = FileInfo(sha256_file(path), path.stat().st_size, tuple(arr.shape), str(arr.dtype))
-                trash = swap_dir(stage, final)
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
@@ -225,26 +225,93 @@ class StoreWriter:
                 files=files,
                 meta=dict(movie.meta),
             )
-            self._append_manifest(record)
+            trash = self._commit(stage, final, record)
             if trash is not None:
                 # Readers that already mapped the old files keep them alive until they close them.
                 shutil.rmtree(trash, ignore_errors=True)
         return record
 
-    def _append_manifest(self, record: MovieRecord) -> None:
-        line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"
+    def _commit(self, stage: Path, final: Path, record: MovieRecord) -> Path | None:
+        """Swap the staged movie into place and append its record as one step; returns the moved-aside old
+        directory (None for a new movie). Both happen under the manifest's exclusive lock, so two writers of
+        one id cannot interleave (the last record always names the files on disk), and a failed append puts
+        the old files back: a record and its files change together or not at all. A crash between the two
+        leaves a `.old-` directory that the next writer restores (`_repair_interrupted_rewrites`)."""
         path = self.root / MANIFEST_FILE
         with locked(path, "a+b", fcntl.LOCK_EX) as f:
-            offset, tail = read_tail(f)
-            if tail:
-                # Under the lock, bytes after the last newline can only be a record torn by a crash:
-                # never committed, and appending onto it would glue the new record to it.
-                warnings.warn(f"{path}: dropped a torn record at byte {offset}{movie_hint(tail)} left by an "
-                              "interrupted write; re-ingest that movie", LMPWarning, stacklevel=3)
-                f.truncate(offset)
-            f.write(line.encode())
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                trash = swap_dir(stage, final)
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)
+                raise
+            try:
+                self._append_locked(f, path, record)
+            except BaseException:
+                unswap_dir(final, trash)
+                raise
+        return trash
+
+    def _append_locked(self, f, path: Path, record: MovieRecord) -> None:
+        """Append one record to the manifest `f` (open at `path`, held under an exclusive lock)."""
+        line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"
+        offset, tail = read_tail(f)
+        if tail:
+            # Under the lock, bytes after the last newline can only be a record torn by a crash:
+            # never committed, and appending onto it would glue the new record to it.
+            warnings.warn(f"{path}: dropped a torn record at byte {offset}{movie_hint(tail)} left by an "
+                          "interrupted write; re-ingest that movie", LMPWarning, stacklevel=5)
+            f.truncate(offset)
+        f.write(line.encode())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+    def _repair_interrupted_rewrites(self) -> None:
+        """Put a movie's committed files back where a rewrite crashed between its swap and its record.
+
+        Called with no writer staging (the staging lock held exclusively): a `.old-<id>-*` directory in
+        movies/ is then the previous files of a rewrite that was interrupted. If the files now at
+        movies/<id> are not the ones the manifest's last record of <id> names (the new record was never
+        appended) and the old directory's are, the old directory goes back into place."""
+        movies = self.root / MOVIES_DIR
+        olds = [p for p in leftovers(movies) if p.name.startswith(OLD_PREFIX)]
+        if not olds:
+            return
+        records = _last_records(self.root / MANIFEST_FILE)
+        for old in olds:
+            movie_id = old.name[len(OLD_PREFIX) :].rsplit("-", 1)[0]
+            record, final = records.get(movie_id), movies / movie_id
+            if record is None or _holds(final, record) or not _holds(old, record):
+                continue  # nothing committed to restore: the cleanup that follows deletes it
+            if final.exists():
+                unswap_dir(final, old)
+            else:  # the crash came between swap_dir's two renames
+                os.rename(old, final)
+            warnings.warn(f"{self.root}: movie {movie_id!r}: restored its committed files, which an interrupted "
+                          "rewrite had moved aside", LMPWarning, stacklevel=4)
+
+
+def _last_records(path: Path) -> dict[str, MovieRecord]:
+    """id -> the manifest's last readable record of it (damaged lines are passed over, as readers do)."""
+    if not path.exists():
+        return {}
+    with locked(path, "rb", fcntl.LOCK_SH) as f:
+        data = f.read()
+    records = {}
+    for offset, line in complete_lines(data, 0):
+        with contextlib.suppress(StoreError):
+            if line.strip():
+                record = parse_record(line, f"{path}: byte {offset}")
+                records[record.id] = record
+    return records
+
+
+def _holds(directory: Path, record: MovieRecord) -> bool:
+    """Whether `directory` holds exactly the files `record` names (sizes, then checksums)."""
+    paths = {name: directory / f"{name}.npy" for name in record.files}
+    if not all(p.is_file() and p.stat().st_size == record.files[n].bytes for n, p in paths.items()):
+        return False
+    return all(sha256_file(p) == record.files[n].sha256 for n, p in paths.items())
 
 
 def stages(root: Path) -> list[Path]:
