@@ -15,7 +15,7 @@ import torch
 from lmp.cli import main
 from lmp.config import ConfigError, from_dict
 from lmp.labels import COLUMNS, find_tasks, read_task
-from lmp.store import FeatureStore
+from lmp.store import EncoderSpec, FeatureStore, MovieFeatures, StoreWriter
 from lmp.synth import TASKS, SynthConfig, generate
 
 SPLITS = ("train", "val", "test")
@@ -219,8 +219,22 @@ def test_cli_smoke_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(args) == 1
     assert "already holds a corpus" in capsys.readouterr().err
     assert main([*args, "--overwrite"]) == 0
-    (out / "corpus.json").unlink()  # as if interrupted: leftovers are replaced without --overwrite
+    # As if interrupted: the run's marker and no corpus.json. Its leftovers are replaced without --overwrite.
+    (out / "corpus.json").unlink()
+    (out / ".synth-in-progress").write_text("")
     assert main(args) == 0 and FeatureStore(out / "store").verify() == {}
+    assert not (out / ".synth-in-progress").exists()
+
+
+def test_synth_never_deletes_a_store_it_did_not_write(tmp_path, capsys):
+    """A real store at OUT/store (no corpus.json, no unfinished synth run) is refused, not deleted."""
+    out = tmp_path / "mine"
+    writer = StoreWriter(out / "store", {"visual": EncoderSpec("real-encoder", 4)})
+    writer.write(MovieFeatures("my_film", np.array([[0.0, 1.0]]), {"visual": np.ones((1, 4), np.float32)}))
+    args = ["synth", str(out), "--preset", "tiny", "--num_movies", "4"]
+    assert main(args) == 1
+    assert "store/ that no lmp synth run left unfinished" in capsys.readouterr().err
+    assert FeatureStore(out / "store").ids == ["my_film"]
 
 
 def test_a_corpus_without_subtitles_writes_only_its_modalities_and_the_same_bytes(corpus, tmp_path):

@@ -107,19 +107,34 @@ def _count(totals: dict[str, float], movie: Movie, masks: dict[str, np.ndarray])
     totals["scenes"] += int(movie.scene.max()) + 1
 
 
+IN_PROGRESS = ".synth-in-progress"
+"""Written into OUT before anything else and removed after corpus.json: what an interrupted run left."""
+
+
 def _prepare_out(cfg: SynthConfig) -> None:
     """corpus.json is written last, so it marks a complete corpus: never replace one unless asked.
-    Leftovers of an interrupted run (no corpus.json) are replaced without asking."""
-    if (cfg.out / "corpus.json").exists() and not cfg.overwrite:
-        raise SynthError(
-            f"{cfg.out}: already holds a corpus (corpus.json); pass --overwrite to replace it or choose another --out"
-        )
-    for p in (cfg.out / "store", cfg.out / "labels", cfg.out / "corpus.json", cfg.out / "latents.jsonl"):
+    Leftovers of an interrupted run (its IN_PROGRESS marker, no corpus.json) are replaced without asking;
+    a store or labels that no synth run is known to have written (e.g. a real ingested store at OUT/store)
+    only with --overwrite."""
+    ours = (cfg.out / "store", cfg.out / "labels", cfg.out / "corpus.json", cfg.out / "latents.jsonl")
+    if not cfg.overwrite:
+        if (cfg.out / "corpus.json").exists():
+            raise SynthError(
+                f"{cfg.out}: already holds a corpus (corpus.json); pass --overwrite to replace it or choose another --out"
+            )
+        foreign = [p.name for p in ours[:2] if p.exists()]
+        if foreign and not (cfg.out / IN_PROGRESS).exists():
+            raise SynthError(
+                f"{cfg.out}: already has {' and '.join(foreign)}/ that no lmp synth run left unfinished; "
+                "choose another --out, or pass --overwrite to delete them"
+            )
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cfg.out / IN_PROGRESS, "lmp synth is writing this corpus; corpus.json marks it complete\n")
+    for p in ours:
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
             p.unlink()
-    cfg.out.mkdir(parents=True, exist_ok=True)
 
 
 def generate(cfg: SynthConfig) -> Path:
@@ -186,6 +201,7 @@ def generate(cfg: SynthConfig) -> Path:
     }
     save_config(cfg, cfg.out / "config.yaml")
     atomic_write_text(cfg.out / "corpus.json", json.dumps(corpus, indent=2) + "\n")  # last: marks completion
+    (cfg.out / IN_PROGRESS).unlink()
     if cfg.progress:
         s = corpus["stats"]
         print(
