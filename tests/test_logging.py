@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from lmp.config import ConfigError, from_dict
-from lmp.errors import LMPError
+from lmp.errors import LMPError, LMPWarning
 from lmp.store import EncoderSpec, MovieFeatures, StoreWriter
 from lmp.train import PretrainConfig, pretrain
 from lmp.train.config import RunConfig
@@ -158,3 +158,14 @@ def test_wandb_config_fields_are_checked():
         from_dict(PretrainConfig, {"run": {"wandb_mode": "cloud"}})
     with pytest.raises(ValueError, match="run.wandb_project: must not be empty"):
         RunConfig(wandb=True, wandb_project=" ")
+
+
+def test_a_torn_last_log_line_does_not_stop_a_resume(tmp_path):
+    """A crash or a full disk can cut the last line of log.jsonl short; resuming must still work and keep
+    the complete records up to the checkpoint."""
+    (tmp_path / "log.jsonl").write_text('{"step": 10, "loss": 1.5}\n{"step": 20, "loss": 1.25}\n{"step": 30, "lo')
+    with pytest.warns(LMPWarning, match="line 3 is not a log record"):
+        logger = RunLogger(tmp_path, enabled=True, tensorboard=False, resume_step=20)
+    logger.log({"step": 21, "loss": 1.0})
+    logger.close()
+    assert read_log(tmp_path) == [{"step": 10, "loss": 1.5}, {"step": 20, "loss": 1.25}, {"step": 21, "loss": 1.0}]

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from lmp.config import atomic_write_text, to_dict
-from lmp.errors import LMPError
+from lmp.errors import LMPError, LMPWarning
 
 LOG_FILE = "log.jsonl"
 TB_DIR = "tb"
@@ -25,11 +26,25 @@ WANDB_DIR = "wandb"
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
-    """All records of RUN/log.jsonl (an empty list if there is none)."""
+    """All records of RUN/log.jsonl (an empty list if there is none). A line that is not a JSON record, such
+    as the last one torn by a crash or a full disk, is skipped with a warning: a log must not stop a resume."""
     path = Path(run_dir) / LOG_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict):
+            warnings.warn(f"{path}: line {number} is not a log record (a write cut short?); skipped it",
+                          LMPWarning, stacklevel=2)
+            continue
+        records.append(record)
+    return records
 
 
 def scalars(record: dict[str, Any]) -> dict[str, float]:
