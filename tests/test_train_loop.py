@@ -20,7 +20,7 @@ from lmp.errors import LMPError, LMPWarning, StoreError
 from lmp.model import CheckpointError, LMPModel
 from lmp.store import EncoderSpec, MovieFeatures, StoreWriter
 from lmp.train import PretrainConfig, pretrain
-from lmp.train.checkpoint import list_checkpoints
+from lmp.train.checkpoint import list_checkpoints, resolve_resume
 from lmp.train.logger import read_log
 
 ENCODERS = {
@@ -278,3 +278,19 @@ def test_damaged_feature_values_are_named_in_training(store, tmp_path):
     del audio
     with pytest.raises(StoreError, match=r"movie m2: field 'audio' has NaN/inf values .*lmp store verify"):
         pretrain(tiny(damaged, tmp_path / "run"))
+
+
+def test_resuming_from_an_older_checkpoint_sets_the_later_ones_aside(store, tmp_path):
+    """Going back to step 3 of a run that reached step 6, and stopping at 5 with one checkpoint kept: the
+    old pruning ranked by step, kept the abandoned step 6, deleted the step 5 just written and left `last`
+    pointing at nothing, so `resume auto` later picked the abandoned continuation."""
+    torch.set_num_threads(1)
+    run = tmp_path / "run"
+    pretrain(tiny(store, run))  # checkpoints at steps 3 and 6
+    with pytest.warns(LMPWarning, match=r"resuming from step 3: set aside 1 later checkpoints .*step-000006"):
+        pretrain(tiny(store, run, optim={"steps": 5},
+                      run={"resume": str(run / "checkpoints" / "step-000003"), "ckpt_every": 1, "keep_checkpoints": 1}))
+    assert [step for step, _ in list_checkpoints(run)] == [5]
+    assert (run / "checkpoints" / "last").resolve() == run / "checkpoints" / "step-000005"
+    assert len(list((run / "checkpoints").glob("step-000006.abandoned-*"))) == 1
+    assert resolve_resume("auto", run) == run / "checkpoints" / "step-000005"

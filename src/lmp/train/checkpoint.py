@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,31 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, train_state: dict[str,
     _save_dir(final, write)
     _point_last(final.parent, final)
     for _, old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+        if old != final:  # never the one just written, whatever the steps of the others
+            shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def set_aside_newer(run_dir: Path, step: int) -> list[Path]:
+    """Rename the checkpoints of `run_dir` after `step` out of the way (to step-NNNNNN.abandoned-XXXX) when
+    a run resumes from `step`: they belong to a continuation the user went back from, so `resume auto`
+    must not pick them and pruning must not weigh the new checkpoints against them. They are kept, not
+    deleted; returns their new paths."""
+    moved = []
+    for s, path in list_checkpoints(run_dir):
+        if s > step:
+            target = path.with_name(f"{path.name}.abandoned-{uuid.uuid4().hex[:8]}")
+            os.rename(path, target)
+            moved.append(target)
+    if moved:
+        root = Path(run_dir) / CHECKPOINTS
+        if (root / LAST).is_symlink() and not (root / LAST).exists():
+            (root / LAST).unlink()
+        names = ", ".join(p.name for p in moved)
+        warnings.warn(f"{run_dir}: resuming from step {step}: set aside {len(moved)} later checkpoints of the "
+                      f"continuation you went back from ({names}); delete them when they are not needed",
+                      LMPWarning, stacklevel=2)
+    return moved
 
 
 def save_final_model(run_dir: Path, model: Any) -> Path:

@@ -162,6 +162,8 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
 
     groups_per_batch = cfg.data.batch_size // cfg.data.views
     state = ckpt.load_train_state(resume_from) if resume_from is not None else None
+    if info.is_main and state is not None:
+        ckpt.set_aside_newer(run_dir, int(state["step"]))
     step, consumed = 0, 0
     if state is not None:
         step = int(state["step"])
