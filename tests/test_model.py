@@ -307,6 +307,29 @@ def test_save_and_load_round_trip(tmp_path):
     )
 
 
+def test_save_pretrained_over_a_checkpointed_model_drops_the_old_config_and_checksums(tmp_path, monkeypatch):
+    """Saving into a trainer's RUN/model (weights, config and checksums.json): the old checksums must not
+    make the new model look damaged, and a save cut short must not leave new weights beside the old config."""
+    from lmp.model import checkpoint as ck
+    from lmp.model.checkpoint import write_checksums
+
+    target = tmp_path / "model"
+    make_model(seed=1).save_pretrained(target)
+    write_checksums(target, ["config.json", "model.safetensors"])
+    make_model(seed=2, context="shot").save_pretrained(target)
+    assert LMPModel.from_pretrained(target).cfg.context == "shot"
+    assert not (target / "checksums.json").exists()
+
+    def killed(path, text):  # the process dies before the new config.json is written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ck, "atomic_write_text", killed)
+    with pytest.raises(KeyboardInterrupt):
+        make_model(seed=3).save_pretrained(target)
+    with pytest.raises(CheckpointError, match="config.json"):
+        LMPModel.from_pretrained(target)
+
+
 def test_checkpoint_errors(tmp_path):
     with pytest.raises(CheckpointError, match="config.json"):
         LMPModel.from_pretrained(tmp_path / "nowhere")

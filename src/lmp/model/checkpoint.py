@@ -45,9 +45,15 @@ class CheckpointError(LMPError):
 
 
 def save_checkpoint(state: dict[str, torch.Tensor], cfg: ModelConfig, directory: str | os.PathLike) -> Path:
-    """Write weights then config, each atomically; a directory with config.json is complete."""
+    """Write weights then config, each atomically; a directory with config.json is complete.
+
+    Into a directory that already holds a checkpoint, the old config.json and checksums.json go first: a
+    save cut short then leaves an incomplete directory (no config.json), never new weights beside the old
+    config, and no checksums that describe the old files."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in (CONFIG_FILE, CHECKSUMS_FILE):
+        (directory / stale).unlink(missing_ok=True)
     # safetensors refuses views into shared storage; contiguous clones are plain tensors.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     atomic_write_bytes(directory / WEIGHTS_FILE, _safetensors_bytes(tensors, {"format": "pt", "lmp": "LMPModel"}))
