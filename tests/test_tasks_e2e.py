@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -522,3 +523,26 @@ def test_cca_on_a_store_of_one_modality_is_a_clear_error(tmp_path, capsys):
                  "--out", str(tmp_path / "out")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1 and "relates two modalities" in err and "['visual']" in err
+
+
+def test_an_export_cut_short_while_moving_leaves_no_embeddings_json(world, tmp_path, monkeypatch):
+    """embeddings.json names the files of one export: after an export into OUT is interrupted while its files
+    are moved in, OUT must not still name (or newly name) files that are only partly there."""
+    from lmp.tasks import embed
+
+    out = tmp_path / "emb"
+    args = ["embed", "--store", str(world["root"] / "store"), "--checkpoint", str(world["ckpt"]), "--out", str(out),
+            "--window", "8", "--device", "cpu"]
+    assert main(args) == 0 and (out / "embeddings.json").is_file()
+    real, moved = os.replace, []
+
+    def dies_midway(src, dst):
+        if len(moved) == 2:
+            raise KeyboardInterrupt
+        moved.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(embed.os, "replace", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        main(args)
+    assert len(moved) == 2 and not (out / "embeddings.json").exists()

@@ -122,7 +122,10 @@ def export_embeddings(
         }
         (stage / "embeddings.json").write_text(json.dumps(meta, indent=2) + "\n")
         out.mkdir(parents=True, exist_ok=True)
-        for f in stage.iterdir():
+        # embeddings.json names the files: it leaves first and arrives last, so an export cut short while
+        # moving leaves OUT without it (incomplete) rather than naming a model whose files are half there.
+        (out / "embeddings.json").unlink(missing_ok=True)
+        for f in sorted(stage.iterdir(), key=lambda f: f.name == "embeddings.json"):
             os.replace(f, out / f.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
