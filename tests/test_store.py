@@ -342,6 +342,7 @@ def test_two_writers_of_one_movie_cannot_interleave_swap_and_record(store_dir, m
         (lambda m: m.times.__setitem__((0, 1), -1.0), "times"),
         (lambda m: m.masks.__setitem__("text", np.ones(5)), "must be bool"),
         (lambda m: setattr(m, "id", "../evil"), "invalid movie id"),
+        (lambda m: setattr(m, "id", "abc\n"), "invalid movie id"),  # `$` alone would match before a newline
     ],
 )
 def test_writer_rejects_bad_movies(tmp_path, mutate, message):

@@ -37,7 +37,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,199}$")
 
 def check_movie_id(movie_id: str) -> str:
     """Movie ids name directories, so they are restricted to a portable character set."""
-    if not isinstance(movie_id, str) or not _ID_RE.match(movie_id) or movie_id in (".", ".."):
+    if not isinstance(movie_id, str) or not _ID_RE.fullmatch(movie_id) or movie_id in (".", ".."):
         raise StoreError(
             f"invalid movie id {movie_id!r}: use 1-200 characters from A-Z a-z 0-9 _ - . (not starting with '.')"
         )
