@@ -525,7 +525,7 @@ def test_cca_on_a_store_of_one_modality_is_a_clear_error(tmp_path, capsys):
     assert code == 1 and "relates two modalities" in err and "['visual']" in err
 
 
-def test_an_export_cut_short_while_moving_leaves_no_embeddings_json(world, tmp_path, monkeypatch):
+def test_an_export_cut_short_while_moving_leaves_no_embeddings_json(world, tmp_path, monkeypatch, capsys):
     """embeddings.json names the files of one export: after an export into OUT is interrupted while its files
     are moved in, OUT must not still name (or newly name) files that are only partly there."""
     from lmp.tasks import embed
@@ -546,3 +546,8 @@ def test_an_export_cut_short_while_moving_leaves_no_embeddings_json(world, tmp_p
     with pytest.raises(KeyboardInterrupt):
         main(args)
     assert len(moved) == 2 and not (out / "embeddings.json").exists()
+    (tmp_path / ".emb.tmp-0badf00d").mkdir()  # the stage of an export that was killed
+    monkeypatch.setattr(embed.os, "replace", real)
+    assert main(args) == 0
+    assert "warning: " in (err := capsys.readouterr().err) and "removed 1 staging directories of interrupted" in err
+    assert (out / "embeddings.json").is_file() and not list(tmp_path.glob(".emb.tmp-*"))

@@ -13,6 +13,22 @@ STAGE_PREFIX = ".tmp-"
 OLD_PREFIX = ".old-"
 
 
+def fsync_dir(directory: Path) -> None:
+    """Make the renames and creations in `directory` durable: a rename is an entry of the directory, and
+    only an fsync of the directory itself puts it on disk before a power loss. Filesystems that cannot
+    fsync a directory (some network mounts) are passed over: the rename is still atomic there."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write a file so that readers see the old or the new content, never half of it.
 
@@ -31,6 +47,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
 
 
 def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> None:
@@ -49,6 +66,7 @@ def swap_dir(stage: Path, final: Path) -> Path | None:
     """Rename a fully written `stage` directory to `final`. An existing `final` is first moved aside,
     so `final` is always either the old or the new directory; the moved-aside old one is returned for
     the caller to delete when no one needs it any more (None when there was none)."""
+    fsync_dir(stage)  # the entries of the files written into it
     old = None
     if final.exists():
         old = final.with_name(f"{OLD_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}")
@@ -59,6 +77,7 @@ def swap_dir(stage: Path, final: Path) -> Path | None:
         if old is not None:  # put the old one back: `final` must not stay missing
             os.rename(old, final)
         raise
+    fsync_dir(final.parent)
     return old
 
 

@@ -119,9 +119,8 @@ def _prepare_out(cfg: SynthConfig) -> None:
     ours = (cfg.out / "store", cfg.out / "labels", cfg.out / "corpus.json", cfg.out / "latents.jsonl")
     if not cfg.overwrite:
         if (cfg.out / "corpus.json").exists():
-            raise SynthError(
-                f"{cfg.out}: already holds a corpus (corpus.json); pass --overwrite to replace it or choose another --out"
-            )
+            raise SynthError(f"{cfg.out}: already holds a corpus (corpus.json); pass --overwrite to replace it "
+                             "or choose another --out")
         foreign = [p.name for p in ours[:2] if p.exists()]
         if foreign and not (cfg.out / IN_PROGRESS).exists():
             raise SynthError(

@@ -22,12 +22,14 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lmp.api import encode, pool_movie_shots
+from lmp.errors import LMPWarning
 from lmp.store.reader import FeatureStore
 
 
@@ -59,6 +61,14 @@ def export_embeddings(
     total_clips = sum(len(s) for s in spans.values())
     d = model.cfg.width
     out = Path(out)
+    # An export into OUT that was killed left its stage; its files are of no use (exports into one OUT at the
+    # same time would mix their files anyway), and they can be gigabytes.
+    stale = sorted(out.parent.glob(f".{out.name}.tmp-*")) if out.parent.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    if stale:
+        warnings.warn(f"{out}: removed {len(stale)} staging directories of interrupted exports "
+                      f"({', '.join(p.name for p in stale)})", LMPWarning, stacklevel=2)
     stage = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     stage.mkdir(parents=True)
     try:

@@ -86,7 +86,10 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, train_state: dict[str,
 
     def write(stage: Path) -> None:
         model.save_pretrained(stage)
-        torch.save(train_state, stage / TRAIN_STATE)
+        with open(stage / TRAIN_STATE, "wb") as f:
+            torch.save(train_state, f)
+            f.flush()
+            os.fsync(f.fileno())  # durable before the stage is renamed into place (the weights are, too)
 
     _save_dir(final, write)
     _point_last(final.parent, final)
