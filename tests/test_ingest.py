@@ -245,6 +245,11 @@ def test_rerun_skips_then_config_change_reingests(ingested, media, tmp_path):
     report = tmp_path / "again.json"
     ingest(make_cfg(paths=[root / "cuts.mp4", root / "one_shot.mkv"], store=store, report=report))
     assert {m["status"] for m in json.loads(report.read_text())["movies"]} == {"skipped"}
+    # A run killed between the record and the previews left the movie without them: it is done again.
+    shutil.rmtree(store / "previews" / "cuts")
+    ingest(make_cfg(paths=[root / "cuts.mp4"], store=store, report=report))
+    assert [m["status"] for m in json.loads(report.read_text())["movies"]] == ["ok"]
+    assert (store / "previews" / "cuts" / "thumbs.npy").is_file()
     ingest(make_cfg(paths=[root / "one_shot.mkv"], store=store, report=report, frames_per_shot=2))
     assert [m["status"] for m in json.loads(report.read_text())["movies"]] == ["ok"]
     # Issue 9.3: the subtitle encoding is a feature setting too (it was missing from the hash).

@@ -21,6 +21,7 @@ from lmp.errors import LMPError, LMPWarning
 from lmp.ingest.config import VIDEO_EXTS, IngestConfig
 from lmp.ingest.pipeline import MoviePipeline, MovieResult
 from lmp.ingest.shots import ShotDetector
+from lmp.store.format import PREVIEWS_DIR
 
 __all__ = ["IngestConfig", "discover", "ingest", "movie_id_for", "shard"]
 
@@ -152,7 +153,11 @@ class Worker:
                 f"{meta.get('source_path', 'an unknown file')}; pass --overwrite to replace it, or "
                 "--id_scheme parent_stem to include the folder in ids"
             )
-        return meta.get("ingest_hash") == self.cfg.feature_hash()
+        if meta.get("ingest_hash") != self.cfg.feature_hash():
+            return False
+        # Previews are swapped in after the record is committed: a run killed in between left the movie
+        # without them, and `lmp inspect` needs them.
+        return not self.cfg.previews or (Path(self.cfg.store) / PREVIEWS_DIR / movie_id).is_dir()
 
     def process(self, path: Path, movie_id: str) -> MovieResult:
         from lmp.ingest.pipeline import ingest_movie
