@@ -259,12 +259,11 @@ class StoreWriter:
             # Under the lock, bytes after the last newline can only be a record torn by a crash:
             # never committed, and appending onto it would glue the new record to it.
             warnings.warn(f"{path}: dropped a torn record at byte {offset}{movie_hint(tail)} left by an "
-                          "interrupted write; re-ingest that movie", LMPWarning, stacklevel=5)
+                          "interrupted write; re-ingest that movie", LMPWarning, stacklevel=4)
             f.truncate(offset)
         f.write(line.encode())
         f.flush()
         os.fsync(f.fileno())
-
 
     def _repair_interrupted_rewrites(self) -> None:
         """Put a movie's committed files back where a rewrite crashed between its swap and its record.
