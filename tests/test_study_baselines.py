@@ -54,3 +54,17 @@ def test_pooled_runs_keep_every_value_and_their_spread():
     pooled = pool_runs(runs)["genre"][0.1]
     assert pooled["values"] == [0.1, 0.3, 0.5, 0.7]
     assert pooled["mean"] == pytest.approx(0.4) and pooled["std"] == pytest.approx(0.05**0.5)
+
+
+def test_a_given_corpus_without_corpus_json_is_one_error(tmp_path):
+    """--corpus names an existing corpus: a directory that is none is refused (it used to be synthesised into)."""
+    from lmp.config import from_dict
+    from lmp.errors import LMPError
+    from lmp.studies.config import StudyConfig
+    from lmp.studies.runner import load_corpus
+
+    (tmp_path / "mine" / "store").mkdir(parents=True)
+    cfg = from_dict(StudyConfig, {"out": str(tmp_path / "out"), "corpus": str(tmp_path / "mine")})
+    with pytest.raises(LMPError, match="not a MovieWorld corpus \\(no corpus.json\\)"):
+        load_corpus(cfg)
+    assert not (tmp_path / "mine" / "labels").exists()

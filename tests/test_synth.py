@@ -334,3 +334,19 @@ def test_context_ceiling_names_a_corpus_without_the_context_tasks(tmp_path):
     (tmp_path / "labels" / "genre").mkdir(parents=True)
     with pytest.raises(SystemExit, match=r"has no \['offscreen_speaker', 'place_return'\]"):
         _ceiling_module().main([str(tmp_path)])
+
+
+def test_a_corpus_made_with_other_settings_is_not_reused(tmp_path):
+    """The demo and the studies reuse OUT/movieworld: one made with another preset or seed must be refused,
+    not reported under the settings asked for now."""
+    from lmp.synth import existing_corpus
+    from lmp.synth.generate import SynthError
+
+    cfg = from_dict(SynthConfig, {"preset": "tiny", "out": str(tmp_path / "c"), "num_movies": 4, "seed": 3,
+                                  "progress": False})
+    assert existing_corpus(cfg) is None
+    generate(cfg)
+    assert existing_corpus(cfg) == cfg.out
+    other = from_dict(SynthConfig, {"preset": "tiny", "out": str(tmp_path / "c"), "num_movies": 4, "seed": 4})
+    with pytest.raises(SynthError, match="made with other settings \\(seed: 3 -> 4\\)"):
+        existing_corpus(other)

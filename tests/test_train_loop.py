@@ -294,3 +294,59 @@ def test_resuming_from_an_older_checkpoint_sets_the_later_ones_aside(store, tmp_
     assert (run / "checkpoints" / "last").resolve() == run / "checkpoints" / "step-000005"
     assert len(list((run / "checkpoints").glob("step-000006.abandoned-*"))) == 1
     assert resolve_resume("auto", run) == run / "checkpoints" / "step-000005"
+
+
+def test_a_finished_run_is_not_reused_for_a_store_whose_movies_changed(store, tmp_path):
+    """The same config can name a store whose content changed (a regenerated corpus, a rewritten movie):
+    the run's run.json records the movies it trained on, and reuse refuses other ones."""
+    import shutil
+
+    from lmp.config import ConfigError
+    from lmp.store import FeatureStore
+    from lmp.train.reuse import finished_model
+
+    store = Path(shutil.copytree(store, tmp_path / "store"))  # the module's store is shared: change a copy
+    torch.set_num_threads(1)
+    run = tmp_path / "run"
+    cfg = tiny(store, run, optim={"steps": 2})
+    pretrain(cfg)
+    assert finished_model(run, cfg) == run / "model"
+    before = FeatureStore(store).fingerprint()
+    rng = np.random.default_rng(5)
+    n = FeatureStore(store).num_shots("m1")
+    feats = {m: rng.standard_normal((n, e.dim)).astype(np.float32) for m, e in ENCODERS.items()}
+    times = np.stack([np.arange(n, dtype=float), np.arange(n) + 0.5], 1)
+    StoreWriter(store, ENCODERS).write(MovieFeatures("m1", times, feats))  # same id, other content
+    assert FeatureStore(store).fingerprint() != before
+    with pytest.raises(ConfigError, match="pretrained on other movies than it would be now"):
+        finished_model(run, cfg)
+    assert finished_model(run, cfg, data=before) == run / "model"  # what it trained on is still accepted
+
+
+def test_a_continuation_cut_short_is_not_taken_for_a_finished_run(store, tmp_path, monkeypatch):
+    """Continuing a finished 3-step run to 6 steps writes the 6-step config at the start: if the continuation
+    is interrupted, the 3-step model must not be left where reuse takes it for the 6-step run's."""
+    from lmp.train import loop
+    from lmp.train.reuse import finished_model
+
+    torch.set_num_threads(1)
+    run = tmp_path / "run"
+    pretrain(tiny(store, run, optim={"steps": 3}))
+    longer = tiny(store, run, optim={"steps": 6}, run={"resume": "auto"})
+    real = loop.build_trainer
+
+    def interrupted(*args, **kwargs):
+        trainer = real(*args, **kwargs)
+
+        def step(next_batch, lr):
+            raise KeyboardInterrupt
+
+        trainer.step = step
+        return trainer
+
+    monkeypatch.setattr(loop, "build_trainer", interrupted)
+    with pytest.warns(LMPWarning, match="the final model it had is now model.previous"):
+        with pytest.raises(KeyboardInterrupt):
+            pretrain(longer)
+    assert finished_model(run, longer) is None
+    assert (run / "model.previous" / "model.safetensors").is_file()

@@ -59,14 +59,15 @@ class DemoConfig:
 
 
 def _corpus(cfg: DemoConfig) -> Path:
-    from lmp.synth import SynthConfig, generate
+    from lmp.synth import SynthConfig, existing_corpus, generate
 
     root = cfg.out / "movieworld"
-    if (root / "corpus.json").exists():
+    synth = from_dict(SynthConfig, {"preset": cfg.synth_preset, "out": str(root), "seed": cfg.seed})
+    if existing_corpus(synth) is not None:
         print(f"[1/3] reusing MovieWorld corpus in {root}")
         return root
     print(f"[1/3] synthesising MovieWorld ({cfg.synth_preset}) into {root}")
-    generate(from_dict(SynthConfig, {"preset": cfg.synth_preset, "out": str(root), "seed": cfg.seed}))
+    generate(synth)
     return root
 
 

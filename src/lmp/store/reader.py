@@ -6,6 +6,8 @@ under a second. A window read slices memory maps, costing O(window) I/O, never O
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import warnings
 from collections import OrderedDict
@@ -91,6 +93,15 @@ class FeatureStore:
 
     def num_shots(self, movie_id: str) -> int:
         return self.record(movie_id).num_shots
+
+    def fingerprint(self, ids: list[str] | None = None) -> str:
+        """sha256 over the movies `ids` (default: all) and the checksums of their files, in id order: equal
+        for two stores (e.g. a subset view and its source) exactly when they hold the same data for them."""
+        content = {
+            i: sorted((name, f.sha256) for name, f in self.record(i).files.items())
+            for i in sorted(self.ids if ids is None else ids)
+        }
+        return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
 
     # -- arrays -----------------------------------------------------------------------------------
     def _open(self, movie_id: str) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from lmp.config import from_dict, to_dict
+from lmp.errors import LMPError
 from lmp.labels import Task, read_task
 from lmp.store import FeatureStore
 from lmp.studies.config import StudyConfig
@@ -46,12 +47,17 @@ class Corpus:
 
 
 def load_corpus(cfg: StudyConfig) -> Corpus:
-    from lmp.synth import SynthConfig, generate
+    from lmp.synth import SynthConfig, existing_corpus, generate
 
-    root = cfg.corpus if str(cfg.corpus) not in ("", ".") else cfg.out / "movieworld"
-    if not (root / "corpus.json").exists():
+    given = str(cfg.corpus) not in ("", ".")
+    root = cfg.corpus if given else cfg.out / "movieworld"
+    synth = from_dict(SynthConfig, {"preset": cfg.synth_preset, "out": str(root), "seed": cfg.seed})
+    if given and not (root / "corpus.json").is_file():
+        raise LMPError(f"corpus {root}: not a MovieWorld corpus (no corpus.json); make one with `lmp synth --out "
+                       f"{root}`, or leave --corpus empty to synthesise one into {cfg.out / 'movieworld'}")
+    if not given and existing_corpus(synth) is None:  # a given corpus is used as it is
         print(f"synthesising MovieWorld ({cfg.synth_preset}) into {root}")
-        generate(from_dict(SynthConfig, {"preset": cfg.synth_preset, "out": str(root), "seed": cfg.seed}))
+        generate(synth)
     store = FeatureStore(root / "store")
     tasks = {name: read_task(root / "labels" / name).restrict(store) for name in cfg.tasks}
     train = json.loads((root / "corpus.json").read_text())["splits"]["train"]
@@ -105,7 +111,8 @@ def pretrain_arm(
     values["store"] = str(_view_path(cfg, arm))
     pcfg = from_dict(PretrainConfig, values)
     corpus.pretrain_configs[run_name] = to_dict(pcfg)
-    if (model := finished_model(run, pcfg)) is not None:
+    data = corpus.store.fingerprint(arm_ids(cfg, corpus, movie_fraction))  # what the view holds once built
+    if (model := finished_model(run, pcfg, data)) is not None:
         return model  # its store view is left alone: a study running beside may be reading it
     store = arm_view(cfg, corpus, arm, movie_fraction)
     print(f"pretraining arm '{run_name}' on {len(store)} movies")
@@ -122,11 +129,16 @@ def arm_view(cfg: StudyConfig, corpus: Corpus, arm: str, movie_fraction: float =
     kept as it is (lmp.store.subset), so building it again never moves it under a run that is reading it."""
     from lmp.store.subset import subset_store
 
+    return subset_store(corpus.store.root, arm_ids(cfg, corpus, movie_fraction), _view_path(cfg, arm))
+
+
+def arm_ids(cfg: StudyConfig, corpus: Corpus, movie_fraction: float = 1.0) -> list[str]:
+    """The movies an arm pretrains on: the train split, or a seeded `movie_fraction` of it."""
     ids = corpus.train_movies
     if movie_fraction < 1.0:
         rng = np.random.default_rng(cfg.seed)
         ids = sorted(rng.choice(ids, size=max(2, math.ceil(movie_fraction * len(ids))), replace=False).tolist())
-    return subset_store(corpus.store.root, ids, _view_path(cfg, arm))
+    return ids
 
 
 def load_arm_model(

@@ -9,7 +9,7 @@ docs/movieworld.md.
 """
 
 from lmp.synth.config import SynthConfig
-from lmp.synth.generate import generate
+from lmp.synth.generate import existing_corpus, generate
 from lmp.synth.labels import LVU_TASKS, TASKS
 
-__all__ = ["LVU_TASKS", "TASKS", "SynthConfig", "generate"]
+__all__ = ["LVU_TASKS", "TASKS", "SynthConfig", "existing_corpus", "generate"]

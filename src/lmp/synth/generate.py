@@ -43,8 +43,36 @@ GENERATOR_VERSION = 1
 WRITE_AHEAD = 8  # movies generated but not yet written, at most
 
 
+NOT_SAVED = ("out", "progress", "overwrite")
+"""SynthConfig fields that do not shape the corpus, left out of corpus.json's config."""
+
+
 class SynthError(LMPError):
     """MovieWorld cannot write its corpus (e.g. the output directory already holds one)."""
+
+
+def existing_corpus(cfg: SynthConfig) -> Path | None:
+    """cfg.out when it already holds a complete corpus made with `cfg`'s settings (to reuse it), None when
+    it holds none (to generate it); SynthError naming the differences when it holds one made otherwise,
+    e.g. another preset or seed: reusing it would report results under settings they were not made with."""
+    path = cfg.out / "corpus.json"
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        settings = saved["config"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SynthError(f"{path}: unreadable ({e}); remove {cfg.out} to make the corpus again") from None
+    asked = {k: v for k, v in to_dict(cfg).items() if k not in NOT_SAVED}
+    diffs = [f"{k}: {settings.get(k, '<absent>')!r} -> {v!r}" for k, v in asked.items() if settings.get(k) != v]
+    if saved.get("generator_version") != GENERATOR_VERSION:
+        diffs.insert(0, f"generator_version: {saved.get('generator_version')!r} -> {GENERATOR_VERSION!r}")
+    if diffs:
+        more = f"; and {len(diffs) - 5} more" if len(diffs) > 5 else ""
+        raise SynthError(f"{cfg.out}: holds a MovieWorld corpus made with other settings "
+                         f"({'; '.join(diffs[:5])}{more}); remove it to make the corpus again, or choose another "
+                         "output directory")
+    return cfg.out
 
 
 def split_movies(cfg: SynthConfig) -> list[str]:
@@ -180,7 +208,7 @@ def generate(cfg: SynthConfig) -> Path:
         "generator": GENERATOR,
         "generator_version": GENERATOR_VERSION,
         "seed": cfg.seed,
-        "config": {k: v for k, v in to_dict(cfg).items() if k not in ("out", "progress", "overwrite")},
+        "config": {k: v for k, v in to_dict(cfg).items() if k not in NOT_SAVED},
         "store": "store",
         "labels": "labels",
         "encoders": {m: {"name": f"{GENERATOR}-{m}", "dim": d} for m, d in cfg.written.items()},

@@ -121,6 +121,20 @@ def set_aside_newer(run_dir: Path, step: int) -> list[Path]:
     return moved
 
 
+def set_aside_final_model(run_dir: Path) -> Path | None:
+    """Rename RUN/model to RUN/model.previous (replacing an earlier one) when a run continues to train: the
+    final model is of the run as it was, and a continuation cut short must not leave it where a caller
+    takes it for the continuation's (lmp.train.reuse.finished_model). Returns the new path (None: none)."""
+    final = Path(run_dir) / FINAL_MODEL
+    if not final.is_dir():
+        return None
+    previous = final.with_name(f"{FINAL_MODEL}.previous")
+    replace_dir(final, previous)
+    warnings.warn(f"{run_dir}: this run trains on from an earlier step, so the final model it had is now "
+                  f"{previous.name}/; {FINAL_MODEL}/ is written again when the run finishes", LMPWarning, stacklevel=2)
+    return previous
+
+
 def save_final_model(run_dir: Path, model: Any) -> Path:
     """Save the trained model to RUN/model (atomically), where the downstream commands look for it."""
     return _save_dir(Path(run_dir) / FINAL_MODEL, model.save_pretrained)

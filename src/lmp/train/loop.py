@@ -164,6 +164,8 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
     state = ckpt.load_train_state(resume_from) if resume_from is not None else None
     if info.is_main and state is not None:
         ckpt.set_aside_newer(run_dir, int(state["step"]))
+        if int(state["step"]) < cfg.optim.steps:
+            ckpt.set_aside_final_model(run_dir)
     step, consumed = 0, 0
     if state is not None:
         step = int(state["step"])
@@ -203,6 +205,8 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
                     "world_size": info.world_size,
                     "device": str(device),
                     "resumed_from": str(resume_from) if resume_from else None,
+                    # What it trains on, by content: a cached run is reused only for the same movies (reuse.py).
+                    "store_fingerprint": store.fingerprint(),
                     "frozen_parameters": trainer.frozen,
                 },
                 indent=2,

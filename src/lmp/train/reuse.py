@@ -87,16 +87,35 @@ def as_saved(cfg: Any) -> Any:
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, modalities=tuple(modalities)))
 
 
-def finished_model(run: Path, cfg: Any) -> Path | None:
-    """run/model if the run finished with config `cfg`; None if it did not finish; ConfigError if it finished
-    with another config (naming the differences)."""
+def finished_model(run: Path, cfg: Any, data: str | None = None) -> Path | None:
+    """run/model if the run finished with config `cfg` on the movies it would train on now; None if it did
+    not finish; ConfigError if it finished with another config or on other movies (naming them).
+
+    `data`: the fingerprint (FeatureStore.fingerprint) of the movies it would train on now; default: those
+    of cfg.store. The same config can name a store whose content changed (a regenerated corpus, another
+    split, a rewritten movie): the run's run.json records what it trained on (runs older than that record
+    are compared by config alone)."""
+    import json
+
+    from lmp.store import FeatureStore
+
     model = run / "model"
     if not (model / "model.safetensors").exists():
         return None
     changes = config_changes(run / "config.yaml", as_saved(cfg), ignore=SAME_MODEL)
+    again = f"Remove {run} to pretrain it again, or give the command another --out."
     if changes:
         raise ConfigError(
             f"pretrained model in {run}: it was pretrained with another config ({describe_changes(changes)}). "
-            f"Remove {run} to pretrain it again, or give the command another --out."
+            + again
         )
+    info = run / "run.json"
+    trained_on = json.loads(info.read_text()).get("store_fingerprint") if info.is_file() else None
+    if trained_on is not None:
+        now = data if data is not None else FeatureStore(cfg.store).fingerprint()
+        if now != trained_on:
+            raise ConfigError(
+                f"pretrained model in {run}: it was pretrained on other movies than it would be now (the store "
+                f"or the corpus changed since, though the config did not). " + again
+            )
     return model
