@@ -140,3 +140,24 @@ def test_writer_refuses_invalid_specs_and_rows_and_writes_nothing(tmp_path):
     with pytest.raises(LabelError, match=r"splits \['train'\] are not \['train', 'val', 'test'\]"):
         write_task(tmp_path / "bad", spec, {"train": []})
     assert not (tmp_path / "bad").exists()
+
+
+def test_extra_cells_non_finite_targets_and_examples_in_two_splits(tmp_path):
+    """A multilabel row written with commas, a NaN or inf target: errors naming the line, not a silently
+    truncated label or an `n/a` score. A test clip also in train: a warning, since every score is inflated."""
+    from lmp.errors import LMPWarning
+
+    d = write_files(tmp_path, "m", {"level": "clip", "type": "multilabel", "classes": ["drama", "horror"]},
+                    {"*": ["m1,,,drama,horror"]}, "video_id,start_shot,end_shot,label")  # fmt: skip
+    with pytest.raises(LabelError, match=r"m/train\.csv:2: 1 more cell\(s\) than the header's columns"):
+        read_task(d)
+    for name, value in (("nan", "nan"), ("inf", "-inf")):
+        d = write_files(tmp_path, name, {"level": "clip", "type": "regression"}, {"*": [f"m1,,,{value}"]},
+                        "video_id,start_shot,end_shot,label")  # fmt: skip
+        with pytest.raises(LabelError, match=rf"{name}/train\.csv:2: label must be a finite number"):
+            read_task(d)
+    rows = {"train": ["m1,0,8,a", "m2,0,8,a"], "val": ["m3,0,8,a"], "test": ["m2,0,8,a", "m4,0,8,a"]}
+    d = write_files(tmp_path, "leak", {"level": "clip", "type": "classification", "classes": ["a"]}, rows,
+                    "video_id,start_shot,end_shot,label")  # fmt: skip
+    with pytest.warns(LMPWarning, match=r"1 example\(s\) are in both train and test \(e.g. video 'm2', shots 0-8\)"):
+        read_task(d)

@@ -23,13 +23,14 @@ import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lmp.atomic import atomic_write_bytes
-from lmp.errors import LMPError
+from lmp.errors import LMPError, LMPWarning
 
 if TYPE_CHECKING:
     import torch
@@ -247,9 +248,12 @@ def parse_label(spec: TaskSpec, text: str, where: str, index: Mapping[str, int] 
     text = text.strip()
     if spec.type == "regression":
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise LabelError(f"{where}: label must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise LabelError(f"{where}: label must be a finite number, got {text!r}")
+        return value
     if index is None:
         index = {c: i for i, c in enumerate(spec.classes)}
     names = [t.strip() for t in text.split("|") if t.strip()] if spec.type == "multilabel" else [text]
@@ -262,6 +266,11 @@ def parse_label(spec: TaskSpec, text: str, where: str, index: Mapping[str, int] 
 
 
 def _parse_row(spec: TaskSpec, row: Mapping[str, str | None], where: str, index: Mapping[str, int]) -> Example:
+    if row.get(None):  # csv.DictReader puts cells beyond the header there
+        raise LabelError(
+            f"{where}: {len(row[None])} more cell(s) than the header's columns ({row[None]!r}); a multilabel "
+            "row separates its classes with '|', and a label with a comma must be quoted"
+        )
     vid = (row["video_id"] or "").strip()
     if not vid:
         raise LabelError(f"{where}: empty video_id")
@@ -298,7 +307,25 @@ def read_task(task_dir: str | os.PathLike) -> Task:
     task_dir = Path(task_dir)
     spec = read_spec(task_dir)
     splits = {s: read_split(spec, task_dir / f"{s}.csv") for s in SPLITS}
+    warn_shared_examples(task_dir, splits)
     return Task(spec, splits, str(task_dir))
+
+
+def warn_shared_examples(task_dir: Path, splits: Mapping[str, list[Example]]) -> None:
+    """Warn when one clip or shot is in two splits: a test example also trained on inflates every score."""
+    seen: dict[tuple, str] = {}
+    shared: dict[tuple[str, str], list[tuple]] = {}
+    for split, examples in splits.items():
+        for key in {(e.video_id, e.start, e.end) for e in examples}:
+            if key in seen and seen[key] != split:
+                shared.setdefault((seen[key], split), []).append(key)
+            seen.setdefault(key, split)
+    for (a, b), keys in shared.items():
+        vid, start, end = min(keys, key=str)
+        span = "the whole entry" if start is None and end is None else (
+            f"shot {start}" if end is None else f"shots {start}-{end}")
+        warnings.warn(f"{task_dir}: {len(keys)} example(s) are in both {a} and {b} (e.g. video {vid!r}, {span}): "
+                      f"scores on {b} are not held out", LMPWarning, stacklevel=3)
 
 
 def find_tasks(root: str | os.PathLike) -> list[Path]:

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from lmp.errors import LMPWarning
-from lmp.labels import SPLITS, Example, LabelError, Task, TaskSpec
+from lmp.labels import SPLITS, Example, LabelError, Task, TaskSpec, warn_shared_examples
 from lmp.tasks.lvu_tasks import LVU_TASKS  # the task table; re-exported here for readers of LVU files
 from lmp.tasks.metrics import lvu_like_ratio_target, lvu_view_count_target
 
@@ -120,6 +120,7 @@ def read_lvu_task(root: str | os.PathLike, name: str) -> Task:
     classes = tuple(names.get(i, f"<unused:{i}>") for i in range(info.num_classes or 0))
     metric = "accuracy" if info.type == "classification" else "mse"
     spec = TaskSpec(name=name, level="clip", type=info.type, classes=classes, metric=metric)
+    warn_shared_examples(Path(root) / name, splits)
     return Task(spec, splits, str(Path(root) / name))
 
 
