@@ -625,3 +625,25 @@ def test_auto_audio_encoder_is_resolved_into_the_config_and_hash(monkeypatch, tm
         StoreWriter(tmp_path / "s", {"audio": EncoderSpec(learned.audio_encoder, 769)})
     # Without audio in the modalities nothing is stored: 'auto' is the same on every machine, silently.
     assert from_dict(IngestConfig, {**base, "modalities": ["visual"]}).audio_encoder == "logmel-stats"
+
+
+def test_a_subtitle_file_added_or_edited_later_reingests_the_movie(media, tmp_path):
+    """Subtitles are outside the feature hash (their path is a run setting), so a re-run used to skip a movie
+    whose .srt had been added since, and its text stayed empty."""
+    root, _ = media
+    folder = tmp_path / "movies"
+    folder.mkdir()
+    movie = Path(shutil.copy(root / "one_shot.mkv", folder / "film.mkv"))
+    store, report = tmp_path / "store", tmp_path / "r.json"
+
+    def run() -> str:
+        ingest(make_cfg(paths=[movie], store=store, report=report))
+        return json.loads(report.read_text())["movies"][0]["status"]
+
+    assert run() == "ok" and not FeatureStore(store).read("film")["text_mask"].any()
+    assert run() == "skipped"
+    write_srt(folder / "film.srt", [(0.2, 1.2, "Hello there.")])
+    assert run() == "ok" and FeatureStore(store).read("film")["text_mask"].any()
+    assert run() == "skipped"
+    write_srt(folder / "film.srt", [(0.2, 1.2, "Goodbye.")])
+    assert run() == "ok"

@@ -155,9 +155,22 @@ class Worker:
             )
         if meta.get("ingest_hash") != self.cfg.feature_hash():
             return False
+        if self._subtitles_changed(path, meta):
+            return False
         # Previews are swapped in after the record is committed: a run killed in between left the movie
         # without them, and `lmp inspect` needs them.
         return not self.cfg.previews or (Path(self.cfg.store) / PREVIEWS_DIR / movie_id).is_dir()
+
+    def _subtitles_changed(self, path: Path, meta: dict) -> bool:
+        """Whether the movie's subtitle file was added, edited or removed since it was ingested. Records
+        from before lmp kept the file's hash only say whether a subtitle file was read."""
+        from lmp.ingest.pipeline import subtitle_file, subtitle_sha256
+
+        sub = subtitle_file(self.cfg, path)
+        if "subtitles_sha256" in meta:
+            return meta["subtitles_sha256"] != subtitle_sha256(sub)
+        source = str(meta.get("dialogue_source", ""))
+        return (sub is not None and sub.is_file()) != (source != "" and not source.startswith("asr:"))
 
     def process(self, path: Path, movie_id: str) -> MovieResult:
         from lmp.ingest.pipeline import ingest_movie

@@ -410,6 +410,25 @@ class MovieResult:
         return d
 
 
+def subtitle_file(cfg: IngestConfig, path: Path) -> Path | None:
+    """The subtitle file a movie's dialogue is read from: --subtitles itself, or found next to the movie or
+    in the --subtitles folder (None: none, or no dialogue from subtitles)."""
+    if "text" not in cfg.modalities or cfg.text_source not in ("subtitles", "auto"):
+        return None
+    sub = cfg.subtitles
+    if sub is None or sub.is_dir():
+        return find_subtitles(path, sub)
+    return sub
+
+
+def subtitle_sha256(sub: Path | None) -> str | None:
+    """The content hash of a movie's subtitle file, kept in its store record: a re-run re-ingests a movie
+    whose subtitles were added, changed or removed since (None: no file)."""
+    from lmp.store.writer import sha256_file
+
+    return sha256_file(sub) if sub is not None and sub.is_file() else None
+
+
 def _dialogue(cfg: IngestConfig, path: Path, state: MovieState, rate: int, result: MovieResult,
               asr: Any, fps: float | None = None) -> tuple[list[Cue], str]:
     """Cues for the movie and where they came from ('' when none). fps: the video's frame rate, for
@@ -417,11 +436,7 @@ def _dialogue(cfg: IngestConfig, path: Path, state: MovieState, rate: int, resul
     cues: list[Cue] = []
     source = ""
     if cfg.text_source in ("subtitles", "auto"):
-        sub = cfg.subtitles
-        if sub is not None and sub.is_dir():
-            sub = find_subtitles(path, sub)
-        elif sub is None:
-            sub = find_subtitles(path)
+        sub = subtitle_file(cfg, path)
         if sub is not None:
             try:
                 cues, problems = read_subtitles(sub, cfg.subtitle_encoding, fps=fps)
@@ -545,6 +560,7 @@ def ingest_movie(
         "decoded_frames": state.num_frames,
         "vfr": bool(len(intervals) > 2 and intervals.std() > 0.1 * intervals.mean()),
         "dialogue_source": source,
+        "subtitles_sha256": subtitle_sha256(subtitle_file(cfg, path)),
         "dialogue_shots": int(sum(bool(d) for d in dialogue)),
     }
     if "audio" in masks and not info.has_audio:
