@@ -56,8 +56,11 @@ def test_npy_folder_with_pseudo_shots(tmp_path, capsys):
     np.testing.assert_array_equal(a["visual"], [[0.5, -0.5], [2.5, -2.5], [4, -4]])
     assert a["visual_mask"].all()
     np.testing.assert_array_equal(store.read("b")["visual"], [[5, -5], [20, -20]])
-    assert store.record("b").meta == {"imported_from": {"visual": str(feats / "b.npy")},
-                                      "shots": "pseudo-shots of 2 s"}
+    assert store.record("b").meta == {
+        "imported_from": {"visual": str(feats / "b.npy")}, "shots": "pseudo-shots of 2 s",
+        "import_options": {"visual": {"rate": 1.0, "timestamps": "timestamps", "key": "features", "tokens": "none"},
+                           "shots": None, "shot_seconds": 2.0},
+    }
     verify(capsys, tmp_path / "S")
 
 
@@ -208,6 +211,48 @@ def test_resume_skips_stored_videos_and_overwrite_rewrites_them(tmp_path, capsys
     assert code == 0 and "2 written, 0 skipped" in out
     assert FeatureStore(tmp_path / "S").read("a")["visual"].tolist() == [[1, -1]]
     verify(capsys, tmp_path / "S")
+
+
+def test_a_resumed_import_with_other_settings_is_refused(tmp_path, capsys):
+    """Skipping the stored videos under new settings would leave one store pooled two ways."""
+    feats = tmp_path / "feats"
+    feats.mkdir()
+    np.save(feats / "a.npy", ramp(4))
+    base = [feats, "--store", tmp_path / "S", "--visual.rate", 1]
+    assert run(capsys, *base, "--shot_seconds", 2)[0] == 0
+    np.save(feats / "b.npy", ramp(4))
+    code, _, err = run(capsys, *base, "--shot_seconds", 1)
+    assert code == 1 and "video 'a' was imported with other settings (shot_seconds: [2.0] then, [1.0] now)" in err
+    assert FeatureStore(tmp_path / "S").ids == ["a"]
+    code, out, _ = run(capsys, *base, "--shot_seconds", 1, "--overwrite")
+    assert code == 0 and "2 written" in out
+
+
+@pytest.mark.parametrize(
+    "shots, message",
+    [
+        ({"a": [[0, 2], [2, 4], [100, 120]]}, "1 of 3 shots lie outside its features' time span (-1 s to 4 s"),
+        ({"a": [[1000, 1002], [1002, 1004]]}, "2 of 2 shots lie outside"),  # another clock
+    ],
+)
+def test_shots_and_rows_on_different_time_axes_are_refused(tmp_path, capsys, shots, message):
+    """A shot with no row inside used to take its nearest row whatever the distance: shot times in frames or
+    from another clock imported as copies of the first or last row, with no error."""
+    feats = tmp_path / "feats"
+    feats.mkdir()
+    np.save(feats / "a.npy", ramp(4))  # rows at 0, 1, 2, 3 s
+    (tmp_path / "shots.json").write_text(json.dumps(shots))
+    code, _, err = run(capsys, feats, "--store", tmp_path / "S", "--visual.rate", 1, "--shots", tmp_path / "shots.json")
+    assert code == 1 and message in err and err.count("\n") == 1
+
+
+def test_most_shots_without_a_row_are_warned_about(tmp_path, capsys):
+    """Rows every 10 s and shots of 2 s: legitimate for coarse features, and a sign of a unit mix-up otherwise."""
+    feats = tmp_path / "feats"
+    feats.mkdir()
+    np.save(feats / "a.npy", ramp(3))
+    code, _, err = run(capsys, feats, "--store", tmp_path / "S", "--visual.rate", 0.1, "--shot_seconds", 2)
+    assert code == 0 and "12 of 15 shots of video 'a' contain no visual feature row (rows every 10 s)" in err
 
 
 def test_lvu_ids_restrict_the_import(tmp_path, capsys):

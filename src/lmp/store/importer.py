@@ -29,6 +29,7 @@ import csv
 import json
 import math
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lmp.errors import LMPError, StoreError
+from lmp.errors import LMPError, LMPWarning, StoreError
 from lmp.modality import MODALITIES
 from lmp.store.format import STORE_FILE, EncoderSpec, check_movie_id
 from lmp.store.writer import MovieFeatures, StoreWriter
@@ -716,6 +717,7 @@ def _movie(video_id: str, sources: dict[str, Source], dims: dict[str, int], cfg:
         raise FeatureImportError(f"{where}: {e}") from None
     end = max(r.end for r in rows.values())
     times = shot_list.times(video_id, end) if shot_list is not None else pseudo_shots(end, cfg.shot_seconds)
+    _check_alignment(video_id, times, rows, shot_list.files[video_id] if shot_list is not None else where)
     features, masks = {}, {}
     for m in sources:
         if m in rows:
@@ -725,8 +727,44 @@ def _movie(video_id: str, sources: dict[str, Source], dims: dict[str, int], cfg:
             features[m] = np.zeros((len(times), dims[m]), dtype=np.float32)
             masks[m] = np.zeros(len(times), dtype=bool)
     shots = str(shot_list.files[video_id]) if shot_list is not None else f"pseudo-shots of {cfg.shot_seconds:g} s"
-    meta = {"imported_from": {m: r.where for m, r in rows.items()}, "shots": shots}
+    meta = {"imported_from": {m: r.where for m, r in rows.items()}, "shots": shots, "import_options": _options(cfg)}
     return MovieFeatures(video_id, times, features, masks, meta=meta)
+
+
+def _options(cfg: StoreImportConfig) -> dict[str, Any]:
+    """The settings that decide an imported video's features (kept in its record, compared on resume)."""
+    from lmp.config import to_dict
+
+    return {
+        **{m: {k: v for k, v in to_dict(getattr(cfg, m)).items() if k != "encoder"} for m in cfg.source_paths()},
+        "shots": None if cfg.shots is None else str(cfg.shots),
+        "shot_seconds": cfg.shot_seconds,
+    }
+
+
+def _check_alignment(video_id: str, shots: np.ndarray, rows: dict[str, Rows], where: Any) -> None:
+    """Shots and feature rows must be on one time axis. A shot with no row inside takes its nearest row
+    (`pool_rows`), which is right for a shot shorter than the row spacing, and silently wrong when the
+    two are in different units or offsets (shot times in frames, timestamps in ms or from the source's
+    clock): then shots lie before the first row or after the last, or most of them hold no row."""
+    first = min(float(r.times[0] - r.step) for r in rows.values())
+    end = max(r.end for r in rows.values())
+    outside = int(((shots[:, 1] <= first) | (shots[:, 0] >= end)).sum())
+    if outside:
+        raise FeatureImportError(
+            f"{where}: video {video_id!r}: {outside} of {len(shots)} shots lie outside its features' time span "
+            f"({first:g} s to {end:g} s; shots {shots[0, 0]:g} s to {shots[-1, 1]:g} s): are the shot times and the "
+            "feature timestamps in the same unit (seconds) and from the same start?"
+        )
+    for m, r in rows.items():
+        inside = np.searchsorted(r.times, shots[:, 1], side="left") - np.searchsorted(r.times, shots[:, 0], side="left")
+        empty = int((inside == 0).sum())
+        if empty > len(shots) / 2:
+            warnings.warn(
+                f"{r.where}: {empty} of {len(shots)} shots of video {video_id!r} contain no {m} feature row (rows "
+                f"every {r.step:g} s) and take their nearest row: right for shots shorter than the row spacing, "
+                "wrong if the timestamps are in another unit", LMPWarning, stacklevel=4,
+            )
 
 
 def _store_dims(root: Path) -> dict[str, int]:
@@ -759,8 +797,10 @@ def import_features(cfg: StoreImportConfig, progress: bool = True) -> ImportRepo
             report.missing = [v for v in wanted if not any(v in s for s in sources.values())]
             report.not_listed = sum(v not in keep for v in found)
             found = [v for v in found if v in keep]
-        done = set() if cfg.overwrite or not (cfg.store / STORE_FILE).exists() else set(FeatureStore(cfg.store).ids)
+        stored = None if cfg.overwrite or not (cfg.store / STORE_FILE).exists() else FeatureStore(cfg.store)
+        done = set() if stored is None else set(stored.ids)
         report.skipped = [v for v in found if v in done]
+        _check_resumed_options(stored, report.skipped, cfg)
         todo = [v for v in found if v not in done]
         if not todo:
             return report
@@ -785,6 +825,22 @@ def import_features(cfg: StoreImportConfig, progress: bool = True) -> ImportRepo
                 continue
             report.written.append(vid)
     return report
+
+
+def _check_resumed_options(store: Any, skipped: list[str], cfg: StoreImportConfig) -> None:
+    """A resumed import skips the videos already stored: refuse when they were imported with other settings
+    (rate, tokens, shots, ...), which would leave one store pooled two ways. Records from before the
+    settings were kept are not compared."""
+    now = json.loads(json.dumps(_options(cfg)))  # as the record holds it (JSON: tuples are lists)
+    for vid in skipped:
+        then = store.record(vid).meta.get("import_options")
+        if then is not None and then != now:
+            keys = sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k))
+            raise FeatureImportError(
+                f"{cfg.store}: video {vid!r} was imported with other settings ({', '.join(keys)}: "
+                f"{[then.get(k) for k in keys]} then, {[now.get(k) for k in keys]} now); pass --overwrite to "
+                "import every video again with these, or import into another store"
+            )
 
 
 def _probe_dims(sources: dict[str, Source], todo: list[str], cfg: StoreImportConfig,
