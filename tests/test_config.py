@@ -159,3 +159,23 @@ def test_help_lists_print_config_and_literal_choices():
     assert text.startswith("usage: lmp x [--config FILE.yaml ...] [--key=value ...] [--print_config]")
     assert "  --print_config  Print the resolved config (the config.yaml a run saves) and exit without running." in text
     assert "  --device (one of auto, cpu, cuda, default: 'auto')  Where to run." in text
+
+
+def test_a_yaml_key_given_twice_is_an_error_naming_the_file(tmp_path):
+    """PyYAML keeps the last of two equal keys; a hand-edited config then silently used the other value."""
+    from lmp.config import load_yaml
+
+    path = tmp_path / "dup.yaml"
+    path.write_text("optim:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml: invalid YAML \(key 'lr' appears twice in one mapping"):
+        load_yaml(path)
+    path.write_text("optim:\n  lr: 0.1\nrun:\n  lr: 0.2\n")  # the same name in two mappings is fine
+    assert load_yaml(path) == {"optim": {"lr": 0.1}, "run": {"lr": 0.2}}
+
+
+def test_a_warmup_longer_than_the_run_is_warned_about():
+    from lmp.errors import LMPWarning
+    from lmp.train import PretrainConfig
+
+    with pytest.warns(LMPWarning, match="optim.warmup=1000 is longer than optim.steps=300"):
+        from_dict(PretrainConfig, {"optim": {"steps": 300}})

@@ -64,6 +64,10 @@ def test_errors_name_file_line_and_problem(tmp_path):
     d = write_files(tmp_path, "h", {"level": "shot", "type": "regression"}, {"*": ["m1,1"]}, "video_id,label")
     with pytest.raises(LabelError, match="lacks column"):
         read_task(d)
+    d = write_files(tmp_path, "twice", {"level": "clip", "type": "classification", "classes": ["a", "b", "a"]},
+                    {"*": ["m1,,,a"]}, "video_id,start_shot,end_shot,label")  # fmt: skip
+    with pytest.raises(LabelError, match="class 'a' is listed more than once"):
+        read_task(d)
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "task.json").write_text(json.dumps({"level": "frame", "type": "regression"}))

@@ -102,6 +102,9 @@ class TaskSpec:
             raise ValueError(f"task {self.name}: type {self.type!r} is not one of {list(TASK_TYPES)}")
         if self.type != "regression" and not self.classes:
             raise ValueError(f"task {self.name}: a {self.type} task needs a non-empty 'classes' list")
+        twice = sorted({c for c in self.classes if self.classes.count(c) > 1})
+        if twice:  # labels name classes: a name listed twice would make two classes that no label can tell apart
+            raise ValueError(f"task {self.name}: class {twice[0]!r} is listed more than once in 'classes'")
         if not self.metric:
             object.__setattr__(self, "metric", default_metric(self.type))
         if self.metric not in METRICS:

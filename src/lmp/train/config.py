@@ -11,10 +11,12 @@ windows of one movie), so one optimizer step sees
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lmp.errors import LMPWarning
 from lmp.modality import check_modalities
 from lmp.model import ModelConfig
 from lmp.objectives import ObjectivesConfig
@@ -210,6 +212,12 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         self.store, self.out = Path(self.store), Path(self.out)
+        if self.optim.warmup > self.optim.steps:
+            warnings.warn(
+                f"optim.warmup={self.optim.warmup} is longer than optim.steps={self.optim.steps}: the learning rate "
+                f"never reaches optim.lr={self.optim.lr:g} (set --optim.warmup, e.g. to a twentieth of the steps)",
+                LMPWarning, stacklevel=3,
+            )
         # These terms contrast windows of one movie: with one window per movie they would silently be 0.
         paired = [n for n in ("movie", "stretch") if getattr(self.objectives, n).weight > 0]
         if paired and self.data.views < 2:
