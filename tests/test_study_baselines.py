@@ -68,3 +68,50 @@ def test_a_given_corpus_without_corpus_json_is_one_error(tmp_path):
     with pytest.raises(LMPError, match="not a MovieWorld corpus \\(no corpus.json\\)"):
         load_corpus(cfg)
     assert not (tmp_path / "mine" / "labels").exists()
+
+
+def test_task_average_spread_is_that_of_the_task_mean_over_seeds():
+    """Two tasks whose seeds move in opposite directions: the task mean does not move at all (std 0), where
+    the mean of the tasks' own stds (the former spread) said 0.082."""
+    from lmp.studies.runner import task_average
+
+    res = {"a": {"mean": 0.5, "std": 0.0816, "values": [0.4, 0.5, 0.6]},
+           "b": {"mean": 0.5, "std": 0.0816, "values": [0.6, 0.5, 0.4]}}
+    out = task_average(res, ["a", "b"])
+    assert out["mean"] == pytest.approx(0.5) and out["std"] == pytest.approx(0.0, abs=1e-12)
+    res = {"a": {"mean": 0.3, "std": 0.1, "values": [0.2, 0.4]}, "b": {"mean": 0.6, "std": 0.2, "values": [0.4, 0.8]}}
+    out = task_average(res, ["a", "b"])
+    assert out["values"] == pytest.approx([0.3, 0.6]) and out["std"] == pytest.approx(0.15)
+    with pytest.raises(ValueError, match="different numbers of seed values"):
+        task_average({"a": res["a"], "c": {"mean": 0.1, "std": 0.0, "values": [0.1]}}, ["a", "c"])
+
+
+def test_label_fraction_subsets_need_class_ids():
+    """A multi-hot or regression target used to be 'stratified' by its distinct values: garbage indices."""
+    import torch
+
+    from lmp.studies.runner import stratified_subset
+
+    y = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    idx = stratified_subset(y, 0.1, 0)
+    assert torch.bincount(y[idx]).tolist() == [5, 3, 2] and len(set(idx.tolist())) == 10
+    for bad in (torch.zeros(10, 3), torch.linspace(-1, 1, 100)):
+        with pytest.raises(ValueError, match="needs class ids"):
+            stratified_subset(bad, 0.1, 0)
+
+
+def test_study_tasks_must_be_classification_tasks(tmp_path):
+    """Label fractions are stratified by class and verdicts take higher as better: a regression task (MSE) in
+    --tasks is refused by name instead of giving silently wrong curves and verdicts."""
+    from lmp.config import from_dict
+    from lmp.errors import LMPError
+    from lmp.studies.config import StudyConfig
+    from lmp.studies.runner import load_corpus
+    from lmp.synth import SynthConfig, generate
+
+    generate(from_dict(SynthConfig, {"preset": "tiny", "out": str(tmp_path / "mw"), "num_movies": 4,
+                                     "progress": False}))  # fmt: skip
+    cfg = from_dict(StudyConfig, {"out": str(tmp_path / "out"), "corpus": str(tmp_path / "mw"),
+                                  "tasks": ["genre", "like_ratio"]})  # fmt: skip
+    with pytest.raises(LMPError, match=r"must be classification tasks; \{'like_ratio': 'regression, mse'\}"):
+        load_corpus(cfg)

@@ -6,7 +6,6 @@ import pytest
 
 from lmp.labels import Example, LabelError, TaskSpec, find_tasks, read_task, write_task
 
-
 # write_files with rows for "*" puts the same examples in every split, which read_task warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:.*example\\(s\\) are in both")
 

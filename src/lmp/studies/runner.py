@@ -60,6 +60,10 @@ def load_corpus(cfg: StudyConfig) -> Corpus:
         generate(synth)
     store = FeatureStore(root / "store")
     tasks = {name: read_task(root / "labels" / name).restrict(store) for name in cfg.tasks}
+    other = {n: f"{t.spec.type}, {t.spec.metric}" for n, t in tasks.items() if t.spec.type != "classification"}
+    if other:  # label fractions are stratified by class, and verdicts and task means assume higher is better
+        raise LMPError(f"study tasks must be classification tasks; {other} are not (choose --tasks among the "
+                       "corpus's classification tasks)")
     train = json.loads((root / "corpus.json").read_text())["splits"]["train"]
     context = _optional_tasks(root, store, cfg.context_tasks, "context")
     order = _optional_tasks(root, store, cfg.order_tasks, "order")
@@ -182,7 +186,9 @@ def representations(corpus: Corpus, model, cfg: StudyConfig) -> dict[str, dict[s
 
 
 def stratified_subset(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
-    """Indices of `fraction` of the examples of each class (at least one per class), seeded."""
+    """Indices of `fraction` of the examples of each class (at least one per class), seeded. y: class ids [n]."""
+    if y.dim() != 1 or y.is_floating_point():
+        raise ValueError(f"stratified_subset: needs class ids [n], got {y.dtype} {list(y.shape)}")
     if fraction >= 1.0:
         return torch.arange(len(y))
     gen = np.random.default_rng(seed)
@@ -305,12 +311,19 @@ def pool_runs(runs: list[dict[str, dict[float, dict[str, Any]]]]) -> dict[str, d
 
 
 def task_average(results: dict[str, dict[str, Any]], tasks) -> dict[str, float]:
-    """Mean over tasks of the per-task mean; the spread is the mean over tasks of the per-seed std."""
+    """Mean over tasks of the per-task mean, and the spread of that mean over seeds: every task's values are
+    in the same seed order (probe seeds, and pretraining runs in pool_runs), so seed i's task mean is the
+    mean of the tasks' i-th values, and `std` is the std of those task means. (Before 1 Dec 2026 it was the
+    mean of the tasks' own stds, which is never smaller and overstated the noise of a task mean.)"""
     chosen = [results[t] for t in tasks if t in results]
+    lengths = {len(r["values"]) for r in chosen}
+    if len(lengths) != 1:
+        raise ValueError(f"task_average: the tasks have different numbers of seed values ({sorted(lengths)})")
+    per_seed = np.mean([r["values"] for r in chosen], axis=0)  # [seeds]: the task mean of each seed
     return {
         "mean": float(np.mean([r["mean"] for r in chosen])),
-        "std": float(np.mean([r["std"] for r in chosen])),
-        "values": [r["mean"] for r in chosen],
+        "std": float(np.std(per_seed)),
+        "values": [float(v) for v in per_seed],
     }
 
 

@@ -4,7 +4,9 @@
     summary["test"]["accuracy"] -> {"mean", "std", "values"}
 
 Representations for the probes are computed once (they do not depend on the seed); the seed changes
-the head's initialisation and mini-batch order (and, for fine-tuning, the whole training run). Pass one
+the attentive probe's initialisation and mini-batch order and, for fine-tuning, the whole training run.
+The linear probe is solved to its optimum, so its seeds agree (its std is 0: no seed spread to report).
+Pass one
 `EncodingCache` to every call of a run to encode each clip and movie once across tasks (`lmp probe`,
 `lmp lvu` do).
 """

@@ -166,7 +166,8 @@ def linear_probe(
     meta = meta or {}
     # Standardise with train statistics (a constant feature keeps std 1 instead of dividing by 0).
     mean = x["train"].mean(0)
-    std = x["train"].std(0).nan_to_num(1.0).clamp_min(1e-6) if len(train_y) > 1 else torch.ones_like(mean)
+    std = x["train"].std(0).nan_to_num(1.0) if len(train_y) > 1 else torch.ones_like(mean)
+    std = torch.where(std < 1e-6, 1.0, std)
     z = {k: (v - mean) / std for k, v in x.items()}
     scaler = TargetScaler(task_type, train_y)
     target = scaler.encode(train_y)
