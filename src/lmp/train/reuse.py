@@ -116,6 +116,6 @@ def finished_model(run: Path, cfg: Any, data: str | None = None) -> Path | None:
         if now != trained_on:
             raise ConfigError(
                 f"pretrained model in {run}: it was pretrained on other movies than it would be now (the store "
-                f"or the corpus changed since, though the config did not). " + again
+                "or the corpus changed since, though the config did not). " + again
             )
     return model
