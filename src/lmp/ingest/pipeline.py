@@ -429,14 +429,13 @@ def subtitle_sha256(sub: Path | None) -> str | None:
     return sha256_file(sub) if sub is not None and sub.is_file() else None
 
 
-def _dialogue(cfg: IngestConfig, path: Path, state: MovieState, rate: int, result: MovieResult,
+def _dialogue(cfg: IngestConfig, sub: Path | None, state: MovieState, rate: int, result: MovieResult,
               asr: Any, fps: float | None = None) -> tuple[list[Cue], str]:
-    """Cues for the movie and where they came from ('' when none). fps: the video's frame rate, for
-    frame-numbered subtitles (MicroDVD) that do not declare one."""
+    """Cues for the movie and where they came from ('' when none). sub: its subtitle file (subtitle_file).
+    fps: the video's frame rate, for frame-numbered subtitles (MicroDVD) that do not declare one."""
     cues: list[Cue] = []
     source = ""
     if cfg.text_source in ("subtitles", "auto"):
-        sub = subtitle_file(cfg, path)
         if sub is not None:
             try:
                 cues, problems = read_subtitles(sub, cfg.subtitle_encoding, fps=fps)
@@ -524,7 +523,8 @@ def ingest_movie(
     duration = float(times[-1, 1])
 
     t0 = time.perf_counter()
-    cues, source = _dialogue(cfg, path, state, pipeline.audio_rate, result, pipeline.asr, fps=info.fps)
+    sub = subtitle_file(cfg, path)
+    cues, source = _dialogue(cfg, sub, state, pipeline.audio_rate, result, pipeline.asr, fps=info.fps)
     late = sum(c.start >= duration for c in cues)
     if late:
         result.warnings.append(f"{source}: {late} of {len(cues)} cues start after the video ends ({duration:.2f} s) "
@@ -560,7 +560,7 @@ def ingest_movie(
         "decoded_frames": state.num_frames,
         "vfr": bool(len(intervals) > 2 and intervals.std() > 0.1 * intervals.mean()),
         "dialogue_source": source,
-        "subtitles_sha256": subtitle_sha256(subtitle_file(cfg, path)),
+        "subtitles_sha256": subtitle_sha256(sub),
         "dialogue_shots": int(sum(bool(d) for d in dialogue)),
     }
     if "audio" in masks and not info.has_audio:

@@ -34,7 +34,7 @@ from lmp.store.format import (
     MovieRecord,
     check_movie_id,
 )
-from lmp.store.manifest import complete_lines, locked, movie_hint, parse_record, read_tail
+from lmp.store.manifest import locked, movie_hint, read_tail
 
 
 @dataclass
@@ -276,10 +276,13 @@ class StoreWriter:
         olds = [p for p in leftovers(movies) if p.name.startswith(OLD_PREFIX)]
         if not olds:
             return
-        records = _last_records(self.root / MANIFEST_FILE)
+        from lmp.store.reader import FeatureStore  # the reader imports this module
+
+        committed = FeatureStore(self.root)  # the manifest's last record of each id, as readers see it
         for old in olds:
             movie_id = old.name[len(OLD_PREFIX) :].rsplit("-", 1)[0]
-            record, final = records.get(movie_id), movies / movie_id
+            record = committed.record(movie_id) if movie_id in committed else None
+            final = movies / movie_id
             if record is None or _holds(final, record) or not _holds(old, record):
                 continue  # nothing committed to restore: the cleanup that follows deletes it
             if final.exists():
@@ -288,21 +291,6 @@ class StoreWriter:
                 os.rename(old, final)
             warnings.warn(f"{self.root}: movie {movie_id!r}: restored its committed files, which an interrupted "
                           "rewrite had moved aside", LMPWarning, stacklevel=4)
-
-
-def _last_records(path: Path) -> dict[str, MovieRecord]:
-    """id -> the manifest's last readable record of it (damaged lines are passed over, as readers do)."""
-    if not path.exists():
-        return {}
-    with locked(path, "rb", fcntl.LOCK_SH) as f:
-        data = f.read()
-    records = {}
-    for offset, line in complete_lines(data, 0):
-        with contextlib.suppress(StoreError):
-            if line.strip():
-                record = parse_record(line, f"{path}: byte {offset}")
-                records[record.id] = record
-    return records
 
 
 def _holds(directory: Path, record: MovieRecord) -> bool:

@@ -162,13 +162,13 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
 
     groups_per_batch = cfg.data.batch_size // cfg.data.views
     state = ckpt.load_train_state(resume_from) if resume_from is not None else None
-    if info.is_main and state is not None:
-        ckpt.set_aside_newer(run_dir, int(state["step"]))
-        if int(state["step"]) < cfg.optim.steps:
-            ckpt.set_aside_final_model(run_dir)
     step, consumed = 0, 0
     if state is not None:
         step = int(state["step"])
+        if info.is_main:
+            ckpt.set_aside_newer(run_dir, step)
+            if step < cfg.optim.steps:
+                ckpt.set_aside_final_model(run_dir)
         same_layout = (
             state["sampler"]["world_size"] == info.world_size
             and state["sampler"]["groups_per_batch"] == groups_per_batch
