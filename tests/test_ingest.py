@@ -511,6 +511,38 @@ def test_a_failed_encoder_load_fails_each_movie_once(media, tmp_path):
     assert BUILT == ["Broken"]  # not loaded again for the second movie
 
 
+def test_a_store_never_mixes_two_versions_of_an_encoders_packages(media, tmp_path, monkeypatch):
+    """Shipped weights change with their package's version, not with the encoder's name."""
+    import importlib.metadata
+
+    class Packaged(FakeVisual):
+        packages = ("pytest",)  # any installed distribution: its version is what is recorded
+
+    register("ingest-test-packaged", "visual", 3, Packaged, overwrite=True)
+    root, _ = media
+    store, report = tmp_path / "s", tmp_path / "r.json"
+    cfg = dict(store=store, report=report, modalities=["visual"], visual_encoder="ingest-test-packaged",
+               previews=False)
+    assert ingest(make_cfg(paths=[root / "one_shot.mkv"], **cfg)) == 0
+    installed = importlib.metadata.version("pytest")
+    assert FeatureStore(store).record("one_shot").meta["encoder_packages"] == {"visual": {"pytest": installed}}
+
+    monkeypatch.setattr(encoder_registry, "package_version", lambda dist: "0.0.dev1")
+    assert ingest(make_cfg(paths=[root / "one_shot.mkv", root / "vfr.mp4"], **cfg)) == 1
+    movies = by_id(json.loads(report.read_text()))
+    assert movies["one_shot"]["status"] == "skipped"  # nothing new is written for it: no load, no check
+    assert movies["vfr"]["error"] == (
+        f"{store}: movie 'one_shot' was ingested with other versions of the visual encoder's packages "
+        f"(pytest {installed} then, 0.0.dev1 now); one store must not mix their features: install the versions "
+        "it was made with, ingest into a new store, or pass --overwrite to re-ingest"
+    )
+    assert FeatureStore(store).ids == ["one_shot"]
+    # --overwrite is the explicit choice: both movies are (re-)made with the new versions.
+    assert ingest(make_cfg(paths=[root / "one_shot.mkv", root / "vfr.mp4"], overwrite=True, **cfg)) == 0
+    assert {FeatureStore(store).record(m).meta["encoder_packages"]["visual"]["pytest"] for m in ("one_shot", "vfr")} \
+        == {"0.0.dev1"}
+
+
 def test_encoder_choice_is_checked_when_the_config_is_built(media, tmp_path, capsys):
     from lmp.cli import main
 

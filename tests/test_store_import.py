@@ -300,6 +300,11 @@ ERRORS = {
     "pt with an object": (lambda p: [_save_pt(p / "x.pt", {"a": fractions.Fraction(1, 3)})],
                           "x.pt: not loadable with torch.load(weights_only=True), which allows only tensors and "
                           "dicts/lists of them (Unsupported global: GLOBAL fractions.Fraction was not an allowed"),
+    "pt ids that collide as text": (lambda p: [_save_pt(p / "x.pt", {1: torch.ones(2, 2), "1": torch.zeros(2, 2)})],
+                                    "x.pt: keys 1 and '1' both name '1'"),
+    "pt group names that collide as text": (
+        lambda p: [_save_pt(p / "x.pt", {"a": {0: torch.ones(2, 2), "0": torch.zeros(2, 2)}})],
+        "x.pt[a]: keys 0 and '0' both name '0'"),
     "pt not a dict": (lambda p: [_save_pt(p / "x.pt", torch.zeros(2, 2))], "x.pt: expected a dict video id"),
     "timestamps not increasing": (
         lambda p: [_save_npz(p / "x.npz", **{"a/features": ramp(3), "a/timestamps": np.array([0.0, 1.0, 1.0])})],

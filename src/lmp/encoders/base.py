@@ -355,8 +355,13 @@ class FrozenEncoder(ABC):
             d["input_size"] = list(self.input_size)
         if getattr(self, "sample_rate", None) is not None:
             d["sample_rate"] = int(self.sample_rate)
-        d["packages"] = {p: package_version(p) for p in self.packages}
+        d["packages"] = self.package_versions()
         return d
+
+    def package_versions(self) -> dict[str, str | None]:
+        """{pip distribution: installed version} of the packages whose code and shipped weights make the
+        features; recorded with each ingested movie, so that a store never mixes two versions' features."""
+        return {p: package_version(p) for p in self.packages}
 
     def __repr__(self) -> str:
         return (

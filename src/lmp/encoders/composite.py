@@ -64,6 +64,9 @@ class CompositeEncoder(FrozenEncoder):
     def _encode_batch(self, items: list[Any]) -> np.ndarray:
         return self.encode(items)
 
+    def package_versions(self) -> dict[str, str | None]:
+        return {p: v for part in self.parts for p, v in part.package_versions().items()}
+
     def info(self) -> dict[str, Any]:
         d = super().info()
         d["parts"] = [p.info() for p in self.parts]

@@ -97,6 +97,7 @@ class Worker:
         self._pipeline: MoviePipeline | None = None
         self._detector: ShotDetector | None = None
         self._load_error: str | None = None
+        self._packages_checked = False
         dims = cfg.encoder_dims()
         if any(d is None for d in dims.values()):  # an encoder whose width is known only once it is built
             dims = {m: int(e.dim) for m, e in self.pipeline.encoders.items()}
@@ -130,10 +131,40 @@ class Worker:
         fail at once with the same error instead of each loading again."""
         if self._load_error is None:
             try:
-                return self.pipeline, self.detector
+                pipeline, detector = self.pipeline, self.detector
             except Exception as e:  # noqa: BLE001 - reported per movie like any other failure
                 self._load_error = f"loading the encoders failed: {e if isinstance(e, LMPError) else repr(e)}"
+            else:
+                try:
+                    self._check_encoder_packages(pipeline)
+                    return pipeline, detector
+                except LMPError as e:
+                    self._load_error = str(e)
         raise LMPError(self._load_error)
+
+    def _check_encoder_packages(self, pipeline: MoviePipeline) -> None:
+        """Refuse to add features made by other versions of the encoders' packages (their code or their
+        shipped weights) than the store's movies were made with: the store would silently mix two feature
+        spaces under one encoder name. --overwrite is the user's explicit choice to re-ingest."""
+        from lmp.store import FeatureStore
+
+        if self.cfg.overwrite or self._packages_checked:
+            return
+        now = {m: e.package_versions() for m, e in pipeline.encoders.items()}
+        store = FeatureStore(self.cfg.store)
+        for movie_id in store.ids:
+            then = store.record(movie_id).meta.get("encoder_packages", {})
+            for m, versions in then.items():
+                if m not in now or versions == now[m]:
+                    continue
+                changed = ", ".join(f"{p} {versions.get(p)} then, {now[m].get(p)} now"
+                                    for p in sorted(set(versions) | set(now[m])) if versions.get(p) != now[m].get(p))
+                raise LMPError(
+                    f"{self.cfg.store}: movie {movie_id!r} was ingested with other versions of the {m} encoder's "
+                    f"packages ({changed}); one store must not mix their features: install the versions it was "
+                    "made with, ingest into a new store, or pass --overwrite to re-ingest"
+                )
+        self._packages_checked = True
 
     def _already_done(self, path: Path, movie_id: str, sha: str) -> bool:
         """True when the store holds this movie from the same content and feature config. Raises when

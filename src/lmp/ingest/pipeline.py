@@ -553,6 +553,7 @@ def ingest_movie(
         "content_sha256": content_sha256,
         "ingest_hash": cfg.feature_hash(),
         "encoders": {m: getattr(e, "name", cfg.encoder_names()[m]) for m, e in pipeline.encoders.items()},
+        "encoder_packages": {m: e.package_versions() for m, e in pipeline.encoders.items()},
         "encoder_weights": {m: {"path": str(w.resolve()), "sha256": weights_digest(w)}
                             for m, w in cfg.encoder_weights().items()},
         "detector": cfg.resolved_detector(),

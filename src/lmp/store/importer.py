@@ -184,8 +184,20 @@ def _pt_array(obj: Any, where: str) -> np.ndarray:
 def _pt_entry(obj: Any, where: str) -> Any:
     """A tensor -> array; a dict -> {name: array} (a video's group)."""
     if isinstance(obj, dict):
+        _check_distinct_keys(obj, where)
         return {str(k): _pt_array(v, _member(where, str(k))) for k, v in obj.items()}
     return _pt_array(obj, where)
+
+
+def _check_distinct_keys(obj: dict, where: str) -> None:
+    """Keys are names once written as text: `1` and `"1"` in one dict would silently become one entry."""
+    seen: dict[str, object] = {}
+    for k in obj:
+        if str(k) in seen:
+            raise FeatureImportError(
+                f"{where}: keys {seen[str(k)]!r} and {k!r} both name {str(k)!r}; give them distinct names"
+            )
+        seen[str(k)] = k
 
 
 def _load_pt(path: Path) -> Any:
@@ -325,6 +337,7 @@ class Source:
                     f"{self.path}: expected a dict video id -> tensor (or dict of tensors), got a {type(obj).__name__}"
                     "; put one file per video in a folder instead"
                 )
+            _check_distinct_keys(obj, str(self.path))
             for vid, value in obj.items():
                 where = f"{self.path}[{vid}]"
                 self._index[str(vid)] = lambda stack, where=where, value=value: (where, _pt_entry(value, where))
