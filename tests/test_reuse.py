@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+import lmp
 from lmp.config import from_dict, save_config
 from lmp.train import PretrainConfig
 from lmp.train.reuse import config_changes
@@ -83,6 +86,10 @@ def test_a_run_on_a_store_without_text_is_reused_for_the_same_config(tmp_path):
     visual_only = from_dict(PretrainConfig, {"store": str(corpus / "store"), "data": {"modalities": ["visual"]}})
     with pytest.raises(ConfigError, match="modalities"):
         finished_model(run, visual_only)
+    # The same config, trained by another lmp (run.json records the version), is not the same run.
+    (run / "run.json").write_text('{"lmp": "0.0.1"}')
+    with pytest.raises(ConfigError, match=re.escape(f"it was pretrained by lmp 0.0.1, this is lmp {lmp.__version__}")):
+        finished_model(run, cfg)
 
 
 def test_a_model_setting_the_saved_config_predates_is_read_at_its_old_behaviour(tmp_path):

@@ -97,6 +97,7 @@ def finished_model(run: Path, cfg: Any, data: str | None = None) -> Path | None:
     are compared by config alone)."""
     import json
 
+    from lmp import __version__
     from lmp.store import FeatureStore
 
     model = run / "model"
@@ -110,7 +111,15 @@ def finished_model(run: Path, cfg: Any, data: str | None = None) -> Path | None:
             + again
         )
     info = run / "run.json"
-    trained_on = json.loads(info.read_text()).get("store_fingerprint") if info.is_file() else None
+    record = json.loads(info.read_text()) if info.is_file() else {}
+    # A new lmp can train another model from the same config (a changed objective or default it computes
+    # the same way in name only); runs record the version that trained them.
+    if record.get("lmp", __version__) != __version__:
+        raise ConfigError(
+            f"pretrained model in {run}: it was pretrained by lmp {record['lmp']}, this is lmp {__version__}. "
+            + again
+        )
+    trained_on = record.get("store_fingerprint")
     if trained_on is not None:
         now = data if data is not None else FeatureStore(cfg.store).fingerprint()
         if now != trained_on:
