@@ -84,12 +84,10 @@ def window_targets(movie: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """For window-level contrast: this rank's windows' indices among the gathered ones, long [b], and
     which gathered windows come from the same film as each local one, bool [b, B] (itself included).
 
-    movie long [b]: this rank's movie ids. They are per rank (docs/design.md), so windows of other ranks
-    never share a film with ours."""
+    movie long [b]: this rank's movie ids, which name a film alike on every rank (docs/design.md): the
+    sampler may put windows of one film on two ranks, and they share it as they would in one batch."""
     b = movie.shape[0]
     local = global_offset(b) + torch.arange(b, device=movie.device)  # [b]
     gathered = all_gather_no_grad(movie.long())  # [B]
-    rank, size = world()
-    rank_of = torch.arange(size, device=movie.device).repeat_interleave(b)  # [B]
-    same_film = (gathered[local][:, None] == gathered[None, :]) & (rank_of[None, :] == rank)  # [b, B]
+    same_film = gathered[local][:, None] == gathered[None, :]  # [b, B]
     return local, same_film

@@ -3,8 +3,8 @@ draws them far apart) are positives; windows of other movies, on every rank, are
 
 Dimension legend: b windows per rank, p projection width, B = world*b gathered windows.
 
-batch["movie"] identifies movies within one rank's batch (docs/design.md), so windows on different
-ranks are never positives of each other, even when their ids are equal. A window is a query only when
+batch["movie"] names a film alike on every rank (docs/design.md), so windows of one film on two ranks
+are positives of each other, as they would be in one process's batch. A window is a query only when
 the batch holds another window of its movie; with none, the term is 0 (the sampler must pair windows).
 A window is never its own key. With several partners the loss is the multi-positive InfoNCE.
 """
@@ -16,7 +16,7 @@ from torch import nn
 
 from lmp.errors import LMPError
 from lmp.objectives.contrastive import LogitScale, l2norm, multi_positive_nce
-from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, global_offset, world
+from lmp.objectives.gather import all_gather_no_grad, all_gather_with_grad, global_mean, global_offset
 from lmp.objectives.heads import ProjectionHead
 
 
@@ -38,12 +38,11 @@ class MovieContrast(nn.Module):
         emb = l2norm(self.head(cls))  # [b, p]
         keys = all_gather_with_grad(emb)  # [B, p]
         movie = all_gather_no_grad(batch["movie"].long())  # [B]
-        rank_of = torch.arange(world()[1], device=device).repeat_interleave(b)  # [B]
         window_valid = all_gather_no_grad(batch["shot_mask"].bool().any(dim=1))  # [B]: not all padding
 
         local = global_offset(b) + torch.arange(b, device=device)  # [b] gathered index of local windows
         not_self = torch.arange(movie.shape[0], device=device)[None, :] != local[:, None]  # [b, B]
-        same = (movie[local][:, None] == movie[None, :]) & (rank_of[None, :] == world()[0])  # [b, B]
+        same = movie[local][:, None] == movie[None, :]  # [b, B]
         candidates = window_valid[None, :] & not_self  # [b, B]: a window is not its own key
         logits = self.scale() * (emb @ keys.T)  # [b, B]
         loss_sum, count = multi_positive_nce(logits, same, candidates, window_valid[local])

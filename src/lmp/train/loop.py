@@ -72,9 +72,11 @@ def _rng_state(info: DistInfo) -> dict[str, torch.Tensor]:
 
 def _set_rng_state(state: dict[str, torch.Tensor], info: DistInfo, seed: int, step: int) -> None:
     if state["cpu"].shape[0] == info.world_size:
-        torch.set_rng_state(state["cpu"][info.rank])
+        # A row of the stacked tensor is a view at an offset into its storage, which set_rng_state rejects
+        # (or reads out of bounds): each rank restores a copy of its own row.
+        torch.set_rng_state(state["cpu"][info.rank].clone())
         if info.device.type == "cuda" and "cuda" in state:
-            torch.cuda.set_rng_state(state["cuda"][info.rank], info.device)
+            torch.cuda.set_rng_state(state["cuda"][info.rank].clone(), info.device)
         return
     # A different number of processes: the exact streams cannot continue, so derive fresh ones.
     torch.manual_seed(seed + info.rank + 1_000_003 * step)
