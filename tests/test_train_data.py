@@ -89,6 +89,27 @@ def test_sampler_resume_continues_the_stream():
     assert [next(resumed) for _ in range(17)] == straight[23:]
 
 
+def test_a_resume_with_another_number_of_ranks_neither_skips_nor_repeats_the_epoch():
+    shots = [100, 200, 300, 150, 90, 400]
+    spec = WindowSpec(window=16, views=2, min_gap=4)
+    epoch = WindowSampler(shots, spec, seed=2).epoch_items(0)
+    assert len(epoch) == 36  # sum of max(1, s // 32): 3 + 6 + 9 + 4 + 2 + 12
+    # Two ranks took 7 items each (steps of 7 groups): together the epoch's first 14 items.
+    two = [WindowSampler(shots, spec, seed=2, world_size=2, rank=r) for r in (0, 1)]
+    seen = [it for sampler in two for it in sampler.rank_items(0)[:7]]
+    assert sorted(seen) == sorted(epoch[:14])
+    # One rank goes on from item 14 of the same epoch: before the fix it went on from item 7 (7 items again).
+    one = WindowSampler(shots, spec, seed=2, world_size=1)
+    assert one.relayout(7, world_size=2) == 14
+    one.consumed = 14
+    assert next(iter(one)) == epoch[14]
+    # Back to two ranks after 9 items of one: round down to whole rounds of two, so item 8 is seen again.
+    assert two[0].relayout(9, world_size=1) == 4
+    # In epoch 2 the same share of the epoch: 2 full epochs of 18 items per rank, then 3 of each rank's.
+    assert one.relayout(2 * 18 + 3, world_size=2) == 2 * 36 + 6
+    assert two[1].relayout(2 * 36 + 6, world_size=1) == 2 * 18 + 3
+
+
 def test_dataset_and_collate_pad_and_mark_movies(tmp_path):
     root = write_store(tmp_path / "store", [40, 9])
     ds = WindowDataset(root, ["m0", "m1"], window=16, modalities=("visual", "text"))

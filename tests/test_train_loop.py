@@ -175,8 +175,21 @@ def test_ddp_two_processes_gloo(store, tmp_path):
     assert not any(p.name.startswith(".") for p in (out / "checkpoints").iterdir())
     frozen = json.loads((out / "run.json").read_text())["frozen_parameters"]
     assert frozen and all("hidden_token" in name for name in frozen)
-    # Resumed in one process (another world size): the 2-rank RNG and sampler state cannot continue
-    # exactly, so the run restarts its streams at the same point of the data and goes on from step 3.
+    # Resumed from step 2 with two processes again: step 3 is the uninterrupted run's, term for term (each
+    # rank restores its own RNG row; rank 1's used to crash).
+    again = tmp_path / "ddp-again"
+    shutil.copytree(out, again, symlinks=True)
+    shutil.rmtree(again / "checkpoints" / "step-000003")
+    shutil.rmtree(again / "model")
+    (again / "checkpoints" / "last").unlink()
+    proc = run_torchrun([*args[:3], str(store), *[a.replace(str(out), str(again)) for a in args[4:]],
+                         "--run.resume=auto"], env={"PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resumed = losses(again)[3]
+    assert {k: v for k, v in resumed.items() if k not in ("windows_per_s", "elapsed_s")} == {
+        k: v for k, v in log[3].items() if k not in ("windows_per_s", "elapsed_s")}
+    # Resumed in one process (another world size): the 2-rank RNG state cannot continue exactly, so the
+    # run reseeds it, and the stream goes on at the same point of the epoch (WindowSampler.relayout).
     torch.set_num_threads(1)
     resumed = ["pretrain", *args[3:]]
     resumed[resumed.index("--optim.steps=3")] = "--optim.steps=5"
@@ -186,8 +199,11 @@ def test_ddp_two_processes_gloo(store, tmp_path):
     assert sorted(log) == [1, 2, 3, 4, 5] and all(np.isfinite(r["loss"]) for r in log.values())
     state = torch.load(out / "checkpoints" / "last" / "train_state.pt", weights_only=True)
     assert state["step"] == 5 and state["world_size"] == 1 and state["rng"]["cpu"].shape[0] == 1
-    # batch 8 windows = 4 groups of 2 views per step: the stream continues at 5 steps' worth of groups.
-    assert state["sampler"]["consumed"] == 5 * 4
+    # batch 8 windows = 4 groups of 2 views per step. An epoch has 9 groups (max(1, shots // 32) per movie:
+    # 2 + 1 + 2 + 1 + 1 + 2), 4 per rank with two ranks (the odd one dropped). After 3 steps of 4 groups
+    # each, the two ranks were at the start of epoch 3: group 27 of one process's stream, which then
+    # takes 2 steps of 4 groups. (It used to go on from 3 steps' worth, 12, repeating two epochs.)
+    assert state["sampler"]["consumed"] == 3 * 9 + 2 * 4
 
 
 def _flip_bytes(path: Path, count: int = 200) -> None:

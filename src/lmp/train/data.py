@@ -170,6 +170,16 @@ class WindowSampler(torch.utils.data.Sampler):
         items = self.epoch_items(epoch)[: self.per_rank * self.world_size]
         return items[self.rank :: self.world_size]
 
+    def relayout(self, consumed: int, world_size: int) -> int:
+        """The resume point, for this sampler's ranks, of a run whose `world_size` ranks each consumed
+        `consumed` items: the same epoch, and the same share of it taken by all ranks together. Nothing of
+        the epoch is skipped; fewer than this sampler's world size of items may be seen twice (the share
+        is rounded down to whole rounds of the new ranks). Bucketed streams order an epoch by world size,
+        so for them it is the same point of the epoch, not the same items."""
+        old_per_rank = len(self.epoch_items(0)) // world_size
+        epoch, offset = divmod(consumed, old_per_rank)
+        return epoch * self.per_rank + min(offset * world_size // self.world_size, self.per_rank)
+
     def __iter__(self) -> Iterator[Item]:
         # Resuming: jump to (epoch, offset) of the first item not yet consumed, then never stop.
         epoch, offset = divmod(self.consumed, self.per_rank)

@@ -110,10 +110,12 @@ def pretrain(cfg: PretrainConfig) -> Path:
 
 
 def build_loader(
-    cfg: PretrainConfig, store: FeatureStore, info: DistInfo, consumed: int = 0
+    cfg: PretrainConfig, store: FeatureStore, info: DistInfo, consumed: int = 0, saved_world: int | None = None
 ) -> tuple[torch.utils.data.DataLoader, dict[str, torch.Tensor]]:
     """The training stream of this rank (from `consumed` groups on) and a real batch of its shape, read
-    outside the stream (build_trainer uses it to find unused parameters). cfg.model must be resolved."""
+    outside the stream (build_trainer uses it to find unused parameters). cfg.model must be resolved.
+    `saved_world`: the number of processes that consumed `consumed` groups each, when it was not this
+    run's (a resume with another number of processes)."""
     groups_per_batch = cfg.data.batch_size // cfg.data.views
     ids = store.ids
     sampler = WindowSampler(
@@ -127,6 +129,8 @@ def build_loader(
         world_size=info.world_size,
         consumed=consumed,
     )
+    if saved_world is not None and saved_world != info.world_size:
+        sampler.consumed = sampler.relayout(consumed, saved_world)
     loader = make_loader(
         cfg.store,
         ids,
@@ -164,23 +168,19 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
 
     groups_per_batch = cfg.data.batch_size // cfg.data.views
     state = ckpt.load_train_state(resume_from) if resume_from is not None else None
-    step, consumed = 0, 0
+    step, consumed, saved_world = 0, 0, None
     if state is not None:
         step = int(state["step"])
         if info.is_main:
             ckpt.set_aside_newer(run_dir, step)
             if step < cfg.optim.steps:
                 ckpt.set_aside_final_model(run_dir)
-        same_layout = (
-            state["sampler"]["world_size"] == info.world_size
-            and state["sampler"]["groups_per_batch"] == groups_per_batch
-        )
-        # With another layout the stream restarts at the same point of the data, approximately.
-        consumed = (
-            int(state["sampler"]["consumed"]) if same_layout else step * cfg.optim.accumulation * groups_per_batch
-        )
+        # Groups consumed by each rank: a position in the stream whatever the batch size or accumulation;
+        # with another number of processes the sampler moves it to theirs (WindowSampler.relayout).
+        consumed, saved_world = int(state["sampler"]["consumed"]), int(state["sampler"]["world_size"])
 
-    loader, probe = build_loader(cfg, store, info, consumed)
+    loader, probe = build_loader(cfg, store, info, consumed, saved_world)
+    consumed = loader.sampler.consumed
     # Every rank computes the same statistics (a seeded sample of the store); a resumed run loads its own.
     stats = None
     if cfg.model.standardize_inputs and state is None:
