@@ -206,6 +206,19 @@ def test_ddp_two_processes_gloo(store, tmp_path):
     assert state["sampler"]["consumed"] == 3 * 9 + 2 * 4
 
 
+@requires_torchrun
+def test_padding_per_process_is_refused_where_shot_keys_are_gathered(store, tmp_path):
+    """Ranks pad to their own lengths with data.pad_multiple; gathering [b*s] keys then aborted in gloo."""
+    out = tmp_path / "pad"
+    args = ["-m", "lmp.cli", "pretrain", str(store), "--preset=tiny", f"--out={out}", "--optim.steps=2",
+            "--run.device=cpu", "--run.progress=false", "--data.pad_multiple=8", "--objectives.shot_align.weight=1"]
+    proc = run_torchrun(args, env={"PYTHONPATH": str(Path(__file__).parents[1] / "src")}, fresh=out, timeout=240)
+    assert proc.returncode != 0
+    assert ("data.pad_multiple=8: each process pads its batches to its own length, but objectives ['shot_align'] "
+            "gather every shot's key across the 2 processes") in proc.stderr
+    assert not (out / "checkpoints").exists()
+
+
 def _flip_bytes(path: Path, count: int = 200) -> None:
     data = bytearray(path.read_bytes())
     middle = len(data) // 2

@@ -148,9 +148,13 @@ class Pretrainer(nn.Module):
         self.content_modalities = tuple(m for m in usable if m in content_users)
         self.content = ContentSpace(self.content_modalities, d, proj) if self.content_modalities else None
         # Window negatives score a query against its own window only; other ranks' keys are then not needed.
-        self.content_gathered = self.shot_align is not None or any(
-            term is not None and term.negatives == "batch" for term in (self.masked_shot, self.cross_masked, self.align)
-        )
+        self.shot_gatherers = tuple(
+            name for name, term in (("masked_shot", self.masked_shot), ("cross_masked", self.cross_masked),
+                                    ("align", self.align), ("shot_align", self.shot_align))
+            if term is not None and (name == "shot_align" or term.negatives == "batch")
+        )  # fmt: skip
+        """Objectives that gather every shot's key across ranks (so every rank's batch needs one length)."""
+        self.content_gathered = bool(self.shot_gatherers)
         if not self.enabled:
             raise ConfigError(
                 "objectives: every objective is switched off (weight 0, or no usable modality for "

@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 import lmp
-from lmp.config import atomic_write_text, save_config
+from lmp.config import ConfigError, atomic_write_text, save_config
 from lmp.errors import LMPError
 from lmp.model import ModelConfig
 from lmp.model.card import write_pretrain_card
@@ -187,6 +187,12 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
         stats = feature_stats(store, cfg.model.modalities, seed=cfg.run.seed)
     trainer = build_trainer(cfg.model, cfg.objectives, cfg.optim, cfg.run, info, to_device(probe, device), stats)
     model, pre, optimizer = trainer.model, trainer.pretrainer, trainer.optimizer
+    if info.world_size > 1 and cfg.data.pad_multiple > 0 and pre.shot_gatherers:
+        raise ConfigError(
+            f"data.pad_multiple={cfg.data.pad_multiple}: each process pads its batches to its own length, but "
+            f"objectives {list(pre.shot_gatherers)} gather every shot's key across the {info.world_size} "
+            "processes, which needs one length on all of them; set data.pad_multiple=0, or window negatives"
+        )
     if state is not None:
         ckpt.load_model_weights(model, resume_from)
         _load_objective_state(pre, model, state["objectives"], resume_from)
