@@ -104,6 +104,25 @@ def test_pretrain_writes_run_and_resumes_exactly(store, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_checkpoint_between_log_lines_keeps_the_steps_the_next_line_averages(store, tmp_path):
+    """log_every 2, ckpt_every 3: the line at step 4 averages steps 3 and 4, resumed from step 3 or not."""
+    torch.set_num_threads(1)
+    run = {"log_every": 2, "ckpt_every": 3}
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    pretrain(tiny(store, straight, run=run, optim={"steps": 4}))
+    step3 = torch.load(straight / "checkpoints" / "step-000003" / "train_state.pt", weights_only=True)
+    assert step3["log_interval"]["steps"] == 1 and "loss" in step3["log_interval"]["names"]
+    shutil.copytree(straight, split, symlinks=True)
+    shutil.rmtree(split / "checkpoints" / "step-000004")
+    shutil.rmtree(split / "model")
+    (split / "checkpoints" / "last").unlink()
+    pretrain(tiny(store, split, run={**run, "resume": "auto"}, optim={"steps": 4}))
+    a, b = losses(straight), losses(split)
+    assert sorted(a) == sorted(b) == [2, 4]
+    assert {k: v for k, v in b[4].items() if k not in ("windows_per_s", "elapsed_s")} == {
+        k: v for k, v in a[4].items() if k not in ("windows_per_s", "elapsed_s")}
+
+
 def test_accumulation_and_strided_windows(store, tmp_path):
     torch.set_num_threads(1)
     cfg = tiny(store, tmp_path / "acc", optim={"steps": 2, "accumulation": 2}, data={"strided": True, "window": 32})

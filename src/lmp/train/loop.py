@@ -240,9 +240,16 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
     bar = tqdm(
         total=o.steps, initial=step, desc="pretrain", unit="step", disable=not (info.is_main and cfg.run.progress)
     )
+    # The steps since the last log line, summed per term: a checkpoint between two log lines keeps them, so
+    # the first line after a resume averages the same steps as the uninterrupted run's.
     sums: dict[str, torch.Tensor] = {}
+    steps_in_interval = 0
+    if state is not None and state.get("log_interval", {}).get("steps", 0) > 0:
+        kept = state["log_interval"]
+        sums = {k: v.to(device) for k, v in zip(kept["names"], kept["sums"].unbind(0))}
+        steps_in_interval = int(kept["steps"])
     last: dict[str, Any] | None = None  # the last log line, for the model card
-    steps_in_interval, t_last, t_start = 0, time.perf_counter(), time.perf_counter()
+    steps_timed, t_last, t_start = 0, time.perf_counter(), time.perf_counter()
     try:
         while step < o.steps:
             lr = lr_at(step, peak=o.lr, warmup=o.warmup, total=o.steps, final_ratio=o.final_lr_ratio)
@@ -250,6 +257,7 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
             step += 1
             consumed += o.accumulation * groups_per_batch
             steps_in_interval += 1
+            steps_timed += 1
             # Running sums stay on the device: no host sync until the log interval.
             for k, v in {**terms, "grad_norm": grad_norm}.items():
                 sums[k] = sums[k] + v if k in sums else v
@@ -259,7 +267,7 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
                 means = all_reduce_mean(torch.stack([sums[k] for k in names]) / steps_in_interval, info).tolist()
                 now = time.perf_counter()
                 record: dict[str, Any] = {"step": step, "lr": lr, **dict(zip(names, means))}
-                record["windows_per_s"] = windows_per_step * steps_in_interval / (now - t_last)
+                record["windows_per_s"] = windows_per_step * steps_timed / (now - t_last)
                 record["elapsed_s"] = now - t_start
                 if not all(map(math.isfinite, means)):
                     raise LMPError(
@@ -268,10 +276,11 @@ def _pretrain(cfg: PretrainConfig, info: DistInfo) -> Path:
                 logger.log(record)
                 last = record
                 bar.set_postfix(loss=f"{record['loss']:.4f}", wps=f"{record['windows_per_s']:.1f}")
-                sums, steps_in_interval, t_last = {}, 0, time.perf_counter()
+                sums, steps_in_interval, steps_timed, t_last = {}, 0, 0, time.perf_counter()
             if step % cfg.run.ckpt_every == 0 or step == o.steps:
                 _check_finite(step, sums, pre, info)
-                _save(run_dir, step, consumed, groups_per_batch, model, pre, optimizer, info, cfg)
+                interval = _interval_state(sums, steps_in_interval, info)
+                _save(run_dir, step, consumed, groups_per_batch, model, pre, optimizer, info, cfg, interval)
     finally:
         bar.close()
         logger.close()
@@ -297,6 +306,14 @@ def _check_finite(step: int, sums: dict[str, torch.Tensor], pre: torch.nn.Module
         )
 
 
+def _interval_state(sums: dict[str, torch.Tensor], steps: int, info: DistInfo) -> dict[str, Any]:
+    """The unlogged steps' sums, averaged over ranks (a collective): what the next log line would average
+    them into, since the mean over ranks of (kept + new) is kept + the mean of the new."""
+    names = sorted(sums)
+    kept = all_reduce_mean(torch.stack([sums[k] for k in names]), info).cpu() if names else torch.zeros(0)
+    return {"names": names, "sums": kept, "steps": steps}
+
+
 def _save(
     run_dir: Path,
     step: int,
@@ -307,6 +324,7 @@ def _save(
     optimizer: torch.optim.Optimizer,
     info: DistInfo,
     cfg: PretrainConfig,
+    log_interval: dict[str, Any],
 ) -> None:
     rng = _rng_state(info)  # collective: before the rank-0-only part
     if info.is_main:
@@ -322,6 +340,7 @@ def _save(
                 "seed": cfg.run.seed,
             },
             "rng": rng,
+            "log_interval": log_interval,
             "world_size": info.world_size,
         }
         ckpt.save_checkpoint(run_dir, step, model, state, keep=cfg.run.keep_checkpoints)
