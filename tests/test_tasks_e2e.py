@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -357,6 +358,19 @@ def test_probe_cli_refuses_to_run_without_a_model(world, tmp_path, capsys):
     tags = str(world["labels"] / "tags")
     code = main(["probe", tags, "--store", str(world["root"] / "store"), "--out", str(tmp_path)])
     assert code == 1 and "--random_init" in capsys.readouterr().err
+
+
+def test_probe_cli_refuses_two_task_directories_of_one_name(world, tmp_path, capsys):
+    """A copied task directory keeps its task.json's name: one task's results replaced the other's."""
+    labels = tmp_path / "labels"
+    shutil.copytree(world["labels"] / "tags", labels / "tags")
+    shutil.copytree(world["labels"] / "tags", labels / "tags_variant")
+    code = main(["probe", str(labels), "--store", str(world["root"] / "store"), "--representations", "raw",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and f"{labels / 'tags_variant'}/task.json: task name 'tags' is also the name of " \
+        f"{labels / 'tags'}; give each task its own name" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_lvu_cli_on_the_fixture_reports_missing_videos(tmp_path):

@@ -249,10 +249,16 @@ def probe(cfg: ProbeConfig) -> int:
     """Run one task directory, or every task directory under a labels root."""
     from lmp.labels import find_tasks, read_task
 
-    tasks = {}
+    tasks, folder = {}, {}
     for d in find_tasks(cfg.labels):
         task = read_task(d)
-        tasks[task.spec.name] = task
+        name = task.spec.name
+        if name in tasks:
+            # Results, tables and missing-video counts are keyed by the task's name: one would replace the other.
+            raise LMPError(
+                f"{d}/task.json: task name {name!r} is also the name of {folder[name]}; give each task its own name"
+            )
+        tasks[name], folder[name] = task, d
     return _run(cfg, tasks, title=f"Transfer ({cfg.labels})")
 
 
