@@ -458,6 +458,22 @@ def test_embed_export_is_readable_with_numpy_alone(world, tmp_path):
     assert not list(tmp_path.glob(".emb.tmp-*"))
 
 
+def test_embed_over_an_earlier_export_leaves_none_of_its_matrices(world, tmp_path):
+    """An earlier export of a store with another modality left shots_unimodal_<m>.npy under the documented
+    names, rows matching no index of the new export."""
+    out = tmp_path / "emb"
+    out.mkdir()
+    for name in ("shots_unimodal_depth.npy", "clips_unimodal_depth.npy"):
+        np.save(out / name, np.zeros((5, 3), np.float32))
+    (out / "notes.txt").write_text("mine")
+    assert main(["embed", "--store", str(world["root"] / "store"), "--checkpoint", str(world["ckpt"]),
+                 "--out", str(out), "--device", "cpu"]) == 0  # fmt: skip
+    meta = json.loads((out / "embeddings.json").read_text())
+    written = {*meta["shots"]["files"].values(), *meta["clips"]["files"].values()}
+    assert {f.name for f in out.glob("*.npy")} == written and "shots_unimodal_text.npy" in written
+    assert (out / "notes.txt").read_text() == "mine"  # not an export's file: kept
+
+
 def _raw_clip_by_hand(store, vid, start, stop):
     """Per modality the mean over the shots that have it, modalities concatenated (what `raw` promises)."""
     r = store.read(vid, start, stop, store.modalities)

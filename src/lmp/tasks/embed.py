@@ -135,6 +135,12 @@ def export_embeddings(
         # embeddings.json names the files: it leaves first and arrives last, so an export cut short while
         # moving leaves OUT without it (incomplete) rather than naming a model whose files are half there.
         (out / "embeddings.json").unlink(missing_ok=True)
+        # Files of an earlier export that this one does not write (a representation or modality it lacks)
+        # would sit beside the new ones under the documented names, with rows that no index matches.
+        written = {f.name for f in stage.iterdir()}
+        for f in [*out.glob("shots_*.npy"), *out.glob("clips_*.npy")]:
+            if f.name not in written:
+                f.unlink()
         for f in sorted(stage.iterdir(), key=lambda f: f.name == "embeddings.json"):
             os.replace(f, out / f.name)
     finally:
