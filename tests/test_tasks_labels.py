@@ -137,6 +137,15 @@ def test_writer_refuses_invalid_specs_and_rows_and_writes_nothing(tmp_path):
         write_task(tmp_path / "bad", {"type": "regression"}, rows)
     with pytest.raises(ValueError, match="type 'ranking' is not one of"):
         TaskSpec("bad", "shot", "ranking")
+    # AP grades one positive class: it scored the last of 3+ classes (or of several labels) alone.
+    with pytest.raises(ValueError, match=r"task cuts: metric 'AP' needs a binary task .* not multilabel with 3 "
+                                         r"classes; use 'mAP'"):
+        TaskSpec("cuts", "boundary", "multilabel", ("a", "b", "c"), "AP")
+    with pytest.raises(ValueError, match=r"not classification with 3 classes; use 'accuracy'"):
+        TaskSpec("size", "shot", "classification", ("a", "b", "c"), "AP")
+    with pytest.raises(ValueError, match=r"task views: metric 'accuracy' does not grade a regression task; use 'mse'"):
+        TaskSpec("views", "clip", "regression", (), "accuracy")
+    assert TaskSpec("cut", "boundary", "multilabel", ("hard",), "AP").metric == "AP"
     spec = TaskSpec("s", "shot", "classification", ("a", "b"))
     with pytest.raises(LabelError, match=r"bad/train\.csv:3: unknown class 'zzz'"):
         write_task(tmp_path / "bad", spec, {"train": [("m1", 0, "a"), ("m1", 1, "zzz")], "val": [], "test": []})

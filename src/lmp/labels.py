@@ -109,6 +109,18 @@ class TaskSpec:
             object.__setattr__(self, "metric", default_metric(self.type))
         if self.metric not in METRICS:
             raise ValueError(f"task {self.name}: metric {self.metric!r} is not one of {list(METRICS)}")
+        # AP grades one positive class; with more it would score one class against the rest, silently.
+        binary = (self.type, len(self.classes)) in (("classification", 2), ("multilabel", 1))
+        if self.metric == "AP" and not binary:
+            raise ValueError(
+                f"task {self.name}: metric 'AP' needs a binary task (classification with 2 classes, or "
+                f"multilabel with 1), not {self.type} with {len(self.classes)} classes; use "
+                f"{default_metric(self.type)!r}"
+            )
+        fits = {"accuracy": ("classification",), "mAP": ("multilabel",), "mse": ("regression",)}
+        if self.metric in fits and self.type not in fits[self.metric]:
+            raise ValueError(f"task {self.name}: metric {self.metric!r} does not grade a {self.type} task; "
+                             f"use {default_metric(self.type)!r}")
 
     @property
     def num_classes(self) -> int | None:
