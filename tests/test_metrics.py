@@ -9,6 +9,7 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
+from lmp.labels import is_better
 from lmp.tasks import metrics as M
 from lmp.tasks.heads import score
 
@@ -41,6 +42,15 @@ def test_average_precision_hand_computed():
     assert M.average_precision([0.5, 0.5, 0.2], [1, 0, 1]) == pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3)
     assert M.average_precision([0.1, 0.9], [1, 1]) == pytest.approx(1.0)
     assert math.isnan(M.average_precision([0.1, 0.2], [0, 0]))
+
+
+def test_scores_that_are_not_finite_grade_nan_so_they_never_win_on_val():
+    """A diverged head's NaN outputs: argmax called them class 0, and sorting put NaN below every score."""
+    nan = float("nan")
+    assert math.isnan(M.accuracy(torch.tensor([[nan, nan], [nan, nan]]), torch.tensor([0, 0])))
+    assert math.isnan(M.average_precision([nan, 0.9, 0.1], [0, 1, 0]))  # was 1.0
+    assert math.isnan(M.mean_average_precision(np.array([[nan, 0.2], [0.3, 0.4]]), np.array([[1, 0], [0, 1]]))[0])
+    assert not is_better("accuracy", M.accuracy(torch.tensor([[nan, 1.0]]), torch.tensor([0])), 0.1)
 
 
 def test_mean_average_precision_skips_classes_without_positives():

@@ -52,9 +52,12 @@ def _np(x) -> np.ndarray:
 
 
 def accuracy(logits_or_pred, target) -> float:
-    """Top-1 accuracy. Accepts logits/scores [n, C] (argmax is taken) or predicted class ids [n]."""
+    """Top-1 accuracy. Accepts logits/scores [n, C] (argmax is taken) or predicted class ids [n]. NaN when a
+    score is not finite (argmax would call a NaN row class 0, and a diverged model could win on val)."""
     pred, target = _np(logits_or_pred), _np(target).astype(np.int64)
     if pred.ndim == 2:
+        if not np.isfinite(pred).all():
+            return float("nan")
         pred = pred.argmax(axis=1)
     if pred.shape != target.shape:
         raise ValueError(f"accuracy: prediction shape {pred.shape} does not match target shape {target.shape}")
@@ -81,11 +84,14 @@ def average_precision(scores, labels) -> float:
     [.5, .5, .2] with labels [1, 0, 1] give (P, R) = (1/2, 1/2), (2/3, 1), AP = 7/12. This is the
     definition of scikit-learn's ``average_precision_score`` (tests/test_metrics.py checks the two agree);
     it differs from "mean precision at each positive's rank", which depends on how ties are ordered.
-    NaN when there is no positive (scikit-learn warns and returns 0).
+    NaN when there is no positive (scikit-learn warns and returns 0), and when a score is not finite
+    (sorting would put a NaN last, as if it were the lowest score; scikit-learn raises).
     """
     scores, labels = _np(scores).astype(np.float64).reshape(-1), _np(labels).reshape(-1).astype(bool)
     if scores.shape != labels.shape:
         raise ValueError(f"average_precision: {scores.shape[0]} scores but {labels.shape[0]} labels")
+    if not np.isfinite(scores).all():
+        return float("nan")
     positives = labels.sum()
     if positives == 0:
         return float("nan")
