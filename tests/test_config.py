@@ -85,6 +85,55 @@ def test_cli_parser_forms():
     assert "--inner.width (int, default: 8)  Model width." in text and "positional: PATHS" in text
 
 
+@dataclass
+class Job:
+    positional = ("store",)
+    store: Path = Path("s")
+    """Input."""
+    out: Path = Path("runs/x")
+    """Output."""
+    checkpoint: Path | None = None
+    """Optional input."""
+    movie: str = ""
+    """A movie id."""
+    seed: int = 0
+    """Seed."""
+    overwrite: bool = False
+    """Replace what is there."""
+    inner: Inner = field(default_factory=Inner)
+    """Nested section."""
+
+    @classmethod
+    def presets(cls):
+        return {"quick": {"seed": 3, "inner": {"preset": "small", "dropout": 0.2}}}
+
+
+def test_command_line_values_are_read_as_their_fields_type_wants():
+    # Text fields keep the text: YAML 1.1 read 0012 as octal 10, 2024-06-01 as a date, 1.10 as 1.1.
+    cfg = parse_args(Job, ["--movie=0012", "--out=2024-06-01", "--store", "0012"])
+    assert cfg.movie == "0012" and cfg.out == Path("2024-06-01") and cfg.store == Path("0012")
+    assert parse_args(Job, ["--movie=1.10"]).movie == "1.10" and parse_args(Job, ["--movie=yes"]).movie == "yes"
+    assert parse_args(Job, ["--seed=9007199254740993"]).seed == 9007199254740993  # not through a float
+    # A bool flag takes the next word only if it spells a bool; `--overwrite no` was true, `no` a path.
+    assert parse_args(Job, ["--overwrite", "no"]).overwrite is False
+    assert parse_args(Job, ["--overwrite", "off", "st"]) == Job(store=Path("st"), overwrite=False)
+    assert parse_args(Job, ["--overwrite", "st"]) == Job(store=Path("st"), overwrite=True)
+    assert parse_args(Job, ["--overwrite=1"]).overwrite is True
+    assert parse_args(Job, ["--overwrite=0"]).overwrite is False
+    # An empty path is refused (Path("") is the current directory); an optional one is unset.
+    with pytest.raises(ConfigError, match="out: expected a path, got ''"):
+        parse_args(Job, ["--out="])
+    assert parse_args(Job, ["--checkpoint="]).checkpoint is None
+    assert parse_args(Job, ["--checkpoint=null"]).checkpoint is None
+
+
+def test_a_section_that_names_its_own_preset_replaces_the_outer_presets_section():
+    cfg = parse_args(Job, ["--preset=quick", "--inner.preset=big"])
+    assert cfg.seed == 3 and cfg.inner == Inner(width=64, dropout=0.1)  # not quick's dropout 0.2 on top of big
+    assert parse_args(Job, ["--preset=quick"]).inner == Inner(width=16, dropout=0.2)
+    assert parse_args(Job, ["--preset=quick", "--inner.width=32"]).inner == Inner(width=32, dropout=0.2)
+
+
 def test_every_command_has_help(capsys):
     from lmp.cli import main
 

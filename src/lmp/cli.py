@@ -29,7 +29,7 @@ import typing
 import warnings
 from typing import Any
 
-from lmp.config import ConfigError, config_yaml, did_you_mean, field_docs, resolve
+from lmp.config import BOOL_WORDS, ConfigError, config_yaml, did_you_mean, field_docs, resolve
 
 # "sub command" -> "module:function". The function's single parameter is annotated with its config class.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -153,7 +153,9 @@ def parse_args(cls: type, argv: list[str]) -> Any:
                     raise ConfigError(_unknown_option(key, hints))
                 tp = typing.get_args(hints[key])[0] if typing.get_origin(hints[key]) else hints[key]
                 nxt = argv[i + 1] if i + 1 < len(argv) else None
-                if hints[key] is bool and (nxt is None or nxt.startswith("--") or nxt.lower() not in ("true", "false")):
+                # A bool flag takes the next word as its value only if it spells one (`--overwrite no` is
+                # False: the word used to be left as a positional argument and the flag read as true).
+                if hints[key] is bool and (nxt is None or nxt.lower() not in BOOL_WORDS):
                     overrides.append(f"{key}=true")
                 elif nxt is None:
                     raise ConfigError(f"--{key} needs a value ({_type_name(tp)})")

@@ -106,8 +106,31 @@ def _finite(value: Any, where: str, expected: str) -> float:
     return f
 
 
+BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False, "1": True, "0": False}
+"""How a bool may be spelled on the command line or in YAML (case-insensitive)."""
+
+
+class CommandLineValue(str):
+    """The text of a `--key=value` override, with what YAML makes of it in `parsed`. String and path
+    fields take the text as written: YAML 1.1 reads 0012 as the octal number 10, 2024-06-01 as a date,
+    yes as true, 1.10 as 1.1. Every other field takes the parsed value."""
+
+    parsed: Any
+
+
+def _takes_text(tp: Any) -> bool:
+    args = typing.get_args(tp)
+    return tp in (str, Path) or (typing.get_origin(tp) is typing.Literal and all(isinstance(a, str) for a in args))
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Convert a YAML-parsed value to the annotated type, or raise a ConfigError naming `where`."""
+    if isinstance(value, CommandLineValue):
+        base, optional = _strip_optional(tp)
+        if optional and (value.parsed is None or value == ""):
+            value = None  # `--checkpoint=` or `--checkpoint=null`: unset
+        else:
+            value = str(value) if _takes_text(base) else value.parsed
     tp, optional = _strip_optional(tp)
     if value is None:
         if optional or tp is Any:
@@ -145,12 +168,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, (str, int)) and str(value).lower() in BOOL_WORDS:
+            return BOOL_WORDS[str(value).lower()]
         raise ConfigError(f"{where}: expected true/false, got {value!r}")
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value  # exactly: through a float, 2**53 + 1 became 2**53
         f = _finite(value, where, "an integer")
         if f != int(f):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
@@ -162,6 +187,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is str:
         return str(value)
     if tp is Path:
+        if not isinstance(value, (str, os.PathLike)) or str(value) == "":
+            # Path("") is the current directory: an unset shell variable would write into it.
+            raise ConfigError(f"{where}: expected a path, got {value!r}")
         return Path(value)
     return value
 
@@ -250,9 +278,13 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`update` on top of `base`, section by section. A section of `update` that names another preset than
+    `base`'s replaces it whole: `--preset=small --model.preset=base` is the base model, not small's
+    widths on top of it."""
     out = dict(base)
     for k, v in update.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "preset":
+        renamed = isinstance(v, dict) and "preset" in v and v["preset"] != (out.get(k) or {}).get("preset")
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "preset" and not renamed:
             out[k] = _deep_merge(out[k], v)
         else:
             out[k] = v
@@ -265,9 +297,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key:
         raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.lr=1e-3")
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        parsed = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
-        value = raw
+        parsed = raw
+    if isinstance(parsed, (dict, list)):
+        return key.split("."), parsed
+    value = CommandLineValue(raw)
+    value.parsed = parsed
     return key.split("."), value
 
 
