@@ -330,6 +330,23 @@ def test_save_pretrained_over_a_checkpointed_model_drops_the_old_config_and_chec
         LMPModel.from_pretrained(target)
 
 
+def test_an_edited_config_is_held_to_the_checksum_saved_with_the_weights(tmp_path):
+    """config.json edited after a run (context: shot, same shapes) loaded silently into the same weights."""
+    from lmp.model.checkpoint import write_checksums
+
+    target = tmp_path / "model"
+    make_model(seed=1).save_pretrained(target)
+    write_checksums(target, ["config.json", "model.safetensors"])
+    assert LMPModel.from_pretrained(target).cfg.context != "shot"
+    cfg = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps({**cfg, "context": "shot"}))
+    with pytest.raises(CheckpointError, match=r"config\.json: differs from the config saved with these weights "
+                                              r"\(checksums\.json\); restore it, or delete checksums\.json"):
+        LMPModel.from_pretrained(target)
+    (target / "checksums.json").unlink()  # the user's explicit choice
+    assert LMPModel.from_pretrained(target).cfg.context == "shot"
+
+
 def test_checkpoint_errors(tmp_path):
     with pytest.raises(CheckpointError, match="config.json"):
         LMPModel.from_pretrained(tmp_path / "nowhere")

@@ -91,6 +91,8 @@ def verify_checksums(directory: str | os.PathLike, names: Iterable[str] | None =
     except (OSError, json.JSONDecodeError) as e:
         raise CheckpointError(f"checkpoint {path}: unreadable ({e})") from None
     for name in sums if names is None else names:
+        if name not in sums and name != WEIGHTS_FILE:
+            continue  # not recorded (e.g. config.json by an older lmp): nothing to compare with
         try:
             ok = sha256_file(Path(directory) / name) == sums.get(name)
         except OSError as e:
@@ -126,6 +128,17 @@ def load_config(directory: str | os.PathLike) -> ModelConfig:
         raise CheckpointError(
             f"checkpoint {directory}: no {CONFIG_FILE} (is this an LMP checkpoint directory?)"
         )
+    # An edited config loads silently into the same weights and changes what they compute (context, heads,
+    # position): it is held to the checksum saved with them, as the weights are.
+    try:
+        verify_checksums(directory, [CONFIG_FILE])
+    except CheckpointError as e:
+        if "damaged" not in str(e):
+            raise
+        raise CheckpointError(
+            f"checkpoint {path}: differs from the config saved with these weights ({CHECKSUMS_FILE}); "
+            f"restore it, or delete {CHECKSUMS_FILE} to load the edited config unchecked"
+        ) from None
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
