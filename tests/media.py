@@ -386,3 +386,57 @@ def build_damaged(src: str | os.PathLike, path: str | os.PathLike, nbytes: int =
     path = Path(path)
     path.write_bytes(bytes(data))
     return path
+
+
+def write_timed_movie(
+    path: Path,
+    shots: list[tuple[int, tuple[int, int, int]]],
+    *,
+    audio: np.ndarray | None = None,
+    fps: int = FPS,
+    audio_rate: int = 16000,
+    video_start: float = 0.0,
+    audio_start: float = 0.0,
+    audio_gaps: tuple[tuple[float, float], ...] = (),
+    size: tuple[int, int] = (64, 48),
+) -> Path:
+    """Solid-colour shots (frames, RGB) at exact timestamps, for timing tests; container by extension.
+    `video_start`/`audio_start`: each stream's first timestamp (seconds on the container's clock);
+    `audio_gaps`: (start, end) stream seconds with no audio packets at all (a hole in the stream).
+    `audio`: mono samples at `audio_rate` from `audio_start` on."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tb = Fraction(1, 90000)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height = size
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "18"}
+        vs.codec_context.time_base = tb
+        as_ = None
+        if audio is not None:
+            as_ = out.add_stream("aac", rate=audio_rate)
+            as_.layout = "mono"
+        i = 0
+        for frames, colour in shots:
+            img = np.broadcast_to(np.array(colour, np.uint8), (size[1], size[0], 3)).copy()
+            for _ in range(frames):
+                vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+                vf.pts, vf.time_base = int(round((video_start + i / fps) / tb)), tb
+                out.mux(vs.encode(vf))
+                i += 1
+        out.mux(vs.encode(None))
+        if as_ is not None:
+            step = 1024
+            first = int(round(audio_start * audio_rate))
+            for pos in range(0, len(audio), step):
+                t = audio_start + pos / audio_rate
+                if any(a <= t < b for a, b in audio_gaps):
+                    continue
+                af = av.AudioFrame.from_ndarray(audio[None, pos : pos + step].astype(np.float32), format="fltp",
+                                                layout="mono")
+                af.sample_rate, af.pts, af.time_base = audio_rate, first + pos, Fraction(1, audio_rate)
+                out.mux(as_.encode(af))
+            out.mux(as_.encode(None))
+    return path

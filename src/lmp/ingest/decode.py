@@ -49,6 +49,9 @@ class MediaInfo:
     audio_codec: str
     num_frames: int
     """Frames declared by the container (0 when unknown)."""
+    video_start: float = 0.0
+    """Seconds from the container's start to the first video frame. The store's times count from that
+    frame; subtitles (as players and ffmpeg read them) count from the container's start."""
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -68,6 +71,7 @@ class MediaInfo:
             "video_codec": self.video_codec,
             "audio_codec": self.audio_codec,
             "num_frames": self.num_frames,
+            "video_start": round(self.video_start, 6),
         }
 
 
@@ -111,9 +115,15 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         if first is None:
             raise DecodeError(f"{path}: the video stream has no frames (zero length)")
         rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        start = c.start_time / 1e6 if c.start_time is not None else 0.0
         duration = float(c.duration / 1e6) if c.duration else 0.0
         if vs.duration and vs.time_base:
             duration = float(vs.duration * vs.time_base)
+        elif duration and "matroska" in c.format.name:
+            # Matroska's duration is where the last timestamp ends, so a file whose timestamps start late
+            # (-output_ts_offset, -copyts) declares its start too, and a whole file read as truncated.
+            duration = max(0.0, duration - start)
+        video_start = max(0.0, float(first.time) - start) if first.time is not None else 0.0
         aus = c.streams.audio[0] if c.streams.audio else None
         return MediaInfo(
             path=str(path),
@@ -128,6 +138,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             video_codec=vs.codec_context.name,
             audio_codec=aus.codec_context.name if aus is not None else "",
             num_frames=int(vs.frames or 0),
+            video_start=video_start,
         )
 
 
@@ -157,6 +168,25 @@ class AudioChunk:
     """Mono float32 samples [T] at the requested rate, continuing the previous chunk."""
 
     samples: np.ndarray
+
+
+AUDIO_JITTER = 0.04
+"""Seconds an audio frame's timestamp may differ from where the samples before it end without being moved:
+timestamps rounded to a coarse time base, or a resampler's delay; a gap or an overlap beyond it is real."""
+
+
+def place_audio(x: np.ndarray, t: float | None, t0: float, emitted: int, rate: int) -> np.ndarray:
+    """The samples of an audio frame that starts at `t` (container seconds; None = unknown), after
+    `emitted` samples since the first video frame, which plays at `t0`: silence fills a gap before the
+    frame and an overlap is cut, so each sample stays at its own time. The first frame is placed exactly;
+    later ones only when they are off by more than AUDIO_JITTER (a stream with a hole in it: samples were
+    joined end to end, and every shot after the hole got audio from later in the film)."""
+    if t is None:
+        return x
+    offset = int(round((t - t0) * rate)) - emitted
+    if emitted and abs(offset) <= AUDIO_JITTER * rate:
+        return x
+    return np.concatenate([np.zeros(offset, np.float32), x]) if offset > 0 else x[-offset:]
 
 
 def _upright(img: np.ndarray, rotation: int) -> np.ndarray:
@@ -239,10 +269,7 @@ def stream_media(
 
         def aligned(t: float | None, x: np.ndarray) -> Iterator[AudioChunk]:
             nonlocal audio_pos
-            if audio_pos == 0 and t is not None:
-                # Pad or trim so that sample 0 plays with the first video frame.
-                offset = int(round((t - t0) * audio_rate))
-                x = np.concatenate([np.zeros(offset, np.float32), x]) if offset > 0 else x[-offset:]
+            x = place_audio(x, t, t0, audio_pos, audio_rate)  # sample 0 plays with the first video frame
             audio_pos += len(x)
             if len(x):
                 yield AudioChunk(x)
@@ -292,8 +319,8 @@ def stream_media(
             yield DecodeWarning(msg + "; skipped them (the decoder conceals the damage)")
 
 
-def _audio_chunks(path: str | os.PathLike, rate: int) -> Iterator[tuple[float, np.ndarray]]:
-    """(time of the first sample, mono float32 samples at `rate`) for the first audio stream."""
+def _audio_chunks(path: str | os.PathLike, rate: int) -> Iterator[tuple[float | None, np.ndarray]]:
+    """(time of the first sample or None, mono float32 samples at `rate`) for the first audio stream."""
     import av
 
     with _open(path) as c:
@@ -302,9 +329,9 @@ def _audio_chunks(path: str | os.PathLike, rate: int) -> Iterator[tuple[float, n
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         for frame in c.decode(c.streams.audio[0]):
             for f in resampler.resample(frame):
-                yield float(f.time or 0.0), f.to_ndarray().reshape(-1)
+                yield (None if f.time is None else float(f.time)), f.to_ndarray().reshape(-1)
         for f in resampler.resample(None):
-            yield float(f.time or 0.0), f.to_ndarray().reshape(-1)
+            yield (None if f.time is None else float(f.time)), f.to_ndarray().reshape(-1)
 
 
 def stream_media_torchcodec(
@@ -374,12 +401,10 @@ def stream_media_torchcodec(
                 if pending_audio is None:
                     break
             at, samples = pending_audio
-            if at > end and start + chunk_frames < n:
+            if at is not None and at > end and start + chunk_frames < n:
                 break
             pending_audio = None
-            if emitted == 0:
-                offset = int(round((at - t0) * audio_rate))
-                samples = np.concatenate([np.zeros(offset, np.float32), samples]) if offset > 0 else samples[-offset:]
+            samples = place_audio(samples, at, t0, emitted, audio_rate)
             emitted += len(samples)
             if len(samples):
                 yield AudioChunk(samples)

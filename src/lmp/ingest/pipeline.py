@@ -82,6 +82,8 @@ class MovieState:
     cuts: list[int] = field(default_factory=list)
     sampled: list[tuple[int, float, np.ndarray]] = field(default_factory=list)
     """Frames at the visual encoder's size not yet consumed by a finished shot."""
+    sample_gap: float = 0.0
+    """Seconds kept between pending sampled frames once a long shot made them too many (0: keep all)."""
     audio: list[np.ndarray] = field(default_factory=list)
     audio_offset: int = 0
     """Sample index of audio[0][0] (earlier samples were dropped once their shots were embedded)."""
@@ -159,6 +161,17 @@ class _Decoder(threading.Thread):
         self._stop_event.set()
 
 
+def spaced(kept: list[tuple[int, float, np.ndarray]], new: list[tuple[int, float, np.ndarray]],
+           gap: float) -> list[tuple[int, float, np.ndarray]]:
+    """`kept` + the frames of `new` (index, seconds, image) that lie at least `gap` seconds after the last
+    frame kept before them."""
+    out = list(kept)
+    for frame in new:
+        if not out or gap <= 0 or frame[1] >= out[-1][1] + gap - 1e-6:
+            out.append(frame)
+    return out
+
+
 def _pick_frames(sampled: list[tuple[int, float, np.ndarray]], shot: _Shot, k: int) -> np.ndarray:
     """k sampled frames inside the shot at the centres of k equal parts (k=1: the middle one), fewer
     if the shot has fewer; the nearest one if none is inside. Returns uint8 [F, H, W, 3]."""
@@ -222,6 +235,7 @@ class MoviePipeline:
             # Keep the last sampled frame before the next shot: a very short shot may need it.
             before = [s for s in state.sampled if s[0] < keep_from]
             state.sampled = before[-1:] + [s for s in state.sampled if s[0] >= keep_from]
+            state.sample_gap = 0.0  # a new shot: its frames at the decoder's rate again
         self._cut_audio(state, final)
 
     def _cut_audio(self, state: MovieState, final: bool) -> None:
@@ -309,11 +323,14 @@ class MoviePipeline:
                     bar.update(max(0.0, round(float(item.times[-1]) - bar.n, 1)))
                 state.times.append(item.times)
                 state.num_frames += len(item.times)
-                state.sampled += item.sampled
+                state.sampled = spaced(state.sampled, item.sampled, state.sample_gap)
                 while len(state.sampled) > MAX_PENDING_FRAMES:
-                    # A very long shot (or a movie without cuts) must not hold every sampled frame
-                    # in memory; halving the density keeps the picks evenly spread over the shot.
-                    state.sampled = state.sampled[::2]
+                    # A very long shot (or a movie without cuts) must not hold every sampled frame in
+                    # memory: twice the spacing, for the frames pending and those to come, keeps them
+                    # evenly spread in time. (Halving the list alone thinned early frames again and again
+                    # and left the picks of a 5-minute shot in its last minutes.)
+                    state.sample_gap = 2 * (state.sample_gap or 1.0 / cfg.sample_fps)
+                    state.sampled = spaced([], state.sampled, state.sample_gap)
                 state.cuts += detector.push(item.small)
                 state.tick("shots", t0)
                 # Shots ending at or before the last confirmed cut are final.
@@ -430,15 +447,19 @@ def subtitle_sha256(sub: Path | None) -> str | None:
 
 
 def _dialogue(cfg: IngestConfig, sub: Path | None, state: MovieState, rate: int, result: MovieResult,
-              asr: Any, fps: float | None = None) -> tuple[list[Cue], str]:
-    """Cues for the movie and where they came from ('' when none). sub: its subtitle file (subtitle_file).
-    fps: the video's frame rate, for frame-numbered subtitles (MicroDVD) that do not declare one."""
+              asr: Any, fps: float | None = None, video_start: float = 0.0) -> tuple[list[Cue], str]:
+    """Cues for the movie and where they came from ('' when none), in the store's time (seconds from the
+    first video frame). sub: its subtitle file (subtitle_file). fps: the video's frame rate, for
+    frame-numbered subtitles (MicroDVD) that do not declare one. video_start: where the first video frame
+    is on the subtitles' clock, the container's (MediaInfo.video_start); ASR cues are on the store's."""
     cues: list[Cue] = []
     source = ""
     if cfg.text_source in ("subtitles", "auto"):
         if sub is not None:
             try:
                 cues, problems = read_subtitles(sub, cfg.subtitle_encoding, fps=fps)
+                if video_start:
+                    cues = [Cue(c.start - video_start, c.end - video_start, c.text) for c in cues]
                 source = str(sub)
                 result.warnings += problems[:20]
                 if len(problems) > 20:
@@ -524,7 +545,8 @@ def ingest_movie(
 
     t0 = time.perf_counter()
     sub = subtitle_file(cfg, path)
-    cues, source = _dialogue(cfg, sub, state, pipeline.audio_rate, result, pipeline.asr, fps=info.fps)
+    cues, source = _dialogue(cfg, sub, state, pipeline.audio_rate, result, pipeline.asr, fps=info.fps,
+                             video_start=info.video_start)
     late = sum(c.start >= duration for c in cues)
     if late:
         result.warnings.append(f"{source}: {late} of {len(cues)} cues start after the video ends ({duration:.2f} s) "
