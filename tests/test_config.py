@@ -127,6 +127,11 @@ def test_command_line_values_are_read_as_their_fields_type_wants():
     assert parse_args(Job, ["--checkpoint=null"]).checkpoint is None
 
 
+def test_a_section_given_whole_on_the_command_line_merges_with_its_keys_given_before():
+    cfg = parse_args(Job, ["--inner.dropout=0.3", "--inner={width: 32}"])
+    assert cfg.inner == Inner(width=32, dropout=0.3)  # dropout was dropped
+
+
 def test_a_section_that_names_its_own_preset_replaces_the_outer_presets_section():
     cfg = parse_args(Job, ["--preset=quick", "--inner.preset=big"])
     assert cfg.seed == 3 and cfg.inner == Inner(width=64, dropout=0.1)  # not quick's dropout 0.2 on top of big

@@ -316,7 +316,10 @@ def overrides_to_dict(overrides: typing.Iterable[str]) -> dict[str, Any]:
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {text!r}: {k} is set to a value and cannot have sub-keys")
-        node[keys[-1]] = value
+        last = keys[-1]
+        # `--optim.lr=1e-3 --optim={warmup: 3}`: a section given whole merges like a YAML file's (it replaced lr).
+        node[last] = _deep_merge(node[last], value) if isinstance(value, dict) and isinstance(node.get(last), dict) \
+            else value
     return out
 
 
