@@ -252,6 +252,24 @@ def test_a_corpus_without_subtitles_writes_only_its_modalities_and_the_same_byte
     assert len(a) > 10 and a == b
 
 
+def test_place_return_rows_are_balanced_in_every_stretch_of_the_movies():
+    """Returns come late in a story: the shot's position alone read place_return at AP 0.66 (base 0.49)."""
+    from lmp.synth.labels import balance_by_position
+
+    # 200 rows: in the first half 10 of 100 return, in the second 70 of 100 (positives late).
+    where = np.r_[np.linspace(0, 0.49, 100), np.linspace(0.5, 0.99, 100)]
+    positive = np.r_[np.arange(100) < 10, np.arange(100) < 70]
+    keep = balance_by_position(positive.tolist(), where.tolist(), np.random.default_rng(0), stretches=2)
+    kept_pos, first_half = positive[keep], where[keep] < 0.5
+    # First half: 10 returns, 10 of the 90 new places; second half: 30 of the 70 returns, all 30 new places.
+    assert (kept_pos & first_half).sum() == 10 and (~kept_pos & first_half).sum() == 10
+    assert (kept_pos & ~first_half).sum() == 30 and (~kept_pos & ~first_half).sum() == 30
+    assert keep == sorted(keep) and len(set(keep)) == 80
+    # Ten stretches need 20 rows each on average: with 30 rows there is one, balanced over all.
+    few = balance_by_position([True] * 10 + [False] * 20, [0.5] * 30, np.random.default_rng(0))
+    assert len(few) == 20
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
@@ -260,6 +278,7 @@ def test_a_corpus_without_subtitles_writes_only_its_modalities_and_the_same_byte
         ({"train_fraction": 0.95, "val_fraction": 0.1},
          r"train_fraction \+ val_fraction must leave movies for test, got 0\.95 \+ 0\.1"),
         ({"label_noise": 2.0}, r"label_noise must be in \[0, 1\], got 2\.0"),
+        ({"val_fraction": 0.0}, r"train_fraction/val_fraction must be in \(0, 1\), got 0\.7/0\.0"),
         ({"num_movies": 2}, r"num_movies must be >= 3 .*, got 2"),
         ({"modalities": "visual,subtitles"}, r"modalities: unknown modality \['subtitles'\]"),
     ],

@@ -65,7 +65,7 @@ class SynthConfig:
     """Spread of per-dimension scales and offsets of every modality's features (log-normal scales with this
     sigma), as a row concatenated from several real encoders has; 0 = none. See docs/movieworld.md."""
     label_noise: float = 0.05
-    """Fraction of clip classification labels replaced by a uniformly random class (annotation noise)."""
+    """Fraction of the LVU-shaped clip classification labels replaced by a uniformly random class (annotation noise)."""
     train_fraction: float = 0.7
     """Fraction of movies in the train split (splits are by movie)."""
     val_fraction: float = 0.1
@@ -143,9 +143,9 @@ class SynthConfig:
         for name in ("visual_noise", "audio_noise", "text_noise", "nuisance", "dim_scale"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not (0 < self.train_fraction < 1 and 0 <= self.val_fraction < 1):
-            raise ValueError(
-                f"train_fraction/val_fraction must be in (0, 1)/[0, 1), got {self.train_fraction}/{self.val_fraction}"
+        if not (0 < self.train_fraction < 1 and 0 < self.val_fraction < 1):
+            raise ValueError(  # val selects every probe's settings: label files without val rows are unusable
+                f"train_fraction/val_fraction must be in (0, 1), got {self.train_fraction}/{self.val_fraction}"
             )
         if self.train_fraction + self.val_fraction >= 1:
             raise ValueError(

@@ -24,7 +24,7 @@ from lmp.errors import LMPError
 from lmp.labels import SPLITS
 from lmp.store import EncoderSpec, MovieFeatures, StoreWriter
 from lmp.synth.config import SynthConfig
-from lmp.synth.labels import TASKS, movie_rows, write_tasks
+from lmp.synth.labels import TASKS, balance_by_position, movie_rows, write_tasks
 from lmp.synth.render import render
 from lmp.synth.story import Movie, make_movie, movie_id
 from lmp.synth.world import (
@@ -39,7 +39,8 @@ from lmp.synth.world import (
 )
 
 GENERATOR = "movieworld"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+"""1: until 2 Dec 2026. 2: place_return rows balanced by their place in the movie."""
 WRITE_AHEAD = 8  # movies generated but not yet written, at most
 
 
@@ -175,6 +176,7 @@ def generate(cfg: SynthConfig) -> Path:
     )
     rows: dict[str, dict[str, list[tuple]]] = {t: {s: [] for s in SPLITS} for t in TASKS}
     latents: list[str] = []
+    lengths: dict[str, int] = {}  # shots per movie id
     totals = {"shots": 0, "seconds": 0.0, "text": 0, "audio": 0, "clips": 0, "clip_seconds": 0.0, "scenes": 0}
     # The store fsyncs every file it writes, which mostly waits on the disk: one writer thread (so the
     # manifest keeps movie order) writes movie i while this thread generates the next few.
@@ -194,6 +196,7 @@ def generate(cfg: SynthConfig) -> Path:
             )
             if len(pending) > WRITE_AHEAD:
                 pending.popleft().result()  # re-raises a write error here, and bounds memory
+            lengths[movie.id] = movie.num_shots
             label_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2, i]))
             for task, lines in movie_rows(movie, cfg.label_noise, label_rng).items():
                 rows[task][split].extend(lines)
@@ -201,6 +204,12 @@ def generate(cfg: SynthConfig) -> Path:
             _count(totals, movie, masks)
         for future in pending:
             future.result()
+    # place_return: as many returns as new places in each stretch of the movies (labels.balance_by_position).
+    balance_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 3]))
+    for split, split_rows in rows["place_return"].items():
+        where = [shot / lengths[movie] for movie, shot, _ in split_rows]
+        positive = [label == TASKS["place_return"].classes[1] for _, _, label in split_rows]
+        rows["place_return"][split] = [split_rows[k] for k in balance_by_position(positive, where, balance_rng)]
     counts = write_tasks(cfg.out / "labels", rows)
     atomic_write_text(cfg.out / "latents.jsonl", "\n".join(latents) + "\n")
     shots = max(totals["shots"], 1)

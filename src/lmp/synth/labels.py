@@ -100,6 +100,35 @@ def place_returns(movie: Movie) -> tuple[np.ndarray, np.ndarray]:
     return starts[rows], np.array(seen, dtype=bool)
 
 
+PLACE_RETURN_STRETCHES = 10
+"""`place_return` rows are balanced within each tenth of a movie (`balance_by_position`), or in fewer and
+longer stretches when a split has under 20 rows a stretch (tiny corpora)."""
+
+
+def balance_by_position(
+    positive: list[bool], where: list[float], rng: np.random.Generator, stretches: int = PLACE_RETURN_STRETCHES
+) -> list[int]:
+    """Indices of the rows to keep so that a row's place in its movie (`where`, 0 to 1) says nothing of its
+    label (`positive`): in each of `stretches` equal stretches of the movies, as many positives as negatives (a seeded
+    random subset of the larger class), in the rows' order.
+
+    Why (our choice, 2 Dec 2026): a story returns to its places more often as it goes on (on the default
+    corpus 10 % of the scene changes in a movie's first tenth return to a place, 68 % in its last quarter),
+    so the shot's index alone read place_return at AP 0.66 against a base rate of 0.49: a reader of where
+    the shot is, not of what came before, and a long window can tell where a shot is from the movie's
+    edges. Balanced, position reads the base rate, and the task asks only what it should: was this
+    place seen before?"""
+    positive = np.asarray(positive, bool)
+    stretches = max(1, min(stretches, len(positive) // 20))
+    stretch = np.minimum((np.asarray(where) * stretches).astype(int), stretches - 1)
+    keep: list[int] = []
+    for b in range(stretches):
+        pos, neg = (np.flatnonzero((stretch == b) & (positive == p)) for p in (True, False))
+        k = min(len(pos), len(neg))
+        keep += rng.choice(pos, k, replace=False).tolist() + rng.choice(neg, k, replace=False).tolist()
+    return sorted(keep)
+
+
 def place_orders(movie: Movie) -> tuple[np.ndarray, np.ndarray]:
     """Labelled clips that open at their main place and end elsewhere, or open elsewhere and end there:
     (segment indices, bool: the clip arrives at its main place). A clip of the one kind played backwards
