@@ -89,6 +89,39 @@ def test_multi_positive_nce_and_uncounted_queries():
     assert loss.item() == pytest.approx(-math.log((E + 1) / (E + 1 + 1 / E)))
 
 
+def test_a_query_without_a_negative_is_not_counted_as_solved():
+    """Its loss is 0 whatever it says: counting it lowered the mean (a window alone with its film's other
+    windows, a masked shot alone with its modality in its window)."""
+    q = torch.nn.functional.normalize(torch.randn(2, 4), dim=-1)
+    keys = torch.nn.functional.normalize(torch.randn(3, 4), dim=-1)
+    valid = torch.ones(2, dtype=torch.bool)
+    # Query 0's target (key 0) is the only valid key; query 1 has key 1 and its copy key 2 only.
+    _, count = info_nce(q, keys, torch.tensor(1.0), torch.tensor([0, 0]), torch.tensor([True, False, False]), valid)
+    assert count == 0
+    distinct = torch.tensor([[False, True, True], [True, False, False]])  # query 1: key 2 copies its target 1
+    loss, count = info_nce(q, keys, torch.tensor(1.0), torch.tensor([0, 1]), torch.tensor([False, True, True]),
+                           valid, distinct)  # fmt: skip
+    assert count == 0 and loss == 0  # query 0's target is not valid, query 1 has no negative
+    # Every candidate a positive: no negative either.
+    both = torch.ones(1, 2, dtype=torch.bool)
+    _, count = multi_positive_nce(torch.zeros(1, 2), both, both[0], torch.tensor([True]))
+    assert count == 0
+
+
+def test_a_modality_no_window_has_is_left_out_of_its_objectives_means():
+    """Text absent from the whole batch: its parts are 0 and spread/text was a constant 0.99; averaged in,
+    they diluted masked_shot, align and the rest."""
+    pre = make_pretrainer()
+    batch = random_batch()
+    batch["text_mask"][:] = False
+    torch.manual_seed(1)
+    terms = pre(batch)
+    assert terms["spread/text"] == 0 and terms["masked_shot/text"] == 0
+    for name, parts in (("masked_shot", ["visual", "audio"]), ("spread", ["visual", "audio"]),
+                        ("align", ["visual-audio"]), ("window_align", ["visual-audio"])):
+        torch.testing.assert_close(terms[name], torch.stack([terms[f"{name}/{p}"] for p in parts]).mean())
+
+
 def test_nce_empty_rows_have_zero_gradient_not_nan():
     q = torch.randn(2, 3, requires_grad=True)
     keys = torch.randn(4, 3, requires_grad=True)

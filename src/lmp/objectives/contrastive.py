@@ -51,14 +51,18 @@ def info_nce(
     distinct bool [n, N] (optional): False marks keys that are copies of the query's target (the target
     included); they leave the denominator and the target is added back once.
 
-    A query counts if it is valid and its target is a valid key. Returns the loss summed over counted
-    queries and their number (a tensor: no host sync), for the caller to normalise globally. Written for
-    memory traffic, since [n, N] is ~10^9 on a 30k-shot batch: the key mask is a bias fused into the
-    matmul, and the only full-size float32 tensor is the one log-sum-exp keeps for backward.
+    A query counts if it is valid, its target is a valid key and some other valid key is not a copy of it
+    (a negative). Returns the loss summed over counted queries and their number (a tensor: no host sync),
+    for the caller to normalise globally. Written for memory traffic, since [n, N] is ~10^9 on a 30k-shot
+    batch: the key mask is a bias fused into the matmul, and the only full-size float32 tensor is the one
+    log-sum-exp keeps for backward.
     """
     bias = torch.zeros(keys.shape[0], device=keys.device).masked_fill(~key_valid, _NEG)  # [N]
     logits = torch.addmm(bias, queries * scale, keys.T).float()  # [n, N]
-    return _nce(logits, target, distinct, query_valid & key_valid[target])
+    # A query with no negative (no other valid key that is not a copy of its target) is no query: its loss
+    # is 0 whatever it says, and counting it would lower the mean for nothing learnt.
+    rival = (distinct & key_valid).any(-1) if distinct is not None else (key_valid.sum() > 1).expand_as(target)
+    return _nce(logits, target, distinct, query_valid & key_valid[target] & rival)
 
 
 def _nce(
@@ -93,7 +97,11 @@ def window_info_nce(
     """
     bias = torch.zeros_like(key_valid, dtype=keys.dtype).masked_fill(~key_valid, _NEG)  # [b, s]
     logits = torch.baddbmm(bias[:, None, :], queries * scale, keys.transpose(1, 2)).float()  # [b, k, s]
-    return _nce(logits, target, distinct, query_valid & key_valid.gather(1, target))
+    if distinct is not None:  # a query needs a negative, as in info_nce
+        rival = (distinct & key_valid[:, None, :]).any(-1)  # [b, k]
+    else:
+        rival = (key_valid.sum(1, keepdim=True) > 1).expand_as(target)
+    return _nce(logits, target, distinct, query_valid & key_valid.gather(1, target) & rival)
 
 
 def multi_positive_nce(
@@ -101,11 +109,11 @@ def multi_positive_nce(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """logits [n, N], positive bool [n, N], candidates bool [N] or [n, N], query_valid [n] -> (sum, count).
 
-    A query counts if it is valid and has at least one positive among its candidates.
+    A query counts if it is valid and has at least one positive and one negative among its candidates.
     """
     logits = logits.float().masked_fill(~candidates, _NEG)
     positive = positive & candidates
-    counted = query_valid & positive.any(dim=1)
+    counted = query_valid & positive.any(dim=1) & (candidates & ~positive).any(dim=1)  # a positive and a negative
     log_all = torch.logsumexp(logits, dim=1)
     log_pos = torch.logsumexp(logits.masked_fill(~positive, _NEG), dim=1)
     loss = torch.where(counted, log_all - log_pos, torch.zeros_like(log_all))

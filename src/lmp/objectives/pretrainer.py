@@ -29,6 +29,7 @@ from lmp.objectives.align import ShotAlignment, pair_name, usable_shots
 from lmp.objectives.config import ObjectivesConfig
 from lmp.objectives.content import ContentKeys, ContentSpace
 from lmp.objectives.feature_prediction import FeaturePrediction
+from lmp.objectives.gather import all_gather_no_grad
 from lmp.objectives.masking import ShotSample, sample_count, sample_ratio
 from lmp.objectives.movie import MovieContrast
 from lmp.objectives.recurrence import Recurrence
@@ -238,11 +239,23 @@ class Pretrainer(nn.Module):
         if self.spread is not None:
             parts["spread"] = self.spread(out["unimodal"], {m: present(batch, m) for m in self.spread.modalities})
 
+        # A modality that no window of the whole batch has (on any rank) gives its parts nothing to learn: they
+        # are left out of their objective's mean instead of diluting it with zeros.
+        modalities = list(self.model.modalities)
+        here = all_gather_no_grad(torch.stack([present(batch, m).any() for m in modalities])[None]).any(0)  # [M]
         terms: dict[str, torch.Tensor] = {}
         loss = out["cls"].new_zeros((), dtype=torch.float32)
+        def live(part: str) -> torch.Tensor:
+            """Whether a part (a modality, a pair 'a-b', or a window-level term's own name) has its data."""
+            names = part.split("-")
+            if not set(names) <= set(modalities):
+                return here.any()
+            return torch.stack([here[modalities.index(m)] for m in names]).all()
+
         for name, weight in self.enabled.items():
             values = parts[name]
-            terms[name] = torch.stack(list(values.values())).mean()
+            on = torch.stack([live(part) for part in values]).float()
+            terms[name] = (torch.stack(list(values.values())) * on).sum() / on.sum().clamp_min(1.0)
             if name not in ("movie", "summary"):  # window-level terms have no parts
                 terms.update({f"{name}/{part}": v for part, v in values.items()})
             loss = loss + weight * terms[name]

@@ -38,7 +38,8 @@ class Spread(nn.Module):
             x = tokens[m].float() * w  # [b, s, d]: zero at absent shots
             d = x.shape[-1]
             # Sufficient statistics of every rank's shots: count, sum [d], sum of outer products [d, d].
-            n = all_gather_no_grad(w.sum().reshape(1)).sum().clamp_min(2.0)
+            shots = all_gather_no_grad(w.sum().reshape(1)).sum()
+            n = shots.clamp_min(2.0)
             total = all_gather_with_grad(x.sum((0, 1))[None]).sum(0)
             outer = all_gather_with_grad(torch.einsum("bsi,bsj->ij", x, x)[None]).sum(0)
             mean = total / n
@@ -47,5 +48,6 @@ class Spread(nn.Module):
             off = cov - torch.diag(cov.diagonal())
             # Every rank returns the full-batch term: its mean over ranks is that value, and the gathers'
             # backward sums the ranks' identical gradients, which DDP's averaging then undoes.
-            out[m] = torch.relu(1.0 - std).mean() + off.pow(2).sum() / d
+            # Fewer than two shots have no spread to keep (the term would be a constant 0.99 without gradient).
+            out[m] = (torch.relu(1.0 - std).mean() + off.pow(2).sum() / d) * (shots >= 2)
         return out
