@@ -179,6 +179,23 @@ def test_feature_prediction_by_hand():
     assert loss.item() == pytest.approx(-math.log(E / (E + 1)), rel=1e-5)
 
 
+def test_masked_negatives_are_only_the_windows_corrupted_shots():
+    """negatives=masked: a visible shot, whose content the encoders showed the query, is no candidate."""
+    obj = FeaturePrediction(("visual",), 2, {"visual": 2}, temperature=1.0, learn_temperature=False,
+                            negatives="masked", target="raw")  # fmt: skip
+    obj.heads["visual"] = nn.Identity()
+    feats = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0], [0.0, -1.0]]])  # [1, 4, 2]
+    batch = {"visual": feats, "shot_mask": torch.ones(1, 4, dtype=torch.bool)}
+    tokens = torch.tensor([[[5.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])
+    # Shots 0 and 2 are masked, 1 and 3 visible: query 0 picks shot 0 among shots 0 and 2 (cosines 1, -1).
+    loss = obj(batch, {"visual": tokens}, {"visual": sample([[0, 2]], 4)})["visual"]
+    # Query 2 (token 0, cosine 0 to both) contributes log 2.
+    assert loss.item() == pytest.approx((-math.log(E / (E + 1 / E)) + math.log(2)) / 2, rel=1e-5)
+    feats[0, 1] = torch.tensor([0.8, 0.6])  # a visible shot made to look like query 0's target
+    assert obj(batch, {"visual": tokens}, {"visual": sample([[0, 2]], 4)})["visual"].item() == pytest.approx(
+        loss.item(), rel=1e-6)
+
+
 def test_feature_prediction_duplicate_targets_are_not_negatives():
     obj = FeaturePrediction(("text",), 2, {"text": 2}, temperature=1.0, learn_temperature=False, target="raw")
     obj.heads["text"] = nn.Identity()

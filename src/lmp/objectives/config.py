@@ -69,10 +69,15 @@ class ShotContrastConfig(TermConfig):
     query's own window: shots of other windows, hence of other movies, are no candidates, so movie-level
     features cannot solve the task; docs/diagnosis-pretraining.md)."""
 
+    negatives_choices = ("batch", "window")
+    """The values `negatives` takes here (a class attribute: masked terms add "masked")."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.negatives not in ("batch", "window"):
-            raise ValueError(f"{self.where}.negatives: must be one of ['batch', 'window'], got {self.negatives!r}")
+        if self.negatives not in self.negatives_choices:
+            raise ValueError(
+                f"{self.where}.negatives: must be one of {list(self.negatives_choices)}, got {self.negatives!r}"
+            )
 
 
 @dataclass
@@ -81,6 +86,13 @@ class MaskedConfig(ShotContrastConfig):
 
     ratio_field = "mask_ratio"
     """Name of the subclass's corruption-ratio field (a class attribute, not a field)."""
+    negatives_choices = ("batch", "window", "masked")
+
+    negatives: Literal["batch", "window", "masked"] = "window"
+    """Whose shots are negatives: "batch" (every shot of the batch, all ranks), "window" (the query's own
+    window) or "masked" (the corrupted shots of the query's own window: none of them was visible to the
+    encoders, so a query cannot rule a candidate out for having seen its content; with "window" it can,
+    and did, lower the loss below chance on content that predicts nothing; docs/diagnosis-pretraining.md)."""
 
     modalities: tuple[str, ...] = MODALITIES
     """Modalities whose shots are corrupted and predicted."""

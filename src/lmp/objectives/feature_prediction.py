@@ -92,12 +92,13 @@ class FeaturePrediction(nn.Module):
             raw = l2norm(feats.reshape(b * s, -1))  # [b*s, D_m]
             with torch.autocast(raw.device.type, enabled=False):  # equal features, equal fp32 fingerprints
                 fingerprint = raw @ getattr(self, f"_probe_{m}")  # [b*s]
-            if self.negatives == "window":  # only the query's own window competes: [b, k, s] logits
+            if self.negatives in ("window", "masked"):  # only the query's own window competes: [b, k, s] logits
                 keys = content_keys.local[m] if self.target == "content" else raw  # [b*s, p or D_m]
                 fingerprint = fingerprint.reshape(b, s)
                 distinct = fingerprint.gather(1, sample.index)[..., None] != fingerprint[:, None, :]  # [b, k, s]
+                candidates = valid & sample.mask if self.negatives == "masked" else valid  # [b, s]
                 loss_sum, count = window_info_nce(
-                    queries.reshape(b, k, -1), keys.reshape(b, s, -1), scale, sample.index, valid,
+                    queries.reshape(b, k, -1), keys.reshape(b, s, -1), scale, sample.index, candidates,
                     sample.valid, distinct,
                 )  # fmt: skip
                 out[m] = global_mean(loss_sum, count)
