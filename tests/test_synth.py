@@ -301,6 +301,14 @@ def test_synth_measure_refuses_a_directory_that_is_no_corpus(tmp_path, capsys):
     assert f"{tmp_path}: not a MovieWorld corpus (no corpus.json)" in err and "Traceback" not in err
 
 
+def test_synth_measure_names_what_a_corpus_of_fewer_modalities_lacks(tmp_path, capsys):
+    generate(tiny(tmp_path / "va", modalities="visual,audio", num_movies=3, progress=False))
+    assert main(["synth", "measure", str(tmp_path / "va"), "--quick"]) == 1
+    err = capsys.readouterr().err
+    assert "va: has ['visual', 'audio'] only; the measurements compare all three modalities" in err
+    assert "Traceback" not in err  # was a KeyError: 'text_mask'
+
+
 def test_lvu_shaped_tasks_are_lvus_and_lmp_synth_needs_no_torch():
     import subprocess
     import sys

@@ -231,6 +231,9 @@ def run(corpus: Path, *, quick: bool = False, seed: int = 0) -> None:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     store = FeatureStore(corpus / "store")
+    if tuple(store.modalities) != MODALITIES:
+        raise LMPError(f"{corpus}: has {list(store.modalities)} only; the measurements compare all three modalities "
+                       f"{list(MODALITIES)} (make the corpus without --modalities)")
     movies = load_movies(store)
     print(f"corpus {corpus}: {json.loads((corpus / 'corpus.json').read_text())['stats']}", flush=True)
     modality, spans = clip_tables(corpus, store, movies, quick, seed)
