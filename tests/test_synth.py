@@ -301,6 +301,24 @@ def test_synth_measure_refuses_a_directory_that_is_no_corpus(tmp_path, capsys):
     assert f"{tmp_path}: not a MovieWorld corpus (no corpus.json)" in err and "Traceback" not in err
 
 
+def test_a_corpus_of_an_older_generator_is_made_again_with_the_same_store(tmp_path, capsys):
+    from lmp.synth import existing_corpus
+    from lmp.synth.generate import SynthError
+
+    cfg = tiny(tmp_path / "mw", num_movies=4, progress=False)
+    generate(cfg)
+    store = digest(tmp_path / "mw" / "store")
+    info = json.loads((tmp_path / "mw" / "corpus.json").read_text())
+    (tmp_path / "mw" / "corpus.json").write_text(json.dumps({**info, "generator_version": 1}))
+    assert existing_corpus(cfg) == tmp_path / "mw"
+    assert "made by MovieWorld generator version 1; making it again with version 2" in capsys.readouterr().out
+    assert json.loads((tmp_path / "mw" / "corpus.json").read_text())["generator_version"] == 2
+    assert digest(tmp_path / "mw" / "store") == store
+    # Other settings are still refused, not remade.
+    with pytest.raises(SynthError, match="seed: 0 -> 1"):
+        existing_corpus(tiny(tmp_path / "mw", num_movies=4, seed=1))
+
+
 def test_synth_measure_names_what_a_corpus_of_fewer_modalities_lacks(tmp_path, capsys):
     generate(tiny(tmp_path / "va", modalities="visual,audio", num_movies=3, progress=False))
     assert main(["synth", "measure", str(tmp_path / "va"), "--quick"]) == 1

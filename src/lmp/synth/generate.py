@@ -9,6 +9,7 @@ OUT/config.yaml             the resolved SynthConfig
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -41,6 +42,8 @@ from lmp.synth.world import (
 GENERATOR = "movieworld"
 GENERATOR_VERSION = 2
 """1: until 2 Dec 2026. 2: place_return rows balanced by their place in the movie."""
+GENERATOR_CHANGES = "place_return rows balanced by their place in the movie; the store is unchanged"
+"""What the current version changed, said when an older corpus is made again."""
 WRITE_AHEAD = 8  # movies generated but not yet written, at most
 
 
@@ -53,7 +56,8 @@ class SynthError(LMPError):
 
 
 def existing_corpus(cfg: SynthConfig) -> Path | None:
-    """cfg.out when it already holds a complete corpus made with `cfg`'s settings (to reuse it), None when
+    """cfg.out when it already holds a complete corpus made with `cfg`'s settings (to reuse it; one an older
+    generator made with them is made again first), None when
     it holds none (to generate it); SynthError naming the differences when it holds one made otherwise,
     e.g. another preset or seed: reusing it would report results under settings they were not made with."""
     path = cfg.out / "corpus.json"
@@ -66,6 +70,14 @@ def existing_corpus(cfg: SynthConfig) -> Path | None:
         raise SynthError(f"{path}: unreadable ({e}); remove {cfg.out} to make the corpus again") from None
     asked = {k: v for k, v in to_dict(cfg).items() if k not in NOT_SAVED}
     diffs = [f"{k}: {settings.get(k, '<absent>')!r} -> {v!r}" for k, v in asked.items() if settings.get(k) != v]
+    older = saved.get("generator_version", 1)
+    if not diffs and isinstance(older, int) and older < GENERATOR_VERSION:
+        # The same settings, an older generator: lmp's own corpus, made again with this one (version 2 changed
+        # labels only, so the store comes out the same bytes and runs trained on it stay valid).
+        print(f"{cfg.out}: made by MovieWorld generator version {older}; making it again with version "
+              f"{GENERATOR_VERSION} ({GENERATOR_CHANGES})")
+        generate(dataclasses.replace(cfg, overwrite=True, progress=False))
+        return cfg.out
     if saved.get("generator_version") != GENERATOR_VERSION:
         diffs.insert(0, f"generator_version: {saved.get('generator_version')!r} -> {GENERATOR_VERSION!r}")
     if diffs:
