@@ -129,6 +129,14 @@ tail
     assert all(p.startswith("x.srt: line") for p in problems)
 
 
+def test_a_negative_timestamp_is_a_malformed_cue_not_a_positive_one():
+    """pysubs2 drops the sign: -00:00:01,000 --> 00:00:02,000 was read as 1 to 2 s."""
+    srt = "1\n-00:00:01,000 --> 00:00:02,000\nbefore the start\n\n2\n00:00:03,000 --> 00:00:04,000\nok\n"
+    cues, problems = parse_subtitles(srt, where="x.srt")
+    assert [(c.start, c.end, c.text) for c in cues] == [(3.0, 4.0, "ok")]
+    assert problems == ["x.srt: line 2: negative timestamp '-00:00:01,000 --> 00:00:02,000'"]
+
+
 @needs_pysubs2
 def test_file_without_any_cue_is_a_clear_error(tmp_path):
     path = tmp_path / "junk.srt"

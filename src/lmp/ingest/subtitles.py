@@ -58,6 +58,8 @@ class Cue:
 
 
 _TAG_RE = re.compile(r"<[^>]*>")
+_NEGATIVE_TIME_RE = re.compile(r"(^|[\s>])-\s*\d")
+"""A minus sign before a timing line's timestamp (never meant as a dash there)."""
 _ASS_RE = re.compile(r"\{\\[^}]*\}")
 _SPACE_RE = re.compile(r"\s+")
 _INLINE_TIME_RE = re.compile(r"<\d[\d:.]*>")  # WebVTT karaoke timestamps inside cue text
@@ -151,7 +153,10 @@ def _srt_structure(lines: list[str], timestamp: re.Pattern[str]) -> tuple[list[s
             continue
         if "-->" in line:
             pending.clear()
-            if len(timestamp.findall(line)) == 2:
+            if _NEGATIVE_TIME_RE.search(line):  # pysubs2 drops the sign: -00:00:01,000 would read as 1 s
+                problems.append(f"line {n}: negative timestamp {line[:60]!r}")
+                state = "skip"
+            elif len(timestamp.findall(line)) == 2:
                 out[i], state = line, "cue"
                 cue_lines.append(n)
             else:
