@@ -98,3 +98,14 @@ def test_a_model_setting_the_saved_config_predates_is_read_at_its_old_behaviour(
     assert config_changes(path, cfg) == []  # runs saved before the option were initialised "normal"
     ortho = from_dict(PretrainConfig, {"store": "s", "model": {"input_init": "orthogonal"}})
     assert config_changes(path, ortho) == ["model.input_init: 'normal' -> 'orthogonal'"]
+
+
+def test_window_alignment_options_the_saved_config_predates_are_read_at_their_old_behaviour(tmp_path):
+    """Runs of the few-label rehearsal were refused for `head` and `keys`, added with the old behaviour as default."""
+    path, cfg = saved(tmp_path, {})
+    text = path.read_text().replace("    keys: contextual\n", "").replace("    head: mlp\n", "")
+    assert "head: mlp" not in text and "keys: contextual" not in text
+    path.write_text(text)
+    assert config_changes(path, cfg) == []
+    linear = from_dict(PretrainConfig, {"store": "s", "objectives": {"window_align": {"head": "linear"}}})
+    assert config_changes(path, linear) == ["objectives.window_align.head: 'mlp' -> 'linear'"]
