@@ -243,8 +243,7 @@ class Pretrainer(nn.Module):
         # are left out of their objective's mean instead of diluting it with zeros.
         modalities = list(self.model.modalities)
         here = all_gather_no_grad(torch.stack([present(batch, m).any() for m in modalities])[None]).any(0)  # [M]
-        terms: dict[str, torch.Tensor] = {}
-        loss = out["cls"].new_zeros((), dtype=torch.float32)
+
         def live(part: str) -> torch.Tensor:
             """Whether a part (a modality, a pair 'a-b', or a window-level term's own name) has its data."""
             names = part.split("-")
@@ -252,6 +251,8 @@ class Pretrainer(nn.Module):
                 return here.any()
             return torch.stack([here[modalities.index(m)] for m in names]).all()
 
+        terms: dict[str, torch.Tensor] = {}
+        loss = out["cls"].new_zeros((), dtype=torch.float32)
         for name, weight in self.enabled.items():
             values = parts[name]
             on = torch.stack([live(part) for part in values]).float()
