@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from encoder_registry import registry_restored
 from lmp.config import from_dict
 from lmp.encoders import FrozenEncoder, register
-from lmp.encoders import base as encoder_registry
 from lmp.ingest.cli import discover, ingest, movie_id_for, shard
 from lmp.ingest.config import FEATURE_FIELDS, NON_FEATURE_FIELDS, IngestConfig
 from lmp.store import FeatureStore
@@ -86,14 +86,12 @@ class FakeText(Counted):
 @pytest.fixture(scope="module", autouse=True)
 def fake_encoders():
     """Registers the fake encoders for this module's tests, then puts the registry back as it was."""
-    saved = dict(encoder_registry._REGISTRY)
-    register("ingest-test-visual", "visual", 3, FakeVisual, overwrite=True)
-    register("ingest-test-audio", "audio", 2, FakeAudio, overwrite=True)
-    register("ingest-test-text", "text", 2, FakeText, overwrite=True)
-    register("ingest-test-weighted", "visual", 3, FakeWeightedVisual, overwrite=True, weights_arg="weights_path")
-    yield
-    encoder_registry._REGISTRY.clear()
-    encoder_registry._REGISTRY.update(saved)
+    with registry_restored():
+        register("ingest-test-visual", "visual", 3, FakeVisual, overwrite=True)
+        register("ingest-test-audio", "audio", 2, FakeAudio, overwrite=True)
+        register("ingest-test-text", "text", 2, FakeText, overwrite=True)
+        register("ingest-test-weighted", "visual", 3, FakeWeightedVisual, overwrite=True, weights_arg="weights_path")
+        yield
 
 
 def make_cfg(**kw) -> IngestConfig:
@@ -527,7 +525,9 @@ def test_a_store_never_mixes_two_versions_of_an_encoders_packages(media, tmp_pat
     installed = importlib.metadata.version("pytest")
     assert FeatureStore(store).record("one_shot").meta["encoder_packages"] == {"visual": {"pytest": installed}}
 
-    monkeypatch.setattr(encoder_registry, "package_version", lambda dist: "0.0.dev1")
+    from lmp.encoders import base
+
+    monkeypatch.setattr(base, "package_version", lambda dist: "0.0.dev1")
     assert ingest(make_cfg(paths=[root / "one_shot.mkv", root / "vfr.mp4"], **cfg)) == 1
     movies = by_id(json.loads(report.read_text()))
     assert movies["one_shot"]["status"] == "skipped"  # nothing new is written for it: no load, no check

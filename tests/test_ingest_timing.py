@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
+from encoder_registry import registry_restored
 from lmp.config import from_dict
 from lmp.encoders import FrozenEncoder, register
-from lmp.encoders import base as encoder_registry
 from lmp.ingest.cli import ingest
 from lmp.ingest.config import IngestConfig
 from lmp.ingest.decode import AudioChunk, probe, stream_media
@@ -54,13 +54,11 @@ class Length(FrozenEncoder):
 
 @pytest.fixture(scope="module", autouse=True)
 def fake_encoders():
-    saved = dict(encoder_registry._REGISTRY)
-    register("timing-visual", "visual", 1, Redness, overwrite=True)
-    register("timing-audio", "audio", 1, Loudness, overwrite=True)
-    register("timing-text", "text", 1, Length, overwrite=True)
-    yield
-    encoder_registry._REGISTRY.clear()
-    encoder_registry._REGISTRY.update(saved)
+    with registry_restored():
+        register("timing-visual", "visual", 1, Redness, overwrite=True)
+        register("timing-audio", "audio", 1, Loudness, overwrite=True)
+        register("timing-text", "text", 1, Length, overwrite=True)
+        yield
 
 
 def run(movie, tmp_path, **kw):
