@@ -283,8 +283,9 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     widths on top of it."""
     out = dict(base)
     for k, v in update.items():
-        renamed = isinstance(v, dict) and "preset" in v and v["preset"] != (out.get(k) or {}).get("preset")
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "preset" and not renamed:
+        sections = isinstance(v, dict) and isinstance(out.get(k), dict)
+        renamed = sections and "preset" in v and v["preset"] != out[k].get("preset")
+        if sections and k != "preset" and not renamed:
             out[k] = _deep_merge(out[k], v)
         else:
             out[k] = v
