@@ -17,7 +17,7 @@ from lmp.config import from_dict
 from lmp.encoders import FrozenEncoder, register
 from lmp.ingest.cli import ingest
 from lmp.ingest.config import IngestConfig
-from lmp.ingest.decode import AudioChunk, probe, stream_media
+from lmp.ingest.decode import AudioChunk, frame_rate, probe, stream_media
 from lmp.store import FeatureStore
 from media import write_srt, write_timed_movie
 
@@ -128,3 +128,12 @@ def test_the_frames_of_a_very_long_shot_are_picked_evenly_in_time(tmp_path):
     assert entry["status"] == "ok" and len(x["times"]) == 1
     picked = [(r - 40) / 200 * seconds for r in Redness.seen[0]]
     assert picked == pytest.approx([seconds / 6, seconds / 2, 5 * seconds / 6], abs=3.0)
+
+
+def test_a_declared_frame_rate_far_from_ffmpegs_guess_is_not_taken():
+    """An AVI of H.264 with B-frames declared 600 fps on average for 25: a 0.1-s shot became 60 frames."""
+    from fractions import Fraction
+
+    assert frame_rate(Fraction(600), Fraction(25), Fraction(25)) == 25.0
+    assert frame_rate(Fraction(24000, 1001), Fraction(24), Fraction(24)) == pytest.approx(23.976, abs=1e-3)
+    assert frame_rate(None, Fraction(30), None) == 30.0 and frame_rate(None, None, Fraction(50)) == 50.0

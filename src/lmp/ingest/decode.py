@@ -98,6 +98,16 @@ def _rotation(stream, first_frame) -> int:
     return int(round(rot / 90.0)) * 90 % 360
 
 
+def frame_rate(average: Any, guessed: Any, base: Any) -> float:
+    """The video's frame rate: the average one (right for variable frame rates), unless FFmpeg's own guess
+    differs from it by more than 2x, then the guess. An AVI of H.264 with B-frames declared an average of 600
+    fps for 25: the 0.1-s minimum shot became 60 frames and merged real shots."""
+    average, guessed = float(average or 0), float(guessed or 0)
+    if average and guessed and not 0.5 <= average / guessed <= 2.0:
+        return guessed
+    return average or guessed or float(base or 0)
+
+
 def probe(path: str | os.PathLike) -> MediaInfo:
     """Read the container header (and the first frame, for its rotation); raises DecodeError."""
     import av
@@ -114,7 +124,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             raise DecodeError(f"{path}: the first video frame does not decode ({type(e).__name__}: {e})") from None
         if first is None:
             raise DecodeError(f"{path}: the video stream has no frames (zero length)")
-        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        rate = frame_rate(vs.average_rate, vs.guessed_rate, vs.base_rate)
         start = c.start_time / 1e6 if c.start_time is not None else 0.0
         duration = float(c.duration / 1e6) if c.duration else 0.0
         if vs.duration and vs.time_base:
@@ -128,7 +138,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         return MediaInfo(
             path=str(path),
             duration=duration,
-            fps=float(rate) if rate else 0.0,
+            fps=rate,
             width=first.width,
             height=first.height,
             rotation=_rotation(vs, first),
