@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/context_ceiling.py runs/study/movieworld              # both models, ~10 min
     .venv/bin/python benchmarks/context_ceiling.py CORPUS --models shot --epochs 10    # the per-shot one only
     .venv/bin/python benchmarks/context_ceiling.py CORPUS --model RUN/model --window 512   # frozen lmp tokens
+    .venv/bin/python benchmarks/context_ceiling.py CORPUS --familiarity           # label-free, seconds
 
 The studies judge claim 2 on MovieWorld's context tasks (`offscreen_speaker`, `place_return`:
 docs/movieworld.md) with per-shot linear probes on frozen contextual tokens, and every arm sits near the
@@ -27,6 +28,12 @@ default `all`, each movie encoded as `lmp probe` encodes shot tasks: windows of 
 shot's output from the nearest-centred window; `--random_init` keeps the architecture, not the
 weights). `shot` is then a non-linear per-shot probe of the contextual tokens, and `movie` a probe that
 may add context of its own.
+
+`--familiarity` trains nothing: it scores each test shot of `place_return` by its familiarity, the label-free
+target of lmp's recurrence term (lmp.objectives.recurrence), computed on one modality's store features over
+the `reach` shots before the shot (and the `stretch` shots from it on), for a grid of stretches and reaches.
+What it reads above the base rate is there in the features, and how it grows with the reach is how far back
+the evidence lies.
 """
 
 from __future__ import annotations
@@ -96,6 +103,33 @@ class Ceiling(nn.Module):
         return self.head(h)
 
 
+def familiarity_table(store: FeatureStore, task, stretches=(1, 8), reaches=(8, 32, 64, 128, 256, 512)) -> dict:
+    """{modality: {stretch: {reach: test AP}}} of the label-free familiarity score on `task`'s test shots."""
+    from lmp.objectives.recurrence import familiarity
+
+    rows: dict[str, list[tuple[int, float]]] = {}
+    for e in task.splits["test"]:
+        rows.setdefault(e.video_id, []).append((e.start, float(e.target == 1)))
+    out: dict = {}
+    for m in (m for m in MODALITIES if m in store.modalities):
+        out[m] = {}
+        for k in stretches:
+            out[m][k] = {}
+            for reach in reaches:
+                scores, ys = [], []
+                for mid, shots in rows.items():
+                    r = store.read(mid)
+                    x, present = torch.from_numpy(r[m].astype(np.float32)), torch.from_numpy(r[mask_key(m)])
+                    for i, y in shots:
+                        lo, hi = max(0, i - reach), min(len(x), i + k)
+                        t, query = familiarity(x[None, lo:hi], present[None, lo:hi], k)
+                        # A shot with nothing before it to meet scores lowest (cosines are >= -1).
+                        scores.append(float(t[0, i - lo]) if query[0, i - lo] else -2.0)
+                        ys.append(y)
+                out[m][k][reach] = average_precision(np.array(scores), np.array(ys))
+    return out
+
+
 def plot(folder: Path) -> Path:
     """folder/ceiling.png: test AP of every result JSON in `folder` (one bar group per run and task)."""
     from lmp.studies.report import bar_plot
@@ -130,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--random_init", action="store_true", help="with --model: its architecture, random weights")
     p.add_argument("--representation", default="all", help="with --model: which tokens (lmp probe's names)")
     p.add_argument("--window", type=int, default=128, help="with --model: shots per encoding window")
+    p.add_argument("--familiarity", action="store_true", help="only the label-free familiarity score on place_return")
     args = p.parse_args(argv)
     if args.plot is not None:
         print(plot(args.plot))
@@ -141,6 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         sys.exit(f"context_ceiling: {args.corpus / 'labels'} has no {missing} (made by an older lmp synth?)")
     tasks = {t: read_task(args.corpus / "labels" / t) for t in TASKS}
+    if args.familiarity:
+        table = familiarity_table(FeatureStore(args.corpus / "store"), tasks["place_return"])
+        base = float(np.mean([e.target == 1 for e in tasks["place_return"].splits["test"]]))
+        print(f"place_return test AP of the label-free familiarity score (base rate {base:.3f}), by reach:")
+        for m, by_stretch in table.items():
+            for k, by_reach in by_stretch.items():
+                print(f"  {m:<7} stretch {k}: " + ", ".join(f"{r} {v:.3f}" for r, v in by_reach.items()))
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"corpus": str(args.corpus), "base_rate": base, "familiarity": table}
+            atomic_write_bytes(args.out, (json.dumps(payload, indent=2) + "\n").encode())
+        return 0
     # split -> movie -> [(task index, shot, 0/1)]; the positive class is the task's second (AP's class).
     rows: dict[str, dict[str, list[tuple[int, int, float]]]] = {s: {} for s in SPLITS}
     for ti, t in enumerate(TASKS):

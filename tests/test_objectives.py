@@ -375,6 +375,18 @@ def test_terms_and_weighted_loss():
     torch.testing.assert_close(terms["loss"], expected)
 
 
+def test_recurrence_stretch_reaches_the_term():
+    # The same weights, batch and corruptions: only the stretch of the familiarity target differs.
+    batch = random_batch(s=16)
+    values = []
+    for stretch in (1, 4):
+        pre = make_pretrainer(recurrence={"stretch": stretch})
+        torch.manual_seed(3)
+        values.append(pre(batch)["recurrence/visual"])
+    assert pre.recurrence.stretch == 4
+    assert not torch.isclose(values[0], values[1])
+
+
 def test_modality_and_objective_switches():
     pre = make_pretrainer(modalities=["visual", "audio"], cross_masked={"modalities": ["audio"]})
     terms = pre(random_batch())
@@ -424,6 +436,8 @@ def test_objectives_config_validation():
         from_dict(ObjectivesConfig, {"shot_align": {"pairs": ["audio-audio"]}})
     with pytest.raises(ValueError, match=r"summary\.target: 'frozen' is not one of"):
         from_dict(ObjectivesConfig, {"summary": {"target": "frozen"}})
+    with pytest.raises(ValueError, match=r"objectives\.recurrence\.stretch must be >= 1"):
+        from_dict(ObjectivesConfig, {"recurrence": {"stretch": 0}})
 
 
 @pytest.mark.heavy  # Inductor builds C++ kernels for each shape: minutes on 2 cores

@@ -34,6 +34,34 @@ def test_invisible_shots_neither_ask_nor_answer():
     torch.testing.assert_close(familiarity(window, visible)[0], t)
 
 
+def test_stretch_familiarity_by_hand():
+    # Stretches of 2 (the last one is shot 7 alone): A+B, 0, -A-B, 0, A+B, B-A, -A-B, -B; the window mean is 0.
+    window = torch.stack([A, B, -B, -A, A, B, -A, -B])[None]
+    t, query = familiarity(window, torch.ones(1, 8, dtype=torch.bool), stretch=2)
+    # A stretch meets only the stretches that end before it starts: shots 0 and 1 have none.
+    assert query.tolist() == [[False, False, True, True, True, True, True, True]]
+    # 2 meets A+B (-1); 3 is the zero vector (0); 4 returns to A+B (1); 5 (B-A) is orthogonal to all it meets;
+    # 6 meets -A-B at 2 (1); 7 (-B) is closest to -A-B (cos 1/sqrt 2).
+    torch.testing.assert_close(t, torch.tensor([[0.0, 0.0, -1.0, 0.0, 1.0, 0.0, 1.0, 0.5**0.5]]), atol=1e-6, rtol=0)
+
+
+def test_a_stretch_averages_only_its_visible_shots():
+    # Shot 3 is masked (its slot holds NaN): stretch 2 at shot 2 is then -A alone and at shot 3 it is B.
+    window = torch.stack([A, B, -A, A, B, -A])[None]
+    visible = torch.tensor([[True, True, True, False, True, True]])
+    window[0, 3] = float("nan")
+    t, query = familiarity(window, visible, stretch=2)
+    assert query.tolist() == [[False, False, True, False, True, True]]  # a masked shot asks nothing
+    # Centred by the visible mean (A + B - A + B - A) / 5 = (2B - A) / 5; the values below are the cosines of
+    # the centred stretch sums, worked out by hand: s0 = A+B-2c, s2 = -A-c, s4 = B-A-2c, s5 = -A-c.
+    c = (2 * B - A) / 5
+    s0, s1, s2, s4 = A + B - 2 * c, B - A - 2 * c, -A - c, B - A - 2 * c
+    cos = torch.nn.functional.cosine_similarity
+    expected = [0.0, 0.0, cos(s2, s0, dim=0), 0.0, max(cos(s4, s0, dim=0), cos(s4, s1, dim=0), cos(s4, s2, dim=0)),
+                max(cos(-A - c, k, dim=0) for k in (s0, s1, s2, B - c))]  # fmt: skip
+    torch.testing.assert_close(t, torch.tensor([expected]), atol=1e-5, rtol=0)
+
+
 def test_what_the_whole_window_shares_is_not_recurrence():
     # A large offset shared by every shot (a film's grade) would make every pair alike; it is removed.
     base = torch.stack([A, -A, B, -B, A, -A])  # [6, 4]
