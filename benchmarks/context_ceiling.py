@@ -31,7 +31,7 @@ may add context of its own.
 
 `--familiarity` trains nothing: it scores each test shot of `place_return` by its familiarity, the label-free
 target of lmp's recurrence term (lmp.objectives.recurrence), computed on one modality's store features over
-the `reach` shots before the shot (and the `stretch` shots from it on), for a grid of stretches and reaches.
+the `reach` shots before the shot (pooling the `pool` shots from each shot on), for a grid of pools and reaches.
 What it reads above the base rate is there in the features, and how it grows with the reach is how far back
 the evidence lies.
 """
@@ -103,8 +103,8 @@ class Ceiling(nn.Module):
         return self.head(h)
 
 
-def familiarity_table(store: FeatureStore, task, stretches=(1, 8), reaches=(8, 32, 64, 128, 256, 512)) -> dict:
-    """{modality: {stretch: {reach: test AP}}} of the label-free familiarity score on `task`'s test shots."""
+def familiarity_table(store: FeatureStore, task, pools=(1, 8), reaches=(8, 32, 64, 128, 256, 512)) -> dict:
+    """{modality: {pool: {reach: test AP}}} of the label-free familiarity score on `task`'s test shots."""
     from lmp.objectives.recurrence import familiarity
 
     rows: dict[str, list[tuple[int, float]]] = {}
@@ -113,7 +113,7 @@ def familiarity_table(store: FeatureStore, task, stretches=(1, 8), reaches=(8, 3
     out: dict = {}
     for m in (m for m in MODALITIES if m in store.modalities):
         out[m] = {}
-        for k in stretches:
+        for k in pools:
             out[m][k] = {}
             for reach in reaches:
                 scores, ys = [], []
@@ -180,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         table = familiarity_table(FeatureStore(args.corpus / "store"), tasks["place_return"])
         base = float(np.mean([e.target == 1 for e in tasks["place_return"].splits["test"]]))
         print(f"place_return test AP of the label-free familiarity score (base rate {base:.3f}), by reach:")
-        for m, by_stretch in table.items():
-            for k, by_reach in by_stretch.items():
-                print(f"  {m:<7} stretch {k}: " + ", ".join(f"{r} {v:.3f}" for r, v in by_reach.items()))
+        for m, by_pool in table.items():
+            for k, by_reach in by_pool.items():
+                print(f"  {m:<7} pool {k}: " + ", ".join(f"{r} {v:.3f}" for r, v in by_reach.items()))
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             payload = {"corpus": str(args.corpus), "base_rate": base, "familiarity": table}

@@ -375,15 +375,15 @@ def test_terms_and_weighted_loss():
     torch.testing.assert_close(terms["loss"], expected)
 
 
-def test_recurrence_stretch_reaches_the_term():
-    # The same weights, batch and corruptions: only the stretch of the familiarity target differs.
+def test_recurrence_pool_reaches_the_term():
+    # The same weights, batch and corruptions: only the pooling of the familiarity target differs.
     batch = random_batch(s=16)
     values = []
-    for stretch in (1, 4):
-        pre = make_pretrainer(recurrence={"stretch": stretch})
+    for pool in (1, 4):
+        pre = make_pretrainer(recurrence={"pool": pool})
         torch.manual_seed(3)
         values.append(pre(batch)["recurrence/visual"])
-    assert pre.recurrence.stretch == 4
+    assert pre.recurrence.pool == 4
     assert not torch.isclose(values[0], values[1])
 
 
@@ -436,8 +436,8 @@ def test_objectives_config_validation():
         from_dict(ObjectivesConfig, {"shot_align": {"pairs": ["audio-audio"]}})
     with pytest.raises(ValueError, match=r"summary\.target: 'frozen' is not one of"):
         from_dict(ObjectivesConfig, {"summary": {"target": "frozen"}})
-    with pytest.raises(ValueError, match=r"objectives\.recurrence\.stretch must be >= 1"):
-        from_dict(ObjectivesConfig, {"recurrence": {"stretch": 0}})
+    with pytest.raises(ValueError, match=r"objectives\.recurrence\.pool must be >= 1"):
+        from_dict(ObjectivesConfig, {"recurrence": {"pool": 0}})
 
 
 @pytest.mark.heavy  # Inductor builds C++ kernels for each shape: minutes on 2 cores

@@ -37,7 +37,7 @@ def test_invisible_shots_neither_ask_nor_answer():
 def test_stretch_familiarity_by_hand():
     # Stretches of 2 (the last one is shot 7 alone): A+B, 0, -A-B, 0, A+B, B-A, -A-B, -B; the window mean is 0.
     window = torch.stack([A, B, -B, -A, A, B, -A, -B])[None]
-    t, query = familiarity(window, torch.ones(1, 8, dtype=torch.bool), stretch=2)
+    t, query = familiarity(window, torch.ones(1, 8, dtype=torch.bool), pool=2)
     # A stretch meets only the stretches that end before it starts: shots 0 and 1 have none.
     assert query.tolist() == [[False, False, True, True, True, True, True, True]]
     # 2 meets A+B (-1); 3 is the zero vector (0); 4 returns to A+B (1); 5 (B-A) is orthogonal to all it meets;
@@ -50,7 +50,7 @@ def test_a_stretch_averages_only_its_visible_shots():
     window = torch.stack([A, B, -A, A, B, -A])[None]
     visible = torch.tensor([[True, True, True, False, True, True]])
     window[0, 3] = float("nan")
-    t, query = familiarity(window, visible, stretch=2)
+    t, query = familiarity(window, visible, pool=2)
     assert query.tolist() == [[False, False, True, False, True, True]]  # a masked shot asks nothing
     # Centred by the visible mean (A + B - A + B - A) / 5 = (2B - A) / 5; the values below are the cosines of
     # the centred stretch sums, worked out by hand: s0 = A+B-2c, s2 = -A-c, s4 = B-A-2c, s5 = -A-c.

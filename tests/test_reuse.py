@@ -109,3 +109,13 @@ def test_window_alignment_options_the_saved_config_predates_are_read_at_their_ol
     assert config_changes(path, cfg) == []
     linear = from_dict(PretrainConfig, {"store": "s", "objectives": {"window_align": {"head": "linear"}}})
     assert config_changes(path, linear) == ["objectives.window_align.head: 'mlp' -> 'linear'"]
+
+
+def test_a_recurrence_pool_the_saved_config_predates_is_read_as_single_shots(tmp_path):
+    path, cfg = saved(tmp_path, {})
+    text = path.read_text().replace("    pool: 1\n", "")
+    assert "pool:" not in text
+    path.write_text(text)
+    assert config_changes(path, cfg) == []
+    longer = from_dict(PretrainConfig, {"store": "s", "objectives": {"recurrence": {"pool": 8}}})
+    assert config_changes(path, longer) == ["objectives.recurrence.pool: 1 -> 8"]

@@ -268,15 +268,15 @@ class RecurrenceConfig(WeightConfig):
     where = "objectives.recurrence"
     modalities: tuple[str, ...] = MODALITIES
     """Modalities whose tokens predict their own familiarity."""
-    stretch: int = 1
-    """Shots whose features are averaged into what is compared: the stretch starting at a shot against every
-    earlier stretch of the window (1: single shots, the earlier behaviour)."""
+    pool: int = 1
+    """Shots averaged into what is compared: the stretch of `pool` shots starting at a shot against every earlier
+    such stretch of the window (1: single shots, the earlier behaviour)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.modalities = check_modalities(self.modalities, f"{self.where}.modalities")
-        if self.stretch < 1:
-            raise ValueError(f"{self.where}.stretch must be >= 1 (got {self.stretch})")
+        if self.pool < 1:
+            raise ValueError(f"{self.where}.pool must be >= 1 (got {self.pool})")
 
 
 @dataclass

@@ -135,7 +135,7 @@ class Pretrainer(nn.Module):
         self.spread = Spread(usable) if cfg.spread.weight > 0 else None
         rec = cfg.recurrence
         rec_modalities = tuple(m for m in usable if m in rec.modalities) if rec.weight > 0 else ()
-        self.recurrence = Recurrence(rec_modalities, d, rec.stretch) if rec_modalities else None
+        self.recurrence = Recurrence(rec_modalities, d, rec.pool) if rec_modalities else None
         # The content space serves every term that scores against content embeddings.
         content_users = set()
         if self.masked_shot is not None and msm.target == "content":

@@ -39,13 +39,13 @@ from lmp.objectives.gather import all_gather_no_grad, global_mean
 
 @torch.no_grad()
 def familiarity(
-    features: torch.Tensor, visible: torch.Tensor, stretch: int = 1
+    features: torch.Tensor, visible: torch.Tensor, pool: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """features [b, s, D], visible bool [b, s] -> (t [b, s], query bool [b, s]): each visible shot's
     highest cosine similarity to an earlier visible shot of its window, after removing the window mean;
     query is False where a shot is not visible or has nothing earlier to meet (t is 0 there).
 
-    With stretch k > 1 what is compared is the mean of the visible shots i..i+k-1 (the stretch starting at
+    With pool = k > 1 what is compared is the mean of the visible shots i..i+k-1 (the stretch starting at
     shot i, shorter at the window's end) against the stretches that end before shot i."""
     w = visible.float()[..., None]  # [b, s, 1]
     x = torch.where(visible[..., None], features.float(), 0)  # absent/padded slots may hold NaN
@@ -56,16 +56,16 @@ def familiarity(
         x = (x - centre) * w
         s = x.shape[1]
         seen = visible
-        if stretch > 1:
+        if pool > 1:
             # Sums over each shot's stretch from cumulative sums ([b, s+1, ...]); the cosine ignores the count.
-            end = (torch.arange(s, device=x.device) + stretch).clamp(max=s)
+            end = (torch.arange(s, device=x.device) + pool).clamp(max=s)
             cum_x = F.pad(x.cumsum(1), (0, 0, 1, 0))  # [b, s+1, D]
             cum_w = F.pad(w.cumsum(1), (0, 0, 1, 0))  # [b, s+1, 1]
             x = cum_x[:, end] - cum_x[:, :s]  # [b, s, D]
             seen = (cum_w[:, end] - cum_w[:, :s]).squeeze(-1) > 0  # [b, s]: the stretch has a visible shot
         x = F.normalize(x, dim=-1)
         sim = torch.einsum("bid,bjd->bij", x, x)  # [b, s, s]
-    earlier = torch.ones(s, s, dtype=torch.bool, device=x.device).tril(-stretch)  # [i, j]: j's stretch ends before i
+    earlier = torch.ones(s, s, dtype=torch.bool, device=x.device).tril(-pool)  # [i, j]: j's stretch ends before i
     candidate = earlier[None] & seen[:, None, :]  # [b, s, s]
     best = sim.masked_fill(~candidate, float("-inf")).amax(-1)  # [b, s]
     query = visible & candidate.any(-1)
@@ -73,10 +73,10 @@ def familiarity(
 
 
 class Recurrence(nn.Module):
-    def __init__(self, modalities: tuple[str, ...], width: int, stretch: int = 1) -> None:
+    def __init__(self, modalities: tuple[str, ...], width: int, pool: int = 1) -> None:
         super().__init__()
         self.modalities = modalities
-        self.stretch = stretch
+        self.pool = pool
         self.heads = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 1)) for m in modalities})
 
     def forward(
@@ -86,7 +86,7 @@ class Recurrence(nn.Module):
         of the mean squared error against the standardised familiarity}."""
         out = {}
         for m in self.modalities:
-            target, query = familiarity(batch[m], visible[m], self.stretch)  # [b, s]
+            target, query = familiarity(batch[m], visible[m], self.pool)  # [b, s]
             q = query.float()
             # Standardise over every rank's queries: count, sum, sum of squares.
             stats = all_gather_no_grad(torch.stack([q.sum(), (target * q).sum(), (target.pow(2) * q).sum()])[None])
