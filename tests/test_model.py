@@ -33,7 +33,12 @@ def make_batch(b: int = 3, s: int = 8, seed: int = 0, dims: dict[str, int] = DIM
 
 def make_model(seed: int = 0, **overrides) -> LMPModel:
     torch.manual_seed(seed)
-    return LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, **overrides)).eval()
+    model = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, **overrides)).eval()
+    if model.recall is not None:  # its gain starts at zero, which would make it invisible to every test
+        with torch.no_grad():
+            for r in model.recall.values():
+                r.gain.normal_()
+    return model
 
 
 def assert_same_at(out_a: dict, out_b: dict, where: torch.Tensor) -> None:
@@ -57,8 +62,9 @@ def test_output_shapes_and_keys():
     assert torch.equal(out["shot_mask"], batch["shot_mask"])
 
 
-def test_padding_is_excluded_everywhere():
-    model, batch = make_model(), make_batch()
+@pytest.mark.parametrize("recall", [0, 2])
+def test_padding_is_excluded_everywhere(recall):
+    model, batch = make_model(recall=recall), make_batch()
     out = model.forward_features(batch)
     pad = ~batch["shot_mask"]
     poisoned = dict(batch)
@@ -90,11 +96,11 @@ def test_padding_changes_output_when_it_is_not_padding():
     assert not torch.allclose(out["cls"], out2["cls"])
 
 
-@pytest.mark.parametrize("context", ["window", "shot"])
-def test_unpadded_batch_without_mask_matches_the_masked_path(context):
+@pytest.mark.parametrize(("context", "recall"), [("window", 0), ("shot", 0), ("window", 2)])
+def test_unpadded_batch_without_mask_matches_the_masked_path(context, recall):
     """A batch with no padding attends with no mask at all; window 0 (full) must come out the same as when
     it shares a batch with a padded window, which takes the masked path."""
-    model, batch = make_model(context=context), make_batch()
+    model, batch = make_model(context=context, recall=recall), make_batch()
     assert not batch["shot_mask"].all()
     alone = {k: v[:1] for k, v in batch.items()}
     assert alone["shot_mask"].all()
@@ -104,6 +110,33 @@ def test_unpadded_batch_without_mask_matches_the_masked_path(context):
         first[key] = {m: v[:1] for m, v in out[key].items()}
     first.update(fused_shot=out["fused_shot"][:1], cls=out["cls"][:1])
     assert_same_at(first, out_alone, alone["shot_mask"])
+
+
+def test_recall_by_hand():
+    # Zero-mean, unit-variance, orthogonal rows (the LayerNorm keeps them), an identity key, a window mean of
+    # zero: pooled in twos, the stretches are A+B, 0, -A-B, 0, A+B, B-A, -A-B, -B, and each meets only those
+    # that end before it starts. 2 meets A+B (-1), 4 returns to it (1), 6 to -A-B (1), 7 is nearest -A-B.
+    from lmp.model.recall import Recall
+
+    a, b_ = torch.tensor([1.0, -1.0, 1.0, -1.0]), torch.tensor([1.0, 1.0, -1.0, -1.0])
+    u = torch.stack([a, b_, -b_, -a, a, b_, -a, -b_])[None]
+    recall = Recall(4, pool=2)
+    with torch.no_grad():
+        recall.key.weight.copy_(torch.eye(4))
+    every = torch.ones(1, 8, dtype=torch.bool)
+    torch.testing.assert_close(recall(u, every), u)  # the gain starts at zero
+    g = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    with torch.no_grad():
+        recall.gain.copy_(g)
+    f = torch.tensor([0.0, 0.0, -1.0, 0.0, 1.0, 0.0, 1.0, 0.5**0.5])
+    torch.testing.assert_close(recall(u, every), u + f[None, :, None] * g, atol=1e-5, rtol=0)
+
+
+def test_recall_is_off_without_cross_shot_context():
+    assert make_model(recall=4, context="shot").recall is None
+    assert make_model(recall=4).recall is not None
+    with pytest.raises(ValueError, match="model.recall"):
+        ModelConfig.from_name("tiny", input_dims=DIMS, recall=-1)
 
 
 def test_fully_padded_window_is_finite():
@@ -335,7 +368,7 @@ def test_an_edited_config_is_held_to_the_checksum_saved_with_the_weights(tmp_pat
     from lmp.model.checkpoint import write_checksums
 
     target = tmp_path / "model"
-    make_model(seed=1).save_pretrained(target)
+    make_model(seed=1, recall=0).save_pretrained(target)  # context: shot drops recall
     write_checksums(target, ["config.json", "model.safetensors"])
     assert LMPModel.from_pretrained(target).cfg.context != "shot"
     cfg = json.loads((target / "config.json").read_text())

@@ -111,11 +111,13 @@ def test_window_alignment_options_the_saved_config_predates_are_read_at_their_ol
     assert config_changes(path, linear) == ["objectives.window_align.head: 'mlp' -> 'linear'"]
 
 
-def test_a_recurrence_pool_the_saved_config_predates_is_read_as_single_shots(tmp_path):
-    path, cfg = saved(tmp_path, {})
-    text = path.read_text().replace("    pool: 1\n", "")
-    assert "pool:" not in text
+def test_recall_and_pooled_recurrence_the_saved_config_predates_are_read_as_none(tmp_path):
+    """Runs saved before 2 Dec 2026 had no recall and single-shot recurrence: they are not the new default."""
+    old = {"model": {"recall": 0}, "objectives": {"recurrence": {"pool": 1}}}
+    path, cfg = saved(tmp_path, old)
+    text = path.read_text().replace("    pool: 1\n", "").replace("  recall: 0\n", "")
+    assert "pool:" not in text and "recall:" not in text
     path.write_text(text)
     assert config_changes(path, cfg) == []
-    longer = from_dict(PretrainConfig, {"store": "s", "objectives": {"recurrence": {"pool": 8}}})
-    assert config_changes(path, longer) == ["objectives.recurrence.pool: 1 -> 8"]
+    now = from_dict(PretrainConfig, {"store": "s"})
+    assert config_changes(path, now) == ["model.recall: 0 -> 8", "objectives.recurrence.pool: 1 -> 8"]

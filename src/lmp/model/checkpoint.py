@@ -149,6 +149,8 @@ def load_config(directory: str | os.PathLike) -> ModelConfig:
     data.setdefault("position", "sinusoidal")
     # ... and those written before model.standardize_inputs had no feature statistics.
     data.setdefault("standardize_inputs", False)
+    # ... and those written before model.recall had none.
+    data.setdefault("recall", 0)
     try:
         return from_dict(ModelConfig, data, "model")
     except ConfigError as e:

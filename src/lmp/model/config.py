@@ -59,6 +59,9 @@ class ModelConfig:
     context: Literal["window", "shot"] = "window"
     """What a shot's tokens attend to: the whole "window", or only the same "shot" (its other modalities;
     the [CLS] still reads every shot): the per-shot ablation, with no cross-shot context."""
+    recall: int = 8
+    """Shots pooled by the recall read-out, which adds to each unimodal token how well the stretch of that many
+    shots starting at it matches an earlier one of the window (lmp.model.recall; 0: none, as before 2 Dec 2026)."""
     max_shots: int = 8192
     """Longest window (in shots) the model accepts; positions need no table, so this is only a guard."""
     standardize_inputs: bool = True
@@ -89,6 +92,8 @@ class ModelConfig:
             raise ValueError(f"model.input_init: must be one of ['normal', 'orthogonal'], got {self.input_init!r}")
         if self.context not in ("window", "shot"):
             raise ValueError(f"model.context: must be one of ['window', 'shot'], got {self.context!r}")
+        if self.recall < 0:
+            raise ValueError(f"model.recall: must be >= 0 (0 = no recall), got {self.recall}")
         if self.mlp_ratio <= 0:
             raise ValueError(f"model.mlp_ratio: must be > 0, got {self.mlp_ratio}")
         if not 0.0 <= self.dropout < 1.0:

@@ -8,6 +8,7 @@ Dimension legend:
                 (missing shot -> learned [MISSING_m], masked shot -> learned [MASK_m])
                 + time MLP_m(duration) (+ sinusoid(shot index) + start, with position="sinusoidal")
       --unimodal encoder m (over the window's shots; rotary shot index)--> unimodal[m] [b, s, d]
+      (+ with model.recall: how well what starts at the shot matches an earlier stretch, lmp.model.recall)
     [CLS] ++ (unimodal[m] or learned [HIDDEN_m] + shot embedding) + modality embedding_m, for each m
       --cross-modal encoder over 1 + m*s tokens--> cls [b, d], fused[m] [b, s, d]
 
@@ -38,6 +39,7 @@ from lmp.model.checkpoint import (
 from lmp.model.config import ModelConfig
 from lmp.model.embeddings import TimeEmbedding, rotary, sinusoidal
 from lmp.model.layers import Encoder
+from lmp.model.recall import Recall
 
 
 class BatchError(LMPError):
@@ -95,6 +97,9 @@ class LMPModel(nn.Module):
             {m: Encoder(d, cfg.heads, cfg.layers, cfg.mlp_ratio, cfg.dropout) for m in cfg.modalities}
         )
         self.cross = Encoder(d, cfg.heads, cfg.cross_layers, cfg.mlp_ratio, cfg.dropout)
+        # Recall compares shots across the window: the per-shot ablation has none.
+        use_recall = cfg.recall > 0 and cfg.context == "window"
+        self.recall = nn.ModuleDict({m: Recall(d, cfg.recall) for m in cfg.modalities}) if use_recall else None
         self.cls_token = _token(d)
         self.drop = nn.Dropout(cfg.dropout)
         self.apply(self._init_weights)
@@ -209,6 +214,8 @@ class LMPModel(nn.Module):
             u = self.unimodal[m](
                 self.drop(tok + shot_embed), uni_valid, rope, self._own_shot(b, s, 1, False, tok.device)
             )
+            if self.recall is not None:
+                u = self.recall[m](u, present)
             unimodal[m] = torch.where(shot_mask[..., None], u, 0)
             if hidden is not None and m in hidden:
                 # The hidden token still needs to know where its shot is: give it the shot embedding.

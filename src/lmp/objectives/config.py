@@ -268,9 +268,9 @@ class RecurrenceConfig(WeightConfig):
     where = "objectives.recurrence"
     modalities: tuple[str, ...] = MODALITIES
     """Modalities whose tokens predict their own familiarity."""
-    pool: int = 1
+    pool: int = 8
     """Shots averaged into what is compared: the stretch of `pool` shots starting at a shot against every earlier
-    such stretch of the window (1: single shots, the earlier behaviour)."""
+    such stretch of the window (1: single shots, the behaviour before 2 Dec 2026)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

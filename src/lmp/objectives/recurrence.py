@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmp.model.recall import best_earlier_match, stretch_means
 from lmp.objectives.gather import all_gather_no_grad, global_mean
 
 
@@ -53,22 +54,9 @@ def familiarity(
     with torch.autocast(x.device.type, enabled=False):
         x = F.layer_norm(x, (x.shape[-1],)) * w
         centre = x.sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp_min(1.0)  # [b, 1, D]
-        x = (x - centre) * w
-        s = x.shape[1]
-        seen = visible
-        if pool > 1:
-            # Sums over each shot's stretch from cumulative sums ([b, s+1, ...]); the cosine ignores the count.
-            end = (torch.arange(s, device=x.device) + pool).clamp(max=s)
-            cum_x = F.pad(x.cumsum(1), (0, 0, 1, 0))  # [b, s+1, D]
-            cum_w = F.pad(w.cumsum(1), (0, 0, 1, 0))  # [b, s+1, 1]
-            x = cum_x[:, end] - cum_x[:, :s]  # [b, s, D]
-            seen = (cum_w[:, end] - cum_w[:, :s]).squeeze(-1) > 0  # [b, s]: the stretch has a visible shot
-        x = F.normalize(x, dim=-1)
-        sim = torch.einsum("bid,bjd->bij", x, x)  # [b, s, s]
-    earlier = torch.ones(s, s, dtype=torch.bool, device=x.device).tril(-pool)  # [i, j]: j's stretch ends before i
-    candidate = earlier[None] & seen[:, None, :]  # [b, s, s]
-    best = sim.masked_fill(~candidate, float("-inf")).amax(-1)  # [b, s]
-    query = visible & candidate.any(-1)
+        sums, seen = stretch_means((x - centre) * w, visible, pool)  # the cosine ignores the count
+        best, has = best_earlier_match(F.normalize(sums, dim=-1), seen, pool)
+    query = visible & has
     return torch.where(query, best, 0), query
 
 
