@@ -11,18 +11,22 @@ shot do, while a label-free familiarity score from the frozen features does (bel
 
 Target, per modality m, label-free, for every shot i the model sees (present and not corrupted):
 
-    t_i = max over earlier visible shots j < i of the window of cos(x_i - c, x_j - c)
+    t_i = max over stretches j that end before shot i of cos(X_i - c, X_j - c)
 
-with x the frozen features normalised per shot (zero mean, unit variance over their dimensions, as the
-other regression targets) and c the mean of the window's visible shots, so that what the whole window
-shares (the film's grade, the room tone of a long scene) does not count as recurrence. A shot with no
-earlier visible shot is no query. A linear head (LayerNorm, then Linear to one number, read as a linear
+with X_i the mean over the visible shots i..i+k-1 (k = `pool`, default 8; 1 = single shots) of the frozen
+features normalised per shot (zero mean, unit variance over their dimensions, as the other regression
+targets), and c the mean of the window's visible shots, so that what the whole window shares (the film's
+grade, the room tone of a long scene) does not count as recurrence. One shot's features are too noisy to
+recognise a place; a few shots of a scene are not (docs/model.md). A shot with nothing earlier to meet is
+no query. A linear head (LayerNorm, then Linear to one number, read as a linear
 probe would read it) on the shot's unimodal token predicts t_i standardised over the batch's queries
 (every rank's), by mean squared error: 1 for a constant guess, 0 for a perfect one.
 
-A token that only sees its own shot cannot compute t_i (the per-shot ablation's loss stays near 1); one
-that attends over the window can, since attention scores are similarities and rotary positions tell
-earlier from later, and a longer window gives it more of the past to recognise. Our choices: the
+A token that only sees its own shot cannot compute t_i (the per-shot ablation's loss stays near 1). One that
+attends over the window could in principle, but softmax attention returns an average of values, not how
+good its best match was, and the encoders alone did not learn the target (docs/diagnosis-pretraining.md);
+the model's recall read-out (lmp.model.recall) computes that similarity in a learned space, and this term
+is what trains it. A longer window gives it more of the past to recognise. Our choices: the
 maximum (one earlier sighting is enough to be a return), the frozen features as the similarity space
 (fixed, so the target cannot drift or collapse), causal (a return is to what came before; in both
 directions every shot of a scene would match its neighbours), and the window mean removed.
