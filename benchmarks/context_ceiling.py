@@ -110,15 +110,17 @@ def familiarity_table(store: FeatureStore, task, pools=(1, 8), reaches=(8, 32, 6
     rows: dict[str, list[tuple[int, float]]] = {}
     for e in task.splits["test"]:
         rows.setdefault(e.video_id, []).append((e.start, float(e.target == 1)))
+    mods = [m for m in MODALITIES if m in store.modalities]
+    movies = {mid: store.read(mid) for mid in rows}  # each movie read once, for every modality, pool and reach
     out: dict = {}
-    for m in (m for m in MODALITIES if m in store.modalities):
+    for m in mods:
         out[m] = {}
         for k in pools:
             out[m][k] = {}
             for reach in reaches:
                 scores, ys = [], []
                 for mid, shots in rows.items():
-                    r = store.read(mid)
+                    r = movies[mid]
                     x, present = torch.from_numpy(r[m].astype(np.float32)), torch.from_numpy(r[mask_key(m)])
                     for i, y in shots:
                         lo, hi = max(0, i - reach), min(len(x), i + k)
