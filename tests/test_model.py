@@ -132,6 +132,23 @@ def test_recall_by_hand():
     torch.testing.assert_close(recall(u, every), u + f[None, :, None] * g, atol=1e-5, rtol=0)
 
 
+def test_recall_leaves_every_other_initial_weight_as_it_was():
+    # So that recall on and off, at one seed, differ in recall only (lmp.model.rng).
+    torch.manual_seed(7)
+    without = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, recall=0)).state_dict()
+    torch.manual_seed(7)
+    model = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, recall=4))
+    after = torch.rand(3)  # the global stream, where it would be without recall
+    torch.manual_seed(7)
+    LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, recall=0))
+    torch.testing.assert_close(after, torch.rand(3))
+    with_recall = model.state_dict()
+    assert set(with_recall) - set(without) == {k for k in with_recall if k.startswith("recall.")} != set()
+    for k, v in without.items():
+        torch.testing.assert_close(with_recall[k], v, msg=k)
+    assert 0.01 < model.recall["visual"].key.weight.std() < 0.03  # drawn, as the other linear maps
+
+
 def test_recall_is_off_without_cross_shot_context():
     assert make_model(recall=4, context="shot").recall is None
     assert make_model(recall=4).recall is not None

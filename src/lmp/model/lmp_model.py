@@ -40,6 +40,7 @@ from lmp.model.config import ModelConfig
 from lmp.model.embeddings import TimeEmbedding, rotary, sinusoidal
 from lmp.model.layers import Encoder
 from lmp.model.recall import Recall
+from lmp.model.rng import own_stream
 
 
 class BatchError(LMPError):
@@ -97,9 +98,6 @@ class LMPModel(nn.Module):
             {m: Encoder(d, cfg.heads, cfg.layers, cfg.mlp_ratio, cfg.dropout) for m in cfg.modalities}
         )
         self.cross = Encoder(d, cfg.heads, cfg.cross_layers, cfg.mlp_ratio, cfg.dropout)
-        # Recall compares shots across the window: the per-shot ablation has none.
-        use_recall = cfg.recall > 0 and cfg.context == "window"
-        self.recall = nn.ModuleDict({m: Recall(d, cfg.recall) for m in cfg.modalities}) if use_recall else None
         self.cls_token = _token(d)
         self.drop = nn.Dropout(cfg.dropout)
         self.apply(self._init_weights)
@@ -112,6 +110,12 @@ class LMPModel(nn.Module):
             # number 73 for 64 -> 64), which a few-label L2 probe of the outputs pays for.
             for inp in self.inputs.values():
                 nn.init.orthogonal_(inp.proj.weight)
+        # Recall compares shots across the window: the per-shot ablation has none. Built last, from its own
+        # stream, so that every other weight starts the same with recall on or off (lmp.model.rng).
+        self.recall = None
+        if cfg.recall > 0 and cfg.context == "window":
+            with own_stream("model.recall"):
+                self.recall = nn.ModuleDict({m: Recall(d, cfg.recall) for m in cfg.modalities})
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -58,6 +58,7 @@ class Recall(nn.Module):
         self.pool = pool
         self.norm = nn.LayerNorm(width)
         self.key = nn.Linear(width, width, bias=False)
+        nn.init.trunc_normal_(self.key.weight, std=0.02)  # as the model's other linear maps
         self.gain = nn.Parameter(torch.zeros(width))
 
     def forward(self, u: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
