@@ -21,6 +21,6 @@ import torch
 def own_stream(name: str) -> Iterator[None]:
     """Inside: torch's CPU stream seeded from the run's seed and `name`; after: the global stream as before."""
     offset = sum((i + 1) * ord(c) for i, c in enumerate(name))  # fixed across processes, unlike hash()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed((torch.initial_seed() + offset) % 2**63)
+    with torch.random.fork_rng(devices=[]):  # modules are built on the CPU: only its stream is drawn from
+        torch.default_generator.manual_seed((torch.initial_seed() + offset) % 2**63)  # not the GPUs' streams
         yield
