@@ -56,7 +56,7 @@ def test_readme_python_api_example_runs(world):
     exec(compile(code, str(README), "exec"), scope)
     first = scope["store"].ids[0]
     assert scope["shots"].shape == (scope["store"].num_shots(first), 32)
-    assert scope["clips"].shape == (1, 32)
+    assert scope["clips"].shape == (1, 96)  # one [CLS] per modality, side by side
     assert not scope["model"].training  # from_pretrained returns the model ready for inference
     # The same numbers as the model that was saved.
     torch.testing.assert_close(scope["shots"], lmp.encode(world["model"], world["store"], first))

@@ -58,7 +58,7 @@ def test_output_shapes_and_keys():
         assert set(out[key]) == set(DIMS)
         assert all(v.shape == (3, 8, 32) for v in out[key].values())
     assert out["fused_shot"].shape == (3, 8, 32)
-    assert out["cls"].shape == (3, 32)
+    assert out["cls"].shape == (3, 96)  # one [CLS] per modality, side by side
     assert torch.equal(out["shot_mask"], batch["shot_mask"])
 
 
@@ -96,11 +96,15 @@ def test_padding_changes_output_when_it_is_not_padding():
     assert not torch.allclose(out["cls"], out2["cls"])
 
 
-@pytest.mark.parametrize(("context", "recall"), [("window", 0), ("shot", 0), ("window", 2)])
-def test_unpadded_batch_without_mask_matches_the_masked_path(context, recall):
+@pytest.mark.parametrize(
+    ("context", "recall", "summary_tokens"),
+    [("window", 0, "one"), ("shot", 0, "one"), ("window", 2, "one"), ("window", 0, "per_modality"),
+     ("shot", 0, "per_modality")],
+)  # fmt: skip
+def test_unpadded_batch_without_mask_matches_the_masked_path(context, recall, summary_tokens):
     """A batch with no padding attends with no mask at all; window 0 (full) must come out the same as when
     it shares a batch with a padded window, which takes the masked path."""
-    model, batch = make_model(context=context, recall=recall), make_batch()
+    model, batch = make_model(context=context, recall=recall, summary_tokens=summary_tokens), make_batch()
     assert not batch["shot_mask"].all()
     alone = {k: v[:1] for k, v in batch.items()}
     assert alone["shot_mask"].all()
@@ -147,6 +151,46 @@ def test_recall_leaves_every_other_initial_weight_as_it_was():
     for k, v in without.items():
         torch.testing.assert_close(with_recall[k], v, msg=k)
     assert 0.01 < model.recall["visual"].key.weight.std() < 0.03  # drawn, as the other linear maps
+
+
+def test_a_cls_per_modality_leaves_every_other_initial_weight_as_it_was():
+    torch.manual_seed(7)
+    one = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, summary_tokens="one")).state_dict()
+    torch.manual_seed(7)
+    model = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, summary_tokens="per_modality"))
+    after = torch.rand(3)  # the global stream, where it would be with one [CLS]
+    torch.manual_seed(7)
+    LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS, summary_tokens="one"))
+    torch.testing.assert_close(after, torch.rand(3))
+    several = model.state_dict()
+    assert set(several) == set(one)
+    for k, v in one.items():
+        if k != "cls_token":
+            torch.testing.assert_close(several[k], v, msg=k)
+    assert several["cls_token"].shape == (3, 32)
+    torch.testing.assert_close(several["cls_token"][0], one["cls_token"])  # the first as the single one
+    assert not torch.allclose(several["cls_token"][1], several["cls_token"][0])  # the others drawn afresh
+
+
+@pytest.mark.parametrize("context", ["window", "shot"])
+def test_a_cls_per_modality_gives_a_clip_vector_of_every_token(context):
+    model, batch = make_model(summary_tokens="per_modality", context=context), make_batch()
+    assert model.cfg.cls_width == 96
+    out = model.forward_features(batch)
+    assert out["cls"].shape == (3, 96)
+    # Every [CLS] token reads the window, even when shots read only themselves (context="shot") ...
+    edited = dict(batch, text=batch["text"] + torch.randn_like(batch["text"]))
+    moved = (model.forward_features(edited)["cls"] - out["cls"]).view(3, 3, 32).abs().amax(dim=(0, 2))
+    assert (moved > 1e-4).all()
+    # ... and with context="shot" the shots' tokens do not read the [CLS] tokens (with "window" they do).
+    with torch.no_grad():
+        model.cls_token.add_(torch.randn_like(model.cls_token))  # not a constant, which LayerNorm removes
+    after = model.forward_features(batch)
+    fused_moved = not torch.allclose(after["fused_shot"], out["fused_shot"])
+    assert fused_moved == (context == "window")
+    assert not torch.allclose(after["cls"], out["cls"])
+    with pytest.raises(ValueError, match="model.summary_tokens"):
+        ModelConfig.from_name("tiny", input_dims=DIMS, summary_tokens="two")
 
 
 def test_recall_is_off_without_cross_shot_context():
@@ -355,6 +399,18 @@ def test_save_and_load_round_trip(tmp_path):
     assert not torch.allclose(
         make_model(seed=4).forward_features(batch)["cls"], model.forward_features(batch)["cls"]
     )
+
+
+def test_a_checkpoint_from_before_summary_tokens_loads_with_its_one_cls(tmp_path):
+    model, batch = make_model(seed=3, summary_tokens="one"), make_batch()
+    model.save_pretrained(tmp_path / "ckpt")
+    path = tmp_path / "ckpt" / "config.json"
+    cfg = json.loads(path.read_text())
+    del cfg["summary_tokens"]  # as written before the option existed
+    path.write_text(json.dumps(cfg))
+    loaded = LMPModel.from_pretrained(tmp_path / "ckpt").eval()
+    assert loaded.cfg.summary_tokens == "one" and ModelConfig().summary_tokens == "per_modality"
+    torch.testing.assert_close(loaded.forward_features(batch)["cls"], model.forward_features(batch)["cls"])
 
 
 def test_save_pretrained_over_a_checkpointed_model_drops_the_old_config_and_checksums(tmp_path, monkeypatch):

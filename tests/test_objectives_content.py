@@ -166,6 +166,26 @@ def test_window_summary_regresses_the_mean_of_normalised_features():
     assert obj(batch, torch.zeros(1, 4), present).item() == pytest.approx(1 / 9, rel=1e-4)
 
 
+def test_window_summary_with_a_cls_per_modality_reads_each_part_from_its_own_token():
+    obj = WindowSummary(2, {"visual": 2, "audio": 2}, ("visual", "audio"), "features", ("visual", "audio"))
+    head = nn.Linear(2, 4, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.cat([torch.eye(2), torch.eye(2)]))  # every token -> [itself, itself]
+    obj.head = head
+    batch = {
+        "visual": torch.tensor([[[0.0, 2.0], [5.0, 9.0], [7.0, 3.0]]]),  # normalised mean [-1/3, 1/3]
+        "audio": torch.tensor([[[1.0, 0.0], [0.0, 1.0], [3.0, 0.0]]]),  # normalised mean [1/3, -1/3]
+        "shot_mask": torch.ones(1, 3, dtype=torch.bool),
+    }
+    present = {"visual": batch["shot_mask"], "audio": batch["shot_mask"]}
+    # cls = [visual token, audio token] side by side: each token answers for its own modality only.
+    right = torch.tensor([[-1 / 3, 1 / 3, 1 / 3, -1 / 3]])
+    assert obj(batch, right, present).item() == pytest.approx(0.0, abs=1e-6)
+    # Swapped, each token is wrong by 2/3 in both dimensions: mean square error (2/3)^2 in both parts.
+    swapped = torch.tensor([[1 / 3, -1 / 3, -1 / 3, 1 / 3]])
+    assert obj(batch, swapped, present).item() == pytest.approx(4 / 9, rel=1e-4)
+
+
 def test_window_summary_can_regress_the_mean_of_the_unimodal_tokens():
     obj = WindowSummary(2, {"visual": 5}, ("visual",), target="unimodal")  # the target width is d, not D_m
     obj.head = nn.Identity()

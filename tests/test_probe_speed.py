@@ -68,7 +68,7 @@ def test_cache_encodes_each_clip_once_across_tasks_and_returns_identical_tensors
     cache = EncodingCache()
     first = Representer(store, model, "cls", window=64, batch_size=2, progress=False, cache=cache)
     x = first.clips(CLIPS)
-    assert x.shape == (6, 32) and torch.equal(x[0], x[5])
+    assert x.shape == (6, model.cfg.cls_width) and torch.equal(x[0], x[5])
     assert calls[0] == 3  # 5 distinct clips in batches of 2
     # Another task of the same run (its own Representer) asking for the same clips in another order:
     # served from the cache, the very same numbers.

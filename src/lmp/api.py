@@ -125,10 +125,11 @@ def encode(
         `window` shots every window // 2, each shot from the window whose centre is nearest to it);
         or a list of (movie_id, start, stop) clips (shots [start, stop); None = the movie's end)
         -> per-clip vectors [n, d'].
-    representation: "cls" (per clip the cross-modal [CLS]; per shot it falls back to "fused"), "fused"
-        (fused tokens; per clip their mean), "unimodal:<m>" (one modality's encoder; per clip the mean
-        over the shots that have m), "all" (every encoder concatenated), "raw" (the frozen store
-        features, no model). A list of them returns {name: tensor}, from one pass over each movie.
+    representation: "cls" (per clip the cross-modal [CLS] tokens side by side, model.cfg.cls_width wide; per
+        shot it falls back to "fused"), "fused" (fused tokens; per clip their mean), "unimodal:<m>" (one
+        modality's encoder; per clip the mean over the shots that have m), "all" (every encoder concatenated),
+        "raw" (the frozen store features, no model). A list of them returns {name: tensor}, from one pass over
+        each movie.
     context (clips only): "window" encodes each clip on its own (cut into near-equal chunks of at most
         `window` shots), as the clip probes do; "movie" pools the clip's per-shot vectors computed over
         the whole movie (the clip vectors of `lmp embed`; "cls" has no movie context).

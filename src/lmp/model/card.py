@@ -225,7 +225,7 @@ def _usage_section(checkpoint: str) -> list[str]:
         f'model = lmp.LMPModel.from_pretrained("{checkpoint}")   # this directory, or its Hub id',
         'store = lmp.load_store("path/to/store")                  # features from the encoders above',
         "shots = lmp.encode(model, store, store.ids[0])          # [S, d] per-shot vectors",
-        'clips = lmp.encode(model, store, [(store.ids[0], 0, 8)], representation="cls")  # [1, d] per clip',
+        'clips = lmp.encode(model, store, [(store.ids[0], 0, 8)], representation="cls")  # [1, cls_width] per clip',
         "```",
         "",
     ]

@@ -151,6 +151,8 @@ def load_config(directory: str | os.PathLike) -> ModelConfig:
     data.setdefault("standardize_inputs", False)
     # ... and those written before model.recall had none.
     data.setdefault("recall", 0)
+    # ... and those written before model.summary_tokens had one [CLS].
+    data.setdefault("summary_tokens", "one")
     try:
         return from_dict(ModelConfig, data, "model")
     except ConfigError as e:

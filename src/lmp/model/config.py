@@ -62,6 +62,10 @@ class ModelConfig:
     recall: int = 8
     """Shots pooled by the recall read-out, which adds to each unimodal token how well the stretch of that many
     shots starting at it matches an earlier one of the window (lmp.model.recall; 0: none, as before 2 Dec 2026)."""
+    summary_tokens: Literal["one", "per_modality"] = "per_modality"
+    """[CLS] tokens that summarise a window: one per modality, each regressing its own modality's window mean, so
+    that no modality's summary crowds another's out (the clip vector `cls` is their concatenation,
+    len(modalities) * width wide), or "one" for all (checkpoints before 2 Dec 2026, afternoon)."""
     max_shots: int = 8192
     """Longest window (in shots) the model accepts; positions need no table, so this is only a guard."""
     standardize_inputs: bool = True
@@ -90,6 +94,10 @@ class ModelConfig:
             raise ValueError(f"model.position: must be one of ['rotary', 'sinusoidal'], got {self.position!r}")
         if self.input_init not in ("normal", "orthogonal"):
             raise ValueError(f"model.input_init: must be one of ['normal', 'orthogonal'], got {self.input_init!r}")
+        if self.summary_tokens not in ("one", "per_modality"):
+            raise ValueError(
+                f"model.summary_tokens: must be one of ['one', 'per_modality'], got {self.summary_tokens!r}"
+            )
         if self.context not in ("window", "shot"):
             raise ValueError(f"model.context: must be one of ['window', 'shot'], got {self.context!r}")
         if self.recall < 0:
@@ -109,6 +117,11 @@ class ModelConfig:
         """A preset with some fields replaced, e.g. from_name("tiny", input_dims={...}): the same as
         `ModelConfig(preset=name, **overrides)`."""
         return cls(preset=name, **overrides)
+
+    @property
+    def cls_width(self) -> int:
+        """Width of the clip vector `cls`: the [CLS] tokens side by side."""
+        return self.width * (len(self.modalities) if self.summary_tokens == "per_modality" else 1)
 
     def dim(self, modality: str) -> int:
         """Input width of one modality; a clear error when the store did not provide it."""

@@ -2,15 +2,15 @@
 
 Dimension legend:
     b  batch (windows)      s  shots per window      m  modalities in use      d  width
-    D_m  frozen feature width of modality m
+    D_m  frozen feature width of modality m          k  [CLS] tokens (1, or m with summary_tokens="per_modality")
 
     features[m] [b, s, D_m] --standardise+LN+Linear--> content[m] [b, s, d]   (position-free: one shot only)
                 (missing shot -> learned [MISSING_m], masked shot -> learned [MASK_m])
                 + time MLP_m(duration) (+ sinusoid(shot index) + start, with position="sinusoidal")
       --unimodal encoder m (over the window's shots; rotary shot index)--> unimodal[m] [b, s, d]
       (+ with model.recall: how well what starts at the shot matches an earlier stretch, lmp.model.recall)
-    [CLS] ++ (unimodal[m] or learned [HIDDEN_m] + shot embedding) + modality embedding_m, for each m
-      --cross-modal encoder over 1 + m*s tokens--> cls [b, d], fused[m] [b, s, d]
+    k x [CLS] ++ (unimodal[m] or learned [HIDDEN_m] + shot embedding) + modality embedding_m, for each m
+      --cross-modal encoder over k + m*s tokens--> cls [b, k*d], fused[m] [b, s, d]
 
 Masks: True = present/valid. Padded shots (shot_mask False) are never attended to, and their outputs
 are zero, so nothing written in a padded slot can change a real shot's output. Heads live outside
@@ -98,13 +98,20 @@ class LMPModel(nn.Module):
             {m: Encoder(d, cfg.heads, cfg.layers, cfg.mlp_ratio, cfg.dropout) for m in cfg.modalities}
         )
         self.cross = Encoder(d, cfg.heads, cfg.cross_layers, cfg.mlp_ratio, cfg.dropout)
-        self.cls_token = _token(d)
+        self.n_cls = len(cfg.modalities) if cfg.summary_tokens == "per_modality" else 1
+        self.cls_token = _token(d) if self.n_cls == 1 else nn.Parameter(torch.zeros(self.n_cls, d))
         self.drop = nn.Dropout(cfg.dropout)
         self.apply(self._init_weights)
         for inp in self.inputs.values():
             for tok in (inp.missing_token, inp.mask_token, inp.hidden_token, inp.modality_embed):
                 nn.init.trunc_normal_(tok, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        # The first [CLS] starts as the single one does; the others come from their own stream, so that every
+        # other weight (the objectives' heads too, built after the model) starts the same with one or several.
+        first = self.cls_token if self.n_cls == 1 else self.cls_token[0]
+        nn.init.trunc_normal_(first, std=0.02)
+        if self.n_cls > 1:
+            with own_stream("model.cls"):
+                nn.init.trunc_normal_(self.cls_token[1:], std=0.02)
         if cfg.input_init == "orthogonal":
             # A near-square Gaussian matrix shrinks some input directions ~100x against others (condition
             # number 73 for 64 -> 64), which a few-label L2 probe of the outputs pays for.
@@ -176,7 +183,7 @@ class LMPModel(nn.Module):
         cross-modal encoder. Both are optional and only used by the pretraining objectives.
 
         Returns {"unimodal": {m: [b, s, d]}, "fused": {m: [b, s, d]}, "fused_shot": [b, s, d],
-        "cls": [b, d], "content": {m: [b, s, d]}, "shot_mask": [b, s]}; outputs at padded shots are zero.
+        "cls": [b, k*d], "content": {m: [b, s, d]}, "shot_mask": [b, s]}; outputs at padded shots are zero.
         content[m] is the shot's own projected features before any context, position, time or
         corruption (zero where the shot lacks m): the position-free targets of the objectives.
         """
@@ -195,14 +202,15 @@ class LMPModel(nn.Module):
         else:
             position, dh = torch.zeros((), device=index.device), d // self.cfg.heads
             rope = rotary(index, dh)
-            # Every modality's token of shot i sits at i; the [CLS] at the window's centre.
-            centre = index.float().amax(dim=1, keepdim=True) / 2  # [b, 1]
+            # Every modality's token of shot i sits at i; the [CLS] tokens at the window's centre.
+            centre = (index.float().amax(dim=1, keepdim=True) / 2).expand(-1, self.n_cls)  # [b, k]
             cross_rope = rotary(torch.cat([centre, index.float().repeat(1, len(self.modalities))], dim=1), dh)
 
         unimodal: dict[str, torch.Tensor] = {}
         content: dict[str, torch.Tensor] = {}
         presents: list[torch.Tensor] = []
-        cross_tokens = [self.cls_token.expand(b, 1, d)]
+        k = self.n_cls
+        cross_tokens = [self.cls_token.view(k, d).expand(b, k, d)]
         for m in self.modalities:
             inp = self.inputs[m]
             present = modality.present(batch, m, shot_mask)
@@ -216,7 +224,7 @@ class LMPModel(nn.Module):
                 tok = torch.where(corrupt[..., None], inp.mask_token, tok)
             shot_embed = position.to(tok.dtype) + inp.time(times)  # [b, s, d]
             u = self.unimodal[m](
-                self.drop(tok + shot_embed), uni_valid, rope, self._own_shot(b, s, 1, False, tok.device)
+                self.drop(tok + shot_embed), uni_valid, rope, self._own_shot(b, s, 1, 0, tok.device)
             )
             if self.recall is not None:
                 u = self.recall[m](u, present)
@@ -228,13 +236,13 @@ class LMPModel(nn.Module):
             presents.append(present)
 
         n_mod = len(self.modalities)
-        seq = torch.cat(cross_tokens, dim=1)  # [b, 1 + m*s, d]: [CLS], then each modality's s shots
+        seq = torch.cat(cross_tokens, dim=1)  # [b, k + m*s, d]: the [CLS] tokens, then each modality's s shots
         valid = None
         if uni_valid is not None:
-            valid = torch.cat([shot_mask.new_ones(b, 1), shot_mask.repeat(1, n_mod)], dim=1)  # [b, 1 + m*s]
-        out = self.cross(seq, valid, cross_rope, self._own_shot(b, s, n_mod, True, seq.device))
+            valid = torch.cat([shot_mask.new_ones(b, k), shot_mask.repeat(1, n_mod)], dim=1)  # [b, k + m*s]
+        out = self.cross(seq, valid, cross_rope, self._own_shot(b, s, n_mod, k, seq.device))
         fused_all = torch.where(
-            shot_mask[:, None, :, None], out[:, 1:].reshape(b, n_mod, s, d), 0
+            shot_mask[:, None, :, None], out[:, k:].reshape(b, n_mod, s, d), 0
         )  # [b, m, s, d]
         fused = {m: fused_all[:, i] for i, m in enumerate(self.modalities)}
 
@@ -246,7 +254,7 @@ class LMPModel(nn.Module):
             "unimodal": unimodal,
             "fused": fused,
             "fused_shot": fused_shot,
-            "cls": out[:, 0],
+            "cls": out[:, :k].reshape(b, k * d),  # [b, k, d] -> [b, k*d]: the [CLS] tokens side by side
             "content": content,
             "shot_mask": shot_mask,
         }
@@ -254,18 +262,17 @@ class LMPModel(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> dict:
         return self.forward_features(batch)
 
-    def _own_shot(self, b: int, s: int, n_mod: int, cls: bool, device: torch.device) -> torch.Tensor | None:
+    def _own_shot(self, b: int, s: int, n_mod: int, n_cls: int, device: torch.device) -> torch.Tensor | None:
         """With context="shot": bool [b, n, n], token i may attend to token j only when both belong to
-        the same shot (a leading [CLS] attends to all, and nothing attends to it); None (no
-        restriction) with context="window"."""
+        the same shot (the n_cls leading [CLS] tokens attend to all, and nothing else attends to them); None
+        (no restriction) with context="window"."""
         if self.cfg.context == "window":
             return None
         shot = torch.arange(s, device=device).repeat(n_mod)  # [n_mod * s]
-        if cls:  # the cross-modal sequence: [CLS] first, then each modality's s shots
-            shot = torch.cat([shot.new_full((1,), -1), shot])
+        # The cross-modal sequence: the [CLS] tokens first, then each modality's s shots.
+        shot = torch.cat([shot.new_full((n_cls,), -1), shot])
         pairs = shot[:, None] == shot[None, :]
-        if cls:
-            pairs[0] = True
+        pairs[:n_cls] = True
         return pairs.expand(b, -1, -1)
 
     # -- batch access ---------------------------------------------------------------------------------

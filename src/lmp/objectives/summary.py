@@ -22,9 +22,16 @@ What is averaged (`target`), our choice and why:
       through it; where the frozen features carry a label-free nuisance it learns the nuisance.
   "both": the two side by side, each part of the target counting alike.
 Measured in docs/diagnosis-pretraining.md ("A [CLS] that summarises the encoders").
+
+With one [CLS] per modality (model.summary_tokens="per_modality"), token i regresses only the parts of
+its own modality, through the same head: one 64-wide [CLS] regressing three modalities keeps the
+directions that vary most between windows (the pictures' and the sound's), and the dialogue's, which
+vary least, were crowded out (docs/diagnosis-pretraining.md, "The [CLS] and dialogue").
 """
 
 from __future__ import annotations
+
+from itertools import accumulate
 
 import torch
 import torch.nn.functional as F
@@ -37,13 +44,25 @@ SOURCES = {"features": ("features",), "unimodal": ("unimodal",), "both": ("featu
 
 class WindowSummary(nn.Module):
     def __init__(
-        self, width: int, input_dims: dict[str, int], modalities: tuple[str, ...], target: str
+        self,
+        width: int,
+        input_dims: dict[str, int],
+        modalities: tuple[str, ...],
+        target: str,
+        cls_modalities: tuple[str, ...] = (),
     ) -> None:
+        """cls_modalities: the modality each [CLS] token summarises, in the model's token order (one per
+        modality of the model), or () for a single [CLS] that summarises every modality."""
         super().__init__()
         self.modalities = modalities
+        self.n_tokens = max(len(cls_modalities), 1)
         # One part of the target per (source, modality): the frozen features' or the unimodal tokens' mean.
         self.parts = [(source, m) for source in SOURCES[target] for m in modalities]
         self.dims = [input_dims[m] if source == "features" else width for source, m in self.parts]
+        # Which [CLS] token predicts each part. One head for every token, so that its weights (and the random
+        # draws that initialise them) are the same with one [CLS] or several.
+        self.token = [cls_modalities.index(m) if cls_modalities else 0 for _, m in self.parts]
+        self.ends = list(accumulate(self.dims))
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, sum(self.dims)))
 
     def forward(
@@ -53,9 +72,12 @@ class WindowSummary(nn.Module):
         present: dict[str, torch.Tensor],
         unimodal: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """cls [b, d]; present[m] bool [b, s]; unimodal[m] [b, s, d] (targets "unimodal", "both") -> this
-        rank's share of the mean squared error."""
-        pred = self.head(cls).float().split(self.dims, dim=-1)  # per part [b, D_m or d]
+        """cls [b, k*d] (k [CLS] tokens side by side); present[m] bool [b, s]; unimodal[m] [b, s, d] (targets
+        "unimodal", "both") -> this rank's share of the mean squared error."""
+        b = cls.shape[0]
+        # [b, k*d] -> [b, k, d] -> every token through the whole head [b, k, D], then each part from its token.
+        full = self.head(cls.view(b, self.n_tokens, -1)).float()
+        pred = [full[:, t, e - n : e] for t, n, e in zip(self.token, self.dims, self.ends)]  # per part [b, D_m or d]
         errors, counts = [], []
         for (source, m), p in zip(self.parts, pred):
             w = present[m].float()  # [b, s]

@@ -78,7 +78,11 @@ def export_embeddings(
 
         shots = {n: open_memmap(stage / f"shots_{file(n)}.npy", "w+", np.float32, (total_shots, d)) for n in shot_names}
         clip_names = ["cls", *shot_names]
-        clips = {n: open_memmap(stage / f"clips_{file(n)}.npy", "w+", np.float32, (total_clips, d)) for n in clip_names}
+        widths = {n: model.cfg.cls_width if n == "cls" else d for n in clip_names}  # cls: [CLS] tokens side by side
+        clips = {
+            n: open_memmap(stage / f"clips_{file(n)}.npy", "w+", np.float32, (total_clips, widths[n]))
+            for n in clip_names
+        }
         shot_row = clip_row = 0
         with open(stage / "shots.csv", "w", newline="") as fs, open(stage / "clips.csv", "w", newline="") as fc:
             ws, wc = csv.writer(fs), csv.writer(fc)
@@ -115,6 +119,7 @@ def export_embeddings(
             "format": "lmp-embeddings",
             "version": 1,
             "width": d,
+            "cls_width": model.cfg.cls_width,  # the [CLS] tokens side by side (one per modality by default)
             "shots": {
                 "count": total_shots,
                 "index": "shots.csv",

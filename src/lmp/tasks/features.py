@@ -284,7 +284,9 @@ class Representer:
             return x
         seqs = [s if len(s) <= max_tokens else _pool_groups(s, max_tokens) for s in seqs]
         length = max((len(s) for s in seqs), default=1)
-        padded = torch.zeros(len(seqs), length, x.shape[1])
+        # The tokens' width, which is not the vector's for "cls" (the [CLS] tokens side by side; tokens: fused).
+        width = seqs[0].shape[1] if seqs else x.shape[1]
+        padded = torch.zeros(len(seqs), length, width)
         mask = torch.zeros(len(seqs), length, dtype=torch.bool)
         for i, s in enumerate(seqs):
             padded[i, : len(s)] = s

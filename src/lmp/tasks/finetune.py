@@ -124,8 +124,11 @@ def finetune(
         head, x_val = _probe_head(net, rep, task, meta, seed)
         head = head.to(rep.device)
     else:
-        per_shot = len(net.modalities) + 1 if representation == "all" else 1  # `all`: M unimodal + fused
-        dim = net.cfg.width * per_shot * (3 if spec.level == "boundary" else 1)
+        if representation == "cls" and spec.level != "boundary":
+            dim = net.cfg.cls_width  # the [CLS] tokens side by side
+        else:
+            per_shot = len(net.modalities) + 1 if representation == "all" else 1  # `all`: M unimodal + fused
+            dim = net.cfg.width * per_shot * (3 if spec.level == "boundary" else 1)
         head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, output_width(spec.type, spec.num_classes)))
         head = head.to(rep.device)
     opt = torch.optim.AdamW(
