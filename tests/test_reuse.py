@@ -121,3 +121,14 @@ def test_recall_and_pooled_recurrence_the_saved_config_predates_are_read_as_none
     assert config_changes(path, cfg) == []
     now = from_dict(PretrainConfig, {"store": "s"})
     assert config_changes(path, now) == ["model.recall: 0 -> 8", "objectives.recurrence.pool: 1 -> 8"]
+
+
+def test_a_saved_config_without_summary_tokens_had_one_cls(tmp_path):
+    """Runs saved before 2 Dec 2026 (afternoon) had one [CLS]: they are not the new default's model."""
+    path, cfg = saved(tmp_path, {"model": {"summary_tokens": "one"}})
+    text = path.read_text().replace("  summary_tokens: one\n", "")
+    assert "summary_tokens" not in text
+    path.write_text(text)
+    assert config_changes(path, cfg) == []
+    now = from_dict(PretrainConfig, {"store": "s"})
+    assert config_changes(path, now) == ["model.summary_tokens: 'one' -> 'per_modality'"]
