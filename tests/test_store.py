@@ -426,6 +426,18 @@ def test_subset_view(store_dir, tmp_path):
         subset_store(store_dir, ["nope"], tmp_path / "view2")
 
 
+def test_a_view_whose_source_store_moved_says_so(store_dir, tmp_path):
+    from lmp.store.subset import subset_store
+
+    subset_store(store_dir, ["movie-1"], tmp_path / "view")
+    store_dir.rename(tmp_path / "moved")
+    view = FeatureStore(tmp_path / "view")
+    gone = r"movie-1: its directory .* links to .*store/movies/movie-1, which does not exist"
+    with pytest.raises(StoreError, match=gone):
+        view.read("movie-1")
+    assert "source store was moved" in view.verify_movie("movie-1")[0]
+
+
 def test_a_subset_view_that_already_holds_the_movies_is_kept_in_place(store_dir, tmp_path, monkeypatch):
     """CI stop 24: two pretraining seeds of one study arm ran side by side on one view, and the second
     rebuilt it while the first was reading: between the swap's two renames the path was gone ("field

@@ -116,7 +116,7 @@ class FeatureStore:
             try:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
             except FileNotFoundError:
-                raise StoreError(f"movie {movie_id}: field '{name}' is missing ({path})") from None
+                raise StoreError(self._missing(movie_id, name, path)) from None
             except (ValueError, OSError) as e:
                 raise StoreError(f"movie {movie_id}: field '{name}' is corrupt or truncated ({path}: {e})") from None
             if tuple(arr.shape) != tuple(info.shape) or str(arr.dtype) != info.dtype:
@@ -155,6 +155,16 @@ class FeatureStore:
                 )
         return out
 
+    def _missing(self, movie_id: str, name: str, path: Path) -> str:
+        """Why a field's file is not there: a view's movie link whose source store moved, or the file itself."""
+        movie_dir = path.parent
+        if movie_dir.is_symlink() and not movie_dir.exists():
+            return (
+                f"movie {movie_id}: its directory {movie_dir} links to {os.readlink(movie_dir)}, which does not "
+                "exist (a store view whose source store was moved or removed: build the view again)"
+            )
+        return f"movie {movie_id}: field '{name}' is missing ({path})"
+
     # -- integrity --------------------------------------------------------------------------------
     def verify_movie(self, movie_id: str) -> list[str]:
         """Problems with one movie (empty list if it is intact): shapes, dtypes, checksums, values."""
@@ -163,7 +173,7 @@ class FeatureStore:
         for name, info in record.files.items():
             path = self.root / MOVIES_DIR / movie_id / f"{name}.npy"
             if not path.exists():
-                problems.append(f"movie {movie_id}: field '{name}' is missing")
+                problems.append(self._missing(movie_id, name, path))
                 continue
             if path.stat().st_size != info.bytes:
                 problems.append(
