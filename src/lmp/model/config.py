@@ -119,9 +119,14 @@ class ModelConfig:
         return cls(preset=name, **overrides)
 
     @property
+    def cls_modalities(self) -> tuple[str, ...]:
+        """The modality each [CLS] token summarises, in token order; () for one [CLS] that summarises them all."""
+        return self.modalities if self.summary_tokens == "per_modality" else ()
+
+    @property
     def cls_width(self) -> int:
         """Width of the clip vector `cls`: the [CLS] tokens side by side."""
-        return self.width * (len(self.modalities) if self.summary_tokens == "per_modality" else 1)
+        return self.width * max(len(self.cls_modalities), 1)
 
     def dim(self, modality: str) -> int:
         """Input width of one modality; a clear error when the store did not provide it."""

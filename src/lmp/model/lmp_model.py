@@ -98,7 +98,7 @@ class LMPModel(nn.Module):
             {m: Encoder(d, cfg.heads, cfg.layers, cfg.mlp_ratio, cfg.dropout) for m in cfg.modalities}
         )
         self.cross = Encoder(d, cfg.heads, cfg.cross_layers, cfg.mlp_ratio, cfg.dropout)
-        self.n_cls = len(cfg.modalities) if cfg.summary_tokens == "per_modality" else 1
+        self.n_cls = max(len(cfg.cls_modalities), 1)
         self.cls_token = _token(d) if self.n_cls == 1 else nn.Parameter(torch.zeros(self.n_cls, d))
         self.drop = nn.Dropout(cfg.dropout)
         self.apply(self._init_weights)

@@ -132,8 +132,9 @@ class Pretrainer(nn.Module):
         )
         movie_width = mcfg.cls_width  # the [CLS] tokens side by side
         self.movie = MovieContrast(movie_width, proj, mv.temperature, mv.learn_temperature) if mv.weight > 0 else None
-        cls_modalities = mcfg.modalities if mcfg.summary_tokens == "per_modality" else ()
-        self.summary = WindowSummary(d, mcfg.input_dims, usable, sm.target, cls_modalities) if sm.weight > 0 else None
+        self.summary = (
+            WindowSummary(d, mcfg.input_dims, usable, sm.target, mcfg.cls_modalities) if sm.weight > 0 else None
+        )
         self.spread = Spread(usable) if cfg.spread.weight > 0 else None
         rec = cfg.recurrence
         rec_modalities = tuple(m for m in usable if m in rec.modalities) if rec.weight > 0 else ()
