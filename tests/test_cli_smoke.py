@@ -134,11 +134,14 @@ def test_studies_side_by_side_give_what_one_after_another_gives(smoke_studies):
     out = smoke_studies
     assert {p.name for p in (out / "logs").iterdir()} == {
         "pretrain-base-w16.log", "pretrain-per-shot.log", "pretrain-base-w16-seed1.log", "pretrain-per-shot-seed1.log",
-        "pretrain-span-8.log", "pretrain-span-8-seed1.log", "data.log", "span.log", "ablate.log",
+        "pretrain-span-8.log", "pretrain-span-8-seed1.log", "pretrain-data-50pct.log", "pretrain-mod-visual.log",
+        "pretrain-mod-visual-seed1.log", "pretrain-no-movie.log", "data.log", "span.log", "ablate.log",
     }  # fmt: skip
-    # The span study's arms were pretrained before it, side by side; it found them cached.
+    # Every study's arms were pretrained before the studies, side by side; they found them cached.
     assert "pretraining arm 'span-8-seed1'" in (out / "logs" / "pretrain-span-8-seed1.log").read_text()
-    assert "pretraining arm" not in (out / "logs" / "span.log").read_text()
+    assert "pretraining arm 'data-50pct' on 4 movies" in (out / "logs" / "pretrain-data-50pct.log").read_text()
+    for study in ("data", "span", "ablate"):
+        assert "pretraining arm" not in (out / "logs" / f"{study}.log").read_text()
     before = json.loads((out / "span" / "results.json").read_text())["records"]
     # In this process this time; every arm is cached, so only the probes run again.
     assert main(["study", "span", *SMOKE_STUDY, "--out", str(out), "--workers", "1"]) == 0

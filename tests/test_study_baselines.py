@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,40 @@ def test_study_tasks_must_be_classification_tasks(tmp_path):
                                   "tasks": ["genre", "like_ratio"]})  # fmt: skip
     with pytest.raises(LMPError, match=r"must be classification tasks; \{'like_ratio': 'regression, mse'\}"):
         load_corpus(cfg)
+
+
+def test_the_study_probe_fits_once_per_distinct_label_subset_with_the_values_of_a_fit_per_seed(monkeypatch):
+    import torch
+
+    import lmp.tasks.probe as probe_module
+    from lmp.studies.config import StudyConfig
+    from lmp.studies.runner import probe, stratified_subset
+
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(90) % 3
+    x = torch.randn(90, 6, generator=gen) + 0.5 * torch.nn.functional.one_hot(y, 6).float()
+    reps = {"train": (x[:60], y[:60]), "val": (x[60:75], y[60:75]), "test": (x[75:], y[75:])}
+    task = SimpleNamespace(spec=SimpleNamespace(type="classification", metric="accuracy", num_classes=3))
+    cfg = StudyConfig(seeds=(0, 1, 2))
+    real, calls = probe_module.linear_probe, []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["seed"])
+        return real(*args, **kwargs)
+
+    def per_seed(fraction):  # one fit per seed, as the studies did before
+        values = []
+        for seed in cfg.seeds:
+            idx = stratified_subset(y[:60], fraction, seed)
+            r = real(x[:60][idx], y[:60][idx], *reps["val"], *reps["test"], "classification", num_classes=3, seed=seed)
+            values.append(float(r["test"]["accuracy"]))
+        return values
+
+    monkeypatch.setattr(probe_module, "linear_probe", counted)
+    full = probe(reps, task, cfg, 1.0)
+    assert calls == [0]  # every seed draws all labels: one fit
+    calls.clear()
+    half = probe(reps, task, cfg, 0.2)
+    assert calls == [0, 1, 2]  # three different fifths: three fits
+    assert full["values"] == per_seed(1.0) and half["values"] == per_seed(0.2)
+    assert len(set(half["values"])) > 1  # the subsets differ, so the values can

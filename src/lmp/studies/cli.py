@@ -1,7 +1,7 @@
 """`lmp study data|span|ablate|all`: each writes OUT/<study>/results.{md,csv,json} and a plot.
 
-Several studies with `workers` > 1 (the default for `all`): the pretraining arms that more than one
-study uses, and the span study's, are trained first, side by side, then the studies run side by side,
+Several studies with `workers` > 1 (the default for `all`): every pretraining arm the studies use is
+trained first, side by side, then the studies run side by side,
 each in its own process with `threads` torch threads, their output in OUT/logs/<study>.log. The studies' small models
 run fastest on one thread, so one process per core is how a 2-core machine gets both cores working;
 the results are the same as one after another (every arm is seeded and cached under OUT/pretrain).
@@ -17,26 +17,38 @@ from pathlib import Path
 from lmp.config import atomic_write_text
 from lmp.studies.config import StudyConfig
 
-_SHARED_ARMS = {"base": ("data", "span", "ablate"), "per-shot": ("data", "span")}
-"""Arms that several studies use -> the studies that use them (at every seed of `pretrain_seeds`)."""
 
+def _first_runs(cfg: StudyConfig, names: tuple[str, ...]) -> list[tuple[str, dict, int, float]]:
+    """(arm, overrides, pretraining seed, movie fraction) of every pretraining run that the studies `names`
+    need, each once. They are trained first, side by side, so the studies' processes then only probe and
+    fine-tune: no study waits behind another's pretraining, and the pool spreads the runs evenly over the
+    workers (until 2 Dec 2026 the ablation study trained its 13 runs in the process it shared with the span
+    study, and that process ended last)."""
+    from lmp.studies.ablation import ablation_arms
+    from lmp.studies.runner import PER_SHOT, PER_SHOT_OVERRIDES, amount_arm, base_arm, pretrain_seed_list, span_arm
 
-def _first_runs(cfg: StudyConfig, names: tuple[str, ...]) -> list[tuple[str, dict, int]]:
-    """(arm, overrides, pretraining seed) of the runs trained before the studies, side by side: those that
-    more than one of the studies `names` needs, and the span study's (its long windows are the longest runs;
-    in the pool they keep every worker busy instead of lengthening the span study's process). The ablation
-    study trains its own arms in the process it shares with the span study, beside the data study, whose
-    probes and fine-tuning take longest."""
-    from lmp.studies.runner import PER_SHOT, PER_SHOT_OVERRIDES, base_arm, pretrain_seed_list, span_arm
+    seeds = pretrain_seed_list(cfg)
+    runs: dict[tuple[str, int], tuple[str, dict, int, float]] = {}
 
-    arms = {"base": (base_arm(cfg), {}), "per-shot": (PER_SHOT, PER_SHOT_OVERRIDES)}
-    runs = []
-    for seed in pretrain_seed_list(cfg):
-        runs += [(*arms[arm], seed) for arm, users in _SHARED_ARMS.items() if sum(n in users for n in names) > 1]
-        if "span" in names:
-            runs += [(*span_arm(cfg, s), seed) for s in cfg.spans if s != cfg.window]
+    def add(arm: str, overrides: dict, arm_seeds: tuple[int, ...], fraction: float = 1.0) -> None:
+        for seed in arm_seeds:
+            runs.setdefault((arm, seed), (arm, overrides, seed, fraction))
+
+    if "data" in names or "span" in names:
+        add(base_arm(cfg), {}, seeds)
+        add(PER_SHOT, PER_SHOT_OVERRIDES, seeds)
+    if "data" in names:
+        for fraction in cfg.pretrain_fractions:
+            if fraction < 1.0:
+                add(amount_arm(fraction), {}, (cfg.seed,), fraction)
+    if "span" in names:
+        for s in cfg.spans:
+            add(*span_arm(cfg, s), seeds)
+    if "ablate" in names:
+        for a in ablation_arms(cfg):
+            add(a.arm, a.overrides, a.seeds)
     # Longest windows first: the pool's last job is then a short one, and no worker waits long for it.
-    return sorted(runs, key=lambda run: -run[1].get("data", {}).get("window", cfg.window))
+    return sorted(runs.values(), key=lambda run: -run[1].get("data", {}).get("window", cfg.window))
 
 
 def _study(cfg: StudyConfig, name: str) -> dict:
@@ -48,10 +60,10 @@ def _study(cfg: StudyConfig, name: str) -> dict:
     return {"data": run_data, "span": run_span, "ablate": run_ablate}[name](cfg, load_corpus(cfg))
 
 
-def _pretrain(cfg: StudyConfig, arm: str, overrides: dict, seed: int) -> Path:
+def _pretrain(cfg: StudyConfig, arm: str, overrides: dict, seed: int, fraction: float) -> Path:
     from lmp.studies.runner import load_corpus, pretrain_arm
 
-    return pretrain_arm(cfg, load_corpus(cfg), arm, overrides, seed=seed)
+    return pretrain_arm(cfg, load_corpus(cfg), arm, overrides, movie_fraction=fraction, seed=seed)
 
 
 def _in_worker(log: Path, threads: int, job, *args):
@@ -76,17 +88,17 @@ def _side_by_side(cfg: StudyConfig, names: tuple[str, ...]) -> dict[str, dict]:
     first = _first_runs(cfg, names)
     # An arm's seeds train side by side on one store view: it is built here, once, so that no run builds it
     # while another reads it (a view that is already right is kept as it is).
-    for arm in dict.fromkeys(a for a, _, _ in first):
-        arm_view(cfg, corpus, arm)
+    for arm, fraction in dict.fromkeys((a, f) for a, _, _, f in first):
+        arm_view(cfg, corpus, arm, fraction)
     print(f"running the {', '.join(names)} studies in {cfg.workers} worker processes "
           f"({cfg.threads or 'default'} thread(s) each); their output: {logs}/")  # fmt: skip
     start = time.monotonic()
     # spawn: a fresh interpreter per worker, not a fork of this one's torch thread pools.
     with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        runs = [a if s == cfg.seed else f"{a}-seed{s}" for a, _, s in first]  # as pretrain/ names them
+        runs = [a if s == cfg.seed else f"{a}-seed{s}" for a, _, s, _ in first]  # as pretrain/ names them
         trained = [
-            pool.submit(_in_worker, logs / f"pretrain-{run}.log", cfg.threads, _pretrain, cfg, a, overrides, s)
-            for run, (a, overrides, s) in zip(runs, first)
+            pool.submit(_in_worker, logs / f"pretrain-{run}.log", cfg.threads, _pretrain, cfg, *job)
+            for run, job in zip(runs, first)
         ]
         for run, job in zip(runs, trained):
             print(f"pretrained '{run}': {job.result()}")

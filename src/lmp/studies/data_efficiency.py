@@ -36,6 +36,7 @@ from lmp.studies.runner import (
     RANDOM_INIT,
     RAW,
     Corpus,
+    amount_arm,
     base_arm,
     evaluate_arm,
     finetune_arm,
@@ -177,7 +178,7 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
     amount: dict[float, dict[float, dict]] = {}
     for pf in pre_fracs:
         arm_dir = (
-            base_dir if pf >= 1.0 else pretrain_arm(cfg, corpus, f"data-{round(pf * 100)}pct", {}, movie_fraction=pf)
+            base_dir if pf >= 1.0 else pretrain_arm(cfg, corpus, amount_arm(pf), {}, movie_fraction=pf)
         )
         res = evaluate_arm(corpus, cfg, load_arm_model(arm_dir, corpus, cfg), label_points)
         amount[pf] = {lf: task_average({t: res[t][lf] for t in res}, cfg.tasks) for lf in label_points}

@@ -173,13 +173,17 @@ def evaluate_task(
         if protocol == "linear":
             x = rep.task(task)
             meta = _boundary_meta(task)
+            fitted: list[dict[str, Any]] = []
 
             def run(seed: int) -> dict[str, Any]:
-                return linear_probe(
-                    x["train"][0], y["train"], x["val"][0], y["val"], x["test"][0], y["test"], spec.type,
-                    weight_decays=o.linear_weight_decays, steps=o.linear_steps, seed=seed, meta=meta,
-                    progress=progress, **common,
-                )  # fmt: skip
+                # The probe's optimum depends only on its data, the same for every seed: fit it once.
+                if not fitted:
+                    fitted.append(linear_probe(
+                        x["train"][0], y["train"], x["val"][0], y["val"], x["test"][0], y["test"], spec.type,
+                        weight_decays=o.linear_weight_decays, steps=o.linear_steps, seed=seed, meta=meta,
+                        progress=progress, **common,
+                    ))  # fmt: skip
+                return fitted[0]
 
         else:
             # Projected once for every seed (a no-op up to attentive_max_width).
