@@ -11,6 +11,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
+import lmp.tasks.evaluate as evaluate_module
 from lmp.cli import main
 from lmp.labels import Example, read_task
 from lmp.model import LMPModel, ModelConfig
@@ -153,13 +154,20 @@ def test_random_init_keeps_architecture_but_not_weights(world):
     assert not torch.equal(rand.cls_token, trained.cls_token)
 
 
-def test_evaluate_task_linear_attentive_and_missing_report(world):
+def test_evaluate_task_linear_attentive_and_missing_report(world, monkeypatch):
     store = world["store"]
     task = read_task(world["labels"] / "tags").restrict(store)
     assert task.missing["train"] == {"total": 19, "found": 18, "missing": 1, "missing_ids": ["gone"]}
     lin = evaluate_task(task, store, None, protocol="linear", representation="raw", seeds=(0, 1), options=FAST,
                         progress=False)
     assert lin["test"]["mAP"]["mean"] > 0.8 and len(lin["test"]["mAP"]["values"]) == 2
+    # The linear probe's optimum depends only on its data, the same for both seeds: one fit, reported twice.
+    calls = []
+    real = evaluate_module.linear_probe
+    monkeypatch.setattr(evaluate_module, "linear_probe", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
+    again = evaluate_task(task, store, None, protocol="linear", representation="raw", seeds=(0, 1, 2), options=FAST,
+                          progress=False)
+    assert calls == [0] and again["test"]["mAP"]["values"] == [lin["test"]["mAP"]["values"][0]] * 3
     att = evaluate_task(task, store, None, protocol="attentive", representation="raw", seeds=(0,), options=FAST,
                         progress=False)
     # The tags are written plainly into the clips' text features: the attentive probe recovers them.
