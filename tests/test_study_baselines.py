@@ -150,7 +150,7 @@ def test_the_study_probe_fits_once_per_distinct_label_subset_with_the_values_of_
     full = probe(reps, task, cfg, 1.0)
     assert calls == [0]  # every seed draws all labels: one fit
     calls.clear()
-    half = probe(reps, task, cfg, 0.2)
+    fifth = probe(reps, task, cfg, 0.2)
     assert calls == [0, 1, 2]  # three different fifths: three fits
-    assert full["values"] == per_seed(1.0) and half["values"] == per_seed(0.2)
-    assert len(set(half["values"])) > 1  # the subsets differ, so the values can
+    assert full["values"] == per_seed(1.0) and fifth["values"] == per_seed(0.2)
+    assert len(set(fifth["values"])) > 1  # the subsets differ, so the values can
