@@ -79,7 +79,9 @@ def _in_worker(log: Path, threads: int, job, *args):
 
 def _side_by_side(cfg: StudyConfig, names: tuple[str, ...]) -> dict[str, dict]:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm import tqdm
 
     from lmp.studies.runner import arm_view, load_corpus
 
@@ -93,21 +95,24 @@ def _side_by_side(cfg: StudyConfig, names: tuple[str, ...]) -> dict[str, dict]:
     print(f"running the {', '.join(names)} studies in {cfg.workers} worker processes "
           f"({cfg.threads or 'default'} thread(s) each); their output: {logs}/")  # fmt: skip
     start = time.monotonic()
+
+    def done(what: str) -> None:
+        tqdm.write(f"{what} ({(time.monotonic() - start) / 60:.1f} min since the start)")
+
     # spawn: a fresh interpreter per worker, not a fork of this one's torch thread pools.
     with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        runs = [a if s == cfg.seed else f"{a}-seed{s}" for a, _, s, _ in first]  # as pretrain/ names them
-        trained = [
-            pool.submit(_in_worker, logs / f"pretrain-{run}.log", cfg.threads, _pretrain, cfg, *job)
-            for run, job in zip(runs, first)
-        ]
-        for run, job in zip(runs, trained):
-            print(f"pretrained '{run}': {job.result()}")
-        jobs = {n: pool.submit(_in_worker, logs / f"{n}.log", cfg.threads, _study, cfg, n) for n in names}
-        summary = {}
-        for name, job in jobs.items():
-            summary[name] = job.result()
-            print(f"{name} study done ({(time.monotonic() - start) / 60:.0f} min since the start)")
-    return summary
+        trained = {
+            pool.submit(_in_worker, logs / f"pretrain-{run}.log", cfg.threads, _pretrain, cfg, *job): run
+            for run, job in zip((a if s == cfg.seed else f"{a}-seed{s}" for a, _, s, _ in first), first)
+        }  # future -> the run's name, as pretrain/ names it
+        for job in tqdm(as_completed(trained), total=len(trained), desc="pretraining arms", unit="run"):
+            done(f"pretrained '{trained[job]}': {job.result()}")  # a run's error stops the command here
+        jobs = {pool.submit(_in_worker, logs / f"{n}.log", cfg.threads, _study, cfg, n): n for n in names}
+        results = {}
+        for job in tqdm(as_completed(jobs), total=len(jobs), desc="studies", unit="study"):
+            results[jobs[job]] = job.result()
+            done(f"{jobs[job]} study done")
+    return {n: results[n] for n in names}  # in the order asked for, whatever order they ended in
 
 
 def _run(cfg: StudyConfig, names: tuple[str, ...]) -> int:
