@@ -83,7 +83,7 @@ def _side_by_side(cfg: StudyConfig, names: tuple[str, ...]) -> dict[str, dict]:
 
     from tqdm import tqdm
 
-    from lmp.studies.runner import arm_view, load_corpus
+    from lmp.studies.runner import arm_run_name, arm_view, load_corpus
 
     corpus = load_corpus(cfg)  # synthesises the corpus once, before any worker needs it
     logs = cfg.out / "logs"
@@ -103,7 +103,7 @@ def _side_by_side(cfg: StudyConfig, names: tuple[str, ...]) -> dict[str, dict]:
     with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         trained = {
             pool.submit(_in_worker, logs / f"pretrain-{run}.log", cfg.threads, _pretrain, cfg, *job): run
-            for run, job in zip((a if s == cfg.seed else f"{a}-seed{s}" for a, _, s, _ in first), first)
+            for run, job in zip((arm_run_name(cfg, a, s) for a, _, s, _ in first), first)
         }  # future -> the run's name, as pretrain/ names it
         for job in tqdm(as_completed(trained), total=len(trained), desc="pretraining arms", unit="run"):
             done(f"pretrained '{trained[job]}': {job.result()}")  # a run's error stops the command here

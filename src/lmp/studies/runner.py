@@ -95,7 +95,7 @@ def pretrain_arm(
     from lmp.train.reuse import finished_model
 
     seed = cfg.seed if seed is None else seed
-    run_name = arm if seed == cfg.seed else f"{arm}-seed{seed}"
+    run_name = arm_run_name(cfg, arm, seed)
     run = cfg.out / "pretrain" / run_name
     window = overrides.get("data", {}).get("window", cfg.window)
     values = {
@@ -121,6 +121,11 @@ def pretrain_arm(
     store = arm_view(cfg, corpus, arm, movie_fraction)
     print(f"pretraining arm '{run_name}' on {len(store)} movies")
     return pretrain(pcfg)
+
+
+def arm_run_name(cfg: StudyConfig, arm: str, seed: int) -> str:
+    """The run's directory name under OUT/pretrain: the arm's name for the study's own seed, else <arm>-seed<seed>."""
+    return arm if seed == cfg.seed else f"{arm}-seed{seed}"
 
 
 def _view_path(cfg: StudyConfig, arm: str) -> Path:
