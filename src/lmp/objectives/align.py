@@ -90,30 +90,50 @@ class ShotAlignment(nn.Module):
             if not window:
                 key_ok[m] = all_gather_no_grad(key_ok[m])  # [N]
 
-        def queries_of(m: str, rows: torch.Tensor) -> torch.Tensor:
-            """Unit query embeddings [n, p]; with content keys only the query rows go through the head."""
-            return emb[m][rows] if m in emb else l2norm(self.heads[m](flat[m][rows]))
-
-        out = {}
+        # Both directions of every pair, adjacent, each one problem of a single batched InfoNCE.
+        directions = [(qm, km, pair_name(a, b_)) for a, b_ in self.pairs for qm, km in ((a, b_), (b_, a))]
+        n_win, q = queries[directions[0][2]].index.shape  # the Pretrainer draws q slots per window for every pair
+        s = next(iter(unimodal.values())).shape[1]
+        rows, valid = {}, {}
         for a, b_ in self.pairs:
             sample = queries[pair_name(a, b_)]
-            n_win, q = sample.index.shape
-            s = unimodal[a].shape[1]
             local = torch.arange(n_win, device=sample.index.device)[:, None] * s + sample.index  # [b, q]
-            local = local.reshape(n_win * q)
+            rows[pair_name(a, b_)] = local = local.reshape(n_win * q)
             # Samples come from the usable pairs already; re-checking keeps hand-made samples honest.
-            valid = sample.valid.reshape(n_win * q) & ok[a][local] & ok[b_][local]
-            losses = []
-            for qm, km in ((a, b_), (b_, a)):
-                query = queries_of(qm, local)  # [b*q, p]
-                if window:  # the same shot's index within its window is the target: [b, q, s] logits
-                    nce = window_info_nce(
-                        query.reshape(n_win, q, -1), keys[km].reshape(n_win, s, -1), scale, sample.index,
-                        key_ok[km].reshape(n_win, s), valid.reshape(n_win, q),
-                    )  # fmt: skip
-                else:
-                    target = global_offset(n_win * s) + local  # the same shot's gathered index
-                    nce = info_nce(query, keys[km], scale, target, key_ok[km], valid)
-                losses.append(global_mean(*nce))
-            out[pair_name(a, b_)] = 0.5 * (losses[0] + losses[1])
-        return out
+            valid[pair_name(a, b_)] = sample.valid.reshape(n_win * q) & ok[a][local] & ok[b_][local]
+        query = self._queries(directions, rows, flat, emb)  # [D, b*q, p]
+        key = torch.stack([keys[km] for _, km, _ in directions])  # [D, b*s or N, p]
+        key_valid = torch.stack([key_ok[km] for _, km, _ in directions])  # [D, b*s or N]
+        query_valid = torch.stack([valid[pair] for _, _, pair in directions])  # [D, b*q]
+        if window:  # the same shot's index within its window is the target: [D, b, q, s] logits
+            target = torch.stack([queries[pair].index for _, _, pair in directions])  # [D, b, q]
+            nce = window_info_nce(
+                query.reshape(len(directions), n_win, q, -1), key.reshape(len(directions), n_win, s, -1), scale,
+                target, key_valid.reshape(len(directions), n_win, s), query_valid.reshape(len(directions), n_win, q),
+            )  # fmt: skip
+        else:
+            target = global_offset(n_win * s) + torch.stack([rows[pair] for _, _, pair in directions])  # gathered
+            nce = info_nce(query, key, scale, target, key_valid, query_valid)
+        both = 0.5 * global_mean(*nce).view(len(self.pairs), 2).sum(1)  # [pairs]: the mean of the two directions
+        return dict(zip((pair_name(a, b_) for a, b_ in self.pairs), both.unbind(0)))
+
+    def _queries(
+        self, directions: list[tuple[str, str, str]], rows: dict[str, torch.Tensor], flat: dict[str, torch.Tensor],
+        emb: dict[str, torch.Tensor],
+    ) -> torch.Tensor:  # fmt: skip
+        """Unit query embeddings [directions, b*q, p]. With content keys only the query rows go through the
+        heads, each modality's head once for all of its directions."""
+        out: list[torch.Tensor | None] = [None] * len(directions)
+        n = len(next(iter(rows.values())))  # b*q query rows per pair
+        for m in self.heads:
+            mine = [i for i, (qm, _, _) in enumerate(directions) if qm == m]
+            if not mine:
+                continue
+            if m in emb:  # contextual keys: every shot is embedded already
+                pieces = [emb[m][rows[directions[i][2]]] for i in mine]
+            else:
+                picked = flat[m][torch.cat([rows[directions[i][2]] for i in mine])]
+                pieces = l2norm(self.heads[m](picked)).split(n)
+            for i, piece in zip(mine, pieces):
+                out[i] = piece
+        return torch.stack(out)

@@ -45,37 +45,41 @@ def info_nce(
     query_valid: torch.Tensor,
     distinct: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Single-positive InfoNCE of unit queries [n, c] against unit keys [N, c] -> (loss sum, count).
+    """Single-positive InfoNCE of unit queries [..., n, c] against unit keys [..., N, c] -> (loss sum, count),
+    each of the leading shape [...] (scalars for [n, c] queries).
 
-    target long [n]: each query's positive key. key_valid bool [N]: candidate keys. query_valid bool [n].
-    distinct bool [n, N] (optional): False marks keys that are copies of the query's target (the target
-    included); they leave the denominator and the target is added back once.
+    target long [..., n]: each query's positive key. key_valid bool [..., N]: candidate keys. query_valid
+    bool [..., n]. distinct bool [..., n, N] (optional): False marks keys that are copies of the query's target
+    (the target included); they leave the denominator and the target is added back once. Leading dimensions
+    are independent problems (an objective's modalities or pairs), scored in one batched product.
 
     A query counts if it is valid, its target is a valid key and some other valid key is not a copy of it
-    (a negative). Returns the loss summed over counted queries and their number (a tensor: no host sync),
+    (a negative). Returns the loss summed over counted queries and their number (tensors: no host sync),
     for the caller to normalise globally. Written for memory traffic, since [n, N] is ~10^9 on a 30k-shot
     batch: the key mask is a bias fused into the matmul, and the only full-size float32 tensor is the one
     log-sum-exp keeps for backward.
     """
-    bias = torch.zeros(keys.shape[0], device=keys.device).masked_fill(~key_valid, _NEG)  # [N]
-    logits = torch.addmm(bias, queries * scale, keys.T).float()  # [n, N]
+    (n, c), N = queries.shape[-2:], keys.shape[-2]
+    bias = torch.zeros(key_valid.shape, dtype=keys.dtype, device=keys.device).masked_fill(~key_valid, _NEG)
+    # [..., n, c] x [..., N, c] -> [G, n, N] with the leading dimensions flattened to G (1 for 2-D inputs).
+    logits = torch.baddbmm(
+        bias.reshape(-1, 1, N), (queries * scale).reshape(-1, n, c), keys.reshape(-1, N, c).transpose(1, 2)
+    ).float()
+    logits = logits.reshape(*queries.shape[:-2], n, N)
     # A query with no negative (no other valid key that is not a copy of its target) is no query: its loss
     # is 0 whatever it says, and counting it would lower the mean for nothing learnt.
-    rival = (distinct & key_valid).any(-1) if distinct is not None else (key_valid.sum() > 1).expand_as(target)
-    return _nce(logits, target, distinct, query_valid & key_valid[target] & rival)
-
-
-def _nce(
-    logits: torch.Tensor, target: torch.Tensor, distinct: torch.Tensor | None, counted: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The loss of `info_nce` from its logits [..., N] (candidates last) -> (sum, count) over counted queries."""
-    positive = logits.gather(-1, target[..., None]).squeeze(-1)  # [...]
+    if distinct is not None:
+        rival = (distinct & key_valid[..., None, :]).any(-1)  # [..., n]
+    else:
+        rival = (key_valid.sum(-1, keepdim=True) > 1).expand_as(target)
+    counted = query_valid & key_valid.gather(-1, target) & rival
+    positive = logits.gather(-1, target[..., None]).squeeze(-1)  # [..., n]
     if distinct is None:
         log_all = torch.logsumexp(logits, dim=-1)
     else:
         log_all = torch.logaddexp(torch.logsumexp(logits.masked_fill(~distinct, _NEG), dim=-1), positive)
     loss = torch.where(counted, log_all - positive, torch.zeros_like(positive))
-    return loss.sum(), counted.sum()
+    return loss.sum(-1), counted.sum(-1)
 
 
 def window_info_nce(
@@ -87,21 +91,16 @@ def window_info_nce(
     query_valid: torch.Tensor,
     distinct: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`info_nce` when only a query's own window competes (`negatives: window`): unit queries [b, k, c]
-    against their window's unit keys [b, s, c] -> (loss sum, count).
+    """`info_nce` when only a query's own window competes (`negatives: window`): unit queries [..., b, k, c]
+    against their window's unit keys [..., b, s, c] -> (loss sum, count) of the leading shape [...].
 
-    target long [b, k]: the positive's shot index in the window; key_valid bool [b, s]; query_valid bool
-    [b, k]; distinct bool [b, k, s] as in `info_nce`. The same loss as `info_nce` over the gathered keys with
-    every other window masked out, but in [b, k, s] logits instead of [b*k, world*b*s]: a batch of b
-    windows costs b times less, and no other rank's keys are needed (no gather).
+    target long [..., b, k]: the positive's shot index in the window; key_valid bool [..., b, s]; query_valid
+    bool [..., b, k]; distinct bool [..., b, k, s] as in `info_nce`. The same loss as `info_nce` over the
+    gathered keys with every other window masked out, but in [b, k, s] logits instead of [b*k, world*b*s]: a
+    batch of b windows costs b times less, and no other rank's keys are needed (no gather).
     """
-    bias = torch.zeros_like(key_valid, dtype=keys.dtype).masked_fill(~key_valid, _NEG)  # [b, s]
-    logits = torch.baddbmm(bias[:, None, :], queries * scale, keys.transpose(1, 2)).float()  # [b, k, s]
-    if distinct is not None:  # a query needs a negative, as in info_nce
-        rival = (distinct & key_valid[:, None, :]).any(-1)  # [b, k]
-    else:
-        rival = (key_valid.sum(1, keepdim=True) > 1).expand_as(target)
-    return _nce(logits, target, distinct, query_valid & key_valid.gather(1, target) & rival)
+    loss, count = info_nce(queries, keys, scale, target, key_valid, query_valid, distinct)  # [..., b] each
+    return loss.sum(-1), count.sum(-1)
 
 
 def multi_positive_nce(

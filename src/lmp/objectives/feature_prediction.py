@@ -27,6 +27,7 @@ features (a fingerprint), which costs O(N) instead of an [n, N, D] similarity pr
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lmp.modality import present
@@ -73,58 +74,77 @@ class FeaturePrediction(nn.Module):
         """tokens[m] [b, s, d]: the encoder outputs that predict; samples[m]: the corrupted shots;
         content_keys: the step's content embeddings (needed when target="content"; gathered ones too with
         batch negatives)."""
-        scale = self.scale()
-        out = {}
-        for m in self.modalities:
-            sample = samples[m]
-            b, s = sample.mask.shape
-            d = tokens[m].shape[-1]
-            k = sample.index.shape[1]
-            # Only the k query slots per window go through the head: [b, s, d] -> [b, k, d] -> [b*k, d].
-            picked = tokens[m].gather(1, sample.index[..., None].expand(b, k, d)).reshape(b * k, d)
-            valid = present(batch, m)
-            # Zero absent/padded features: a NaN there would poison the gradient through 0 * NaN.
-            feats = torch.where(valid[..., None], batch[m].detach(), 0)
-            if self.target == "regress":
-                out[m] = self._regress(feats, picked, sample, m)
-                continue
-            queries = l2norm(self.heads[m](picked))  # [b*k, D_m or p]
-            raw = l2norm(feats.reshape(b * s, -1))  # [b*s, D_m]
-            with torch.autocast(raw.device.type, enabled=False):  # equal features, equal fp32 fingerprints
-                fingerprint = raw @ getattr(self, f"_probe_{m}")  # [b*s]
-            if self.negatives in ("window", "masked"):  # only the query's own window competes: [b, k, s] logits
-                keys = content_keys.local[m] if self.target == "content" else raw  # [b*s, p or D_m]
-                fingerprint = fingerprint.reshape(b, s)
-                distinct = fingerprint.gather(1, sample.index)[..., None] != fingerprint[:, None, :]  # [b, k, s]
-                candidates = valid & sample.mask if self.negatives == "masked" else valid  # [b, s]
-                loss_sum, count = window_info_nce(
-                    queries.reshape(b, k, -1), keys.reshape(b, s, -1), scale, sample.index, candidates,
-                    sample.valid, distinct,
-                )  # fmt: skip
-                out[m] = global_mean(loss_sum, count)
-                continue
-            raw = all_gather_no_grad(raw)  # [N, D_m]
-            keys = content_keys.gathered[m] if self.target == "content" else raw  # [N, p] or [N, D_m]
-            key_valid = all_gather_no_grad(valid.reshape(b * s))  # [N]
-            fingerprint = all_gather_no_grad(fingerprint)  # [N]
-            # Gathered key index of each query's own shot: rank offset + window * s + shot.
-            target = global_offset(b * s) + torch.arange(b, device=keys.device)[:, None] * s + sample.index
-            target = target.reshape(b * k)
-            distinct = fingerprint[target][:, None] != fingerprint[None, :]  # [b*k, N]; False at the target
-            loss_sum, count = info_nce(
-                queries, keys, scale, target, key_valid, sample.valid.reshape(b * k), distinct
-            )
-            out[m] = global_mean(loss_sum, count)
-        return out
+        if self.target == "regress":
+            return {m: self._regress(batch, tokens[m], samples[m], m) for m in self.modalities}
+        window = self.negatives in ("window", "masked")  # only the query's own window competes
+        parts = [self._scoring(batch, tokens[m], samples[m], m, content_keys, window) for m in self.modalities]
+        # Every modality's problem in one batched InfoNCE: raw targets differ in width between modalities, and
+        # zero columns leave the cosines unchanged.
+        width = max(part["queries"].shape[-1] for part in parts)
+        for part in parts:
+            for name in ("queries", "keys"):
+                if part[name].shape[-1] < width:
+                    part[name] = F.pad(part[name], (0, width - part[name].shape[-1]))
+        stacked = {name: torch.stack([part[name] for part in parts]) for name in parts[0]}  # [M, ...] each
+        nce = window_info_nce if window else info_nce
+        loss_sum, count = nce(scale=self.scale(), **stacked)  # [M] each
+        return dict(zip(self.modalities, global_mean(loss_sum, count).unbind(0)))
 
-    def _regress(self, feats: torch.Tensor, picked: torch.Tensor, sample: ShotSample, m: str) -> torch.Tensor:
+    def _scoring(
+        self, batch: dict[str, torch.Tensor], tokens: torch.Tensor, sample: ShotSample, m: str,
+        content_keys: ContentKeys | None, window: bool,
+    ) -> dict[str, torch.Tensor]:  # fmt: skip
+        """Modality m's InfoNCE problem: the arguments of `window_info_nce` (window negatives) or `info_nce`."""
+        b, s = sample.mask.shape
+        k = sample.index.shape[1]
+        valid = present(batch, m)
+        feats = _features(batch, m)
+        queries = l2norm(self.heads[m](_slots(tokens, sample)))  # [b*k, D_m or p]
+        raw = l2norm(feats.reshape(b * s, -1))  # [b*s, D_m]
+        with torch.autocast(raw.device.type, enabled=False):  # equal features, equal fp32 fingerprints
+            fingerprint = raw @ getattr(self, f"_probe_{m}")  # [b*s]
+        if window:  # [b, k, s] logits
+            keys = content_keys.local[m] if self.target == "content" else raw  # [b*s, p or D_m]
+            fingerprint = fingerprint.reshape(b, s)
+            distinct = fingerprint.gather(1, sample.index)[..., None] != fingerprint[:, None, :]  # [b, k, s]
+            candidates = valid & sample.mask if self.negatives == "masked" else valid  # [b, s]
+            return {
+                "queries": queries.reshape(b, k, -1), "keys": keys.reshape(b, s, -1), "target": sample.index,
+                "key_valid": candidates, "query_valid": sample.valid, "distinct": distinct,
+            }  # fmt: skip
+        raw = all_gather_no_grad(raw)  # [N, D_m]
+        keys = content_keys.gathered[m] if self.target == "content" else raw  # [N, p] or [N, D_m]
+        fingerprint = all_gather_no_grad(fingerprint)  # [N]
+        # Gathered key index of each query's own shot: rank offset + window * s + shot.
+        target = global_offset(b * s) + torch.arange(b, device=keys.device)[:, None] * s + sample.index
+        target = target.reshape(b * k)
+        return {
+            "queries": queries, "keys": keys, "target": target,
+            "key_valid": all_gather_no_grad(valid.reshape(b * s)),  # [N]
+            "query_valid": sample.valid.reshape(b * k),
+            "distinct": fingerprint[target][:, None] != fingerprint[None, :],  # [b*k, N]; False at the target
+        }  # fmt: skip
+
+    def _regress(
+        self, batch: dict[str, torch.Tensor], tokens: torch.Tensor, sample: ShotSample, m: str
+    ) -> torch.Tensor:
         """Mean squared error between the head's prediction [b*k, D_m] and the corrupted shots' frozen
         features, each normalised to zero mean and unit variance over its dimensions (MAE's normalised
         targets). The per-shot noise adds a constant to this loss but does not bias its gradient: the
         best prediction is the feature's expectation given the context."""
-        b, k = sample.index.shape
-        target = feats.detach().gather(1, sample.index[..., None].expand(b, k, feats.shape[-1]))
-        target = torch.nn.functional.layer_norm(target.reshape(b * k, -1).float(), (feats.shape[-1],))
-        err = (self.heads[m](picked).float() - target).pow(2).mean(dim=1)  # [b*k]
-        valid = sample.valid.reshape(b * k)
+        target = F.layer_norm(_slots(_features(batch, m), sample).float(), (batch[m].shape[-1],))  # [b*k, D_m]
+        err = (self.heads[m](_slots(tokens, sample)).float() - target).pow(2).mean(dim=1)  # [b*k]
+        valid = sample.valid.reshape(-1)  # [b*k]
         return global_mean(torch.where(valid, err, 0).sum(), valid.sum())
+
+
+def _slots(x: torch.Tensor, sample: ShotSample) -> torch.Tensor:
+    """The rows of the k query slots per window: [b, s, c] -> [b, k, c] -> [b*k, c]."""
+    b, k = sample.index.shape
+    return x.gather(1, sample.index[..., None].expand(b, k, x.shape[-1])).reshape(b * k, -1)
+
+
+def _features(batch: dict[str, torch.Tensor], m: str) -> torch.Tensor:
+    """Modality m's frozen features [b, s, D_m], zero where absent or padded: a NaN there would poison the
+    gradient through 0 * NaN."""
+    return torch.where(present(batch, m)[..., None], batch[m].detach(), 0)

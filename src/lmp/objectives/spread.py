@@ -32,22 +32,23 @@ class Spread(nn.Module):
 
     def forward(self, tokens: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """tokens[m] [b, s, d], present[m] bool [b, s] -> {m: variance + covariance term}."""
-        out = {}
-        for m in self.modalities:
-            w = present[m].float()[..., None]  # [b, s, 1]
-            x = tokens[m].float() * w  # [b, s, d]: zero at absent shots
-            d = x.shape[-1]
-            # Sufficient statistics of every rank's shots: count, sum [d], sum of outer products [d, d].
-            shots = all_gather_no_grad(w.sum().reshape(1)).sum()
-            n = shots.clamp_min(2.0)
-            total = all_gather_with_grad(x.sum((0, 1))[None]).sum(0)
-            outer = all_gather_with_grad(torch.einsum("bsi,bsj->ij", x, x)[None]).sum(0)
-            mean = total / n
-            cov = (outer - n * torch.outer(mean, mean)) / (n - 1)  # [d, d]
-            std = (cov.diagonal().clamp_min(0) + 1e-4).sqrt()
-            off = cov - torch.diag(cov.diagonal())
-            # Every rank returns the full-batch term: its mean over ranks is that value, and the gathers'
-            # backward sums the ranks' identical gradients, which DDP's averaging then undoes.
-            # Fewer than two shots have no spread to keep (the term would be a constant 0.99 without gradient).
-            out[m] = (torch.relu(1.0 - std).mean() + off.pow(2).sum() / d) * (shots >= 2)
-        return out
+        w = torch.stack([present[m] for m in self.modalities]).float()[..., None]  # [M, b, s, 1]
+        x = torch.stack([tokens[m] for m in self.modalities]).float() * w  # [M, b, s, d]: zero at absent shots
+        d = x.shape[-1]
+        # Sufficient statistics of every rank's shots: count [M], sum [M, d], sum of outer products [M, d, d].
+        shots = all_gather_no_grad(w.sum((1, 2, 3))[None]).sum(0)
+        n = shots.clamp_min(2.0)[:, None]  # [M, 1]
+        total = all_gather_with_grad(x.sum((1, 2))[None]).sum(0)
+        flat = x.flatten(1, 2)  # [M, b*s, d]
+        outer = all_gather_with_grad(torch.bmm(flat.transpose(1, 2), flat)[None]).sum(0)
+        mean = total / n
+        cov = (outer - n[..., None] * mean[:, :, None] * mean[:, None, :]) / (n[..., None] - 1)  # [M, d, d]
+        variance = cov.diagonal(dim1=1, dim2=2)  # [M, d]
+        std = (variance.clamp_min(0) + 1e-4).sqrt()
+        diagonal = torch.eye(d, dtype=torch.bool, device=x.device)
+        off = cov.masked_fill(diagonal, 0).pow(2).sum((1, 2))  # [M]: the squared off-diagonal covariances
+        # Every rank returns the full-batch term: its mean over ranks is that value, and the gathers'
+        # backward sums the ranks' identical gradients, which DDP's averaging then undoes.
+        # Fewer than two shots have no spread to keep (the term would be a constant 0.99 without gradient).
+        term = (torch.relu(1.0 - std).mean(1) + off / d) * (shots >= 2)  # [M]
+        return dict(zip(self.modalities, term.unbind(0)))

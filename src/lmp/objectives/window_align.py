@@ -70,18 +70,19 @@ class WindowAlignment(nn.Module):
             key[m] = emb[m] if self.key_heads is None else l2norm(self.key_heads[m](window_mean(content[m], w, n)))
             has[m] = n > 0
         local, same_film = window_targets(batch["movie"])  # [b], [b, B]
-        scale = self.scale()
-        out = {}
-        for a, b_ in self.pairs:
-            losses = []
-            for qm, km in ((a, b_), (b_, a)):
-                keys = all_gather_with_grad(key[km])  # [B, p]
-                key_ok = all_gather_no_grad(has[km])  # [B]
-                # `distinct` False = a copy of the target: the window itself and its film's other windows.
-                nce = info_nce(emb[qm], keys, scale, local, key_ok, has[qm], ~same_film)
-                losses.append(global_mean(*nce))
-            out[f"{a}-{b_}"] = 0.5 * (losses[0] + losses[1])
-        return out
+        gathered = {m: all_gather_with_grad(x) for m, x in key.items()}  # [B, p]
+        key_ok = {m: all_gather_no_grad(x) for m, x in has.items()}  # [B]
+        # Both directions of every pair, adjacent, as the leading dimension D of one batched InfoNCE.
+        directions = [(qm, km) for a, b_ in self.pairs for qm, km in ((a, b_), (b_, a))]
+        d = len(directions)
+        nce = info_nce(
+            torch.stack([emb[qm] for qm, _ in directions]), torch.stack([gathered[km] for _, km in directions]),
+            self.scale(), local.expand(d, -1), torch.stack([key_ok[km] for _, km in directions]),
+            torch.stack([has[qm] for qm, _ in directions]),
+            (~same_film).expand(d, -1, -1),  # False = a copy of the target: the window itself and its film's others
+        )  # fmt: skip
+        both = 0.5 * global_mean(*nce).view(len(self.pairs), 2).sum(1)  # [pairs]: the mean of the two directions
+        return dict(zip((f"{a}-{b_}" for a, b_ in self.pairs), both.unbind(0)))
 
 
 def window_head(kind: str, width: int, proj_dim: int) -> nn.Module:
