@@ -24,6 +24,18 @@ def unit(*shape: int, g: torch.Generator) -> torch.Tensor:
     return torch.nn.functional.normalize(torch.randn(*shape, generator=g), dim=-1)
 
 
+def shot_inputs() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], ContentKeys]:
+    """A random batch, random tokens [b, s, D] per modality and random unit content keys; then seeds the
+    sampling."""
+    batch = random_batch()
+    g = torch.Generator().manual_seed(1)
+    b, s = batch["shot_mask"].shape
+    tokens = {m: torch.randn(b, s, D, generator=g) for m in MODALITIES}
+    keys = ContentKeys.of({m: unit(b * s, P, g=g) for m in MODALITIES}, gather=True)
+    torch.manual_seed(2)
+    return batch, tokens, keys
+
+
 @pytest.mark.parametrize("window", [False, True])
 def test_leading_dimensions_are_independent_problems(window):
     """info_nce / window_info_nce on [3, ...] inputs give, per leading index, the 2-D call's sum and count."""
@@ -67,13 +79,7 @@ def _alone(obj: torch.nn.Module, make, part_names: tuple) -> torch.nn.Module:
 def test_feature_prediction_gives_each_modality_its_loss_alone(target, negatives):
     """Three modalities in one batched InfoNCE (raw targets of three widths, zero-padded to one) give each
     modality the loss the objective gives it alone."""
-    torch.manual_seed(0)
-    batch = random_batch()
-    g = torch.Generator().manual_seed(1)
-    b, s = batch["shot_mask"].shape
-    tokens = {m: torch.randn(b, s, D, generator=g) for m in MODALITIES}
-    keys = ContentKeys.of({m: unit(b * s, P, g=g) for m in MODALITIES}, gather=True)
-    torch.manual_seed(2)
+    batch, tokens, keys = shot_inputs()
     samples = {m: sample_ratio(batch[f"{m}_mask"] & batch["shot_mask"], 0.3) for m in MODALITIES}
 
     def make(modalities):
@@ -90,14 +96,8 @@ def test_feature_prediction_gives_each_modality_its_loss_alone(target, negatives
 @pytest.mark.parametrize("keys,negatives", [("content", "window"), ("contextual", "window"), ("content", "batch"),
                                             ("contextual", "batch")])  # fmt: skip
 def test_shot_alignment_gives_each_pair_its_loss_alone(keys, negatives):
-    torch.manual_seed(0)
-    batch = random_batch()
-    g = torch.Generator().manual_seed(1)
-    b, s = batch["shot_mask"].shape
-    tokens = {m: torch.randn(b, s, D, generator=g) for m in MODALITIES}
-    content = ContentKeys.of({m: unit(b * s, P, g=g) for m in MODALITIES}, gather=True)
-    none = {m: torch.zeros(b, s, dtype=torch.bool) for m in MODALITIES}
-    torch.manual_seed(2)
+    batch, tokens, content = shot_inputs()
+    none = {m: torch.zeros_like(batch["shot_mask"]) for m in MODALITIES}
     queries = {
         f"{a}-{c}": sample_count(batch[f"{a}_mask"] & batch[f"{c}_mask"], 3) for a, c in PAIRS
     }  # fmt: skip
