@@ -397,6 +397,10 @@ def test_modality_and_objective_switches():
     assert set(pre.cross_masked.heads) == {"audio"}
     assert [k for k in terms if k.startswith("align/")] == ["align/visual-audio"]
     assert "masked_shot/text" not in terms
+    no_text_spread = make_pretrainer(spread={"modalities": ["visual", "audio"]})(random_batch())
+    assert "spread/visual" in no_text_spread and "spread/text" not in no_text_spread
+    with pytest.raises(ConfigError, match="spread.modalities"):
+        make_pretrainer(spread={"modalities": ["smell"]})
     every = ("masked_shot", "align", "cross_masked", "movie", "summary", "spread", "window_align", "recurrence")
     with pytest.raises(ConfigError, match="switched off"):
         make_pretrainer(**{k: {"weight": 0} for k in every})

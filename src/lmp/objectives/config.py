@@ -258,6 +258,12 @@ class SpreadConfig(WeightConfig):
     """VICReg-style variance + covariance terms on each modality's unimodal tokens (no contrast)."""
 
     where = "objectives.spread"
+    modalities: tuple[str, ...] = MODALITIES
+    """Modalities whose unimodal tokens the term keeps spread."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.modalities = check_modalities(self.modalities, f"{self.where}.modalities")
 
 
 @dataclass

@@ -135,7 +135,8 @@ class Pretrainer(nn.Module):
         self.summary = (
             WindowSummary(d, mcfg.input_dims, usable, sm.target, mcfg.cls_modalities) if sm.weight > 0 else None
         )
-        self.spread = Spread(usable) if cfg.spread.weight > 0 else None
+        spread_modalities = tuple(m for m in usable if m in cfg.spread.modalities) if cfg.spread.weight > 0 else ()
+        self.spread = Spread(spread_modalities) if spread_modalities else None
         rec = cfg.recurrence
         rec_modalities = tuple(m for m in usable if m in rec.modalities) if rec.weight > 0 else ()
         self.recurrence = Recurrence(rec_modalities, d, rec.pool) if rec_modalities else None
