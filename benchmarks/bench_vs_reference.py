@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "reference_step.py"
 
@@ -34,24 +33,6 @@ def load_reference(path: Path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-class CountOps(TorchDispatchMode):
-    """Counts the aten operators a step dispatches (forward, backward and optimizer), views included."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count += 1
-        return func(*args, **(kwargs or {}))
-
-
-def ops_per_step(step) -> int:
-    with CountOps() as counter:
-        step()
-    return counter.count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ref = load_reference(args.reference)
 
     from lmp.model import ModelConfig
-    from throughput import build_step, parse_dims  # benchmarks/throughput.py, beside this script
+    from throughput import build_step, ops_per_step, parse_dims  # benchmarks/throughput.py, beside this script
 
     n, b = args.window, args.batch
     torch.manual_seed(0)

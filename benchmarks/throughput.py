@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from lmp.modality import MODALITIES, mask_key
 from lmp.model import ModelConfig
@@ -125,15 +126,17 @@ def _peak_gb(device: torch.device) -> float:
 def build_step(
     model: ModelConfig, *, window: int, batch: int, device: torch.device, precision: str, compiled: bool, steps: int,
     checkpointing: bool = False, lengths: list[int] | None = None, pad_multiple: int = 0,
+    objectives: ObjectivesConfig | None = None,
 ) -> tuple[Trainer, Callable[[], dict[str, torch.Tensor]], OptimConfig]:
     """The real trainer (`lmp pretrain`'s build_trainer) and a next_batch that hands it one in-memory batch;
-    `checkpointing` is `--run.activation_checkpointing`; `lengths` and `pad_multiple` as in synthetic_batch."""
+    `checkpointing` is `--run.activation_checkpointing`; `lengths` and `pad_multiple` as in synthetic_batch;
+    `objectives` defaults to lmp's default objectives."""
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=device)
     optim = OptimConfig(lr=1e-4, warmup=0, steps=steps)
     run = RunConfig(device=device.type, precision=precision, compile=compiled, activation_checkpointing=checkpointing)
     batch_cpu = synthetic_batch(batch, window, model.input_dims, lengths=lengths, pad_multiple=pad_multiple)
     data = to_device(batch_cpu, device)
-    trainer = build_trainer(model, ObjectivesConfig(), optim, run, info, probe_batch=data)
+    trainer = build_trainer(model, objectives or ObjectivesConfig(), optim, run, info, probe_batch=data)
 
     def next_batch() -> dict[str, torch.Tensor]:
         return data
@@ -184,3 +187,22 @@ def measure_step(
         peak_mem_gb=_peak_gb(device),
         params_m=params / 1e6,
     )
+
+
+class CountOps(TorchDispatchMode):
+    """Counts the aten operators a step dispatches (forward, backward and optimizer), views included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def ops_per_step(step: Callable[[], object]) -> int:
+    """Aten operators that one call of `step` dispatches."""
+    with CountOps() as counter:
+        step()
+    return counter.count
