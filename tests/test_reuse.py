@@ -132,3 +132,18 @@ def test_a_saved_config_without_summary_tokens_had_one_cls(tmp_path):
     assert config_changes(path, cfg) == []
     now = from_dict(PretrainConfig, {"store": "s"})
     assert config_changes(path, now) == ["model.summary_tokens: 'one' -> 'per_modality'"]
+
+
+def test_a_saved_config_without_spread_modalities_spread_every_modality(tmp_path):
+    """`objectives.spread.modalities` came on 2 Dec 2026 (evening); before it the term acted on all three, which
+    is the default: a run saved before it is the same run, and one that leaves out a modality is not."""
+    path, cfg = saved(tmp_path, {})
+    text = path.read_text()
+    block = "  spread:\n    weight: 1.0\n    modalities:\n    - visual\n    - audio\n    - text\n"
+    assert block in text
+    path.write_text(text.replace(block, "  spread:\n    weight: 1.0\n"))
+    assert config_changes(path, cfg) == []
+    two = from_dict(PretrainConfig, {"store": "s", "objectives": {"spread": {"modalities": ["visual", "audio"]}}})
+    assert config_changes(path, two) == [
+        "objectives.spread.modalities: ['visual', 'audio', 'text'] -> ['visual', 'audio']"
+    ]

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from lmp.config import ConfigError, config_yaml, load_yaml
+from lmp.modality import MODALITIES
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -30,6 +31,7 @@ PREDATED = {
     "data.pad_multiple": 0, "data.bucket": 0, "model.input_init": "normal",
     "objectives.window_align.head": "mlp", "objectives.window_align.keys": "contextual",
     "objectives.recurrence.pool": 1, "model.recall": 0, "model.summary_tokens": "one",
+    "objectives.spread.modalities": list(MODALITIES),
 }
 """Settings added after runs were saved -> the value that trains what lmp trained before them: a saved
 config without the key is read as having that value (an objective's weight is handled below)."""
