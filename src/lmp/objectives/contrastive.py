@@ -6,6 +6,10 @@ Every objective reduces to: each valid query has one positive key among N candid
 -log softmax(l)[positive] over the candidates, with l = scale * cos(query, key): that is `info_nce`.
 `multi_positive_nce` allows several positives per query (windows of the same movie):
 -log( sum_pos exp(l) / sum_candidates exp(l) ), the MIL-NCE form.
+
+`info_nce` and `window_info_nce` take leading dimensions as independent problems: an objective stacks its
+modalities (or both directions of its pairs) and scores them in one batched product, one operator per step
+where a loop over modalities dispatched one per modality (docs/benchmarks.md, "One batched InfoNCE per term").
 """
 
 from __future__ import annotations
