@@ -53,56 +53,66 @@ def run(pre: Pretrainer, batch, samples: Samples) -> tuple[dict[str, torch.Tenso
     return {k: v.detach() for k, v in terms.items()}, grads
 
 
+CONFIGS = {
+    "default negatives": {
+        "masked_shot": {"mask_ratio": 0.4},
+        "cross_masked": {"hide_ratio": 0.3},
+        "align": {"queries_per_window": 3},
+        "shot_align": {"weight": 1.0, "queries_per_window": 3},  # off by default: checked here too
+        "stretch": {"weight": 1.0},  # off by default too, as is the movie contrast
+        "movie": {"weight": 1.0},
+    },
+    # Every modality's (or pair's) keys gathered from both ranks in one batched InfoNCE, raw targets of three
+    # widths zero-padded to one.
+    "batch negatives": {
+        "masked_shot": {"mask_ratio": 0.4, "negatives": "batch"},
+        "cross_masked": {"hide_ratio": 0.3, "negatives": "batch", "target": "raw"},
+        "align": {"queries_per_window": 3, "negatives": "batch", "keys": "contextual"},
+    },
+}
+
+
 def main() -> int:
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS))
-    cfg = from_dict(
-        ObjectivesConfig,
-        {
-            "masked_shot": {"mask_ratio": 0.4},
-            "cross_masked": {"hide_ratio": 0.3},
-            "align": {"queries_per_window": 3},
-            "shot_align": {"weight": 1.0, "queries_per_window": 3},  # off by default: checked here too
-            "stretch": {"weight": 1.0},  # off by default too, as is the movie contrast
-            "movie": {"weight": 1.0},
-        },
-    )
-    pre = Pretrainer(model, cfg)
     batch = make_batch()
-    torch.manual_seed(1)
-    samples = pre.sample(batch)
-
-    ref_terms, ref_grads = run(pre, batch, samples)  # single process, full batch
+    cases = {}
+    for name, values in CONFIGS.items():
+        torch.manual_seed(0)
+        model = LMPModel(ModelConfig.from_name("tiny", input_dims=DIMS))
+        pre = Pretrainer(model, from_dict(ObjectivesConfig, values))
+        torch.manual_seed(1)
+        samples = pre.sample(batch)
+        cases[name] = (pre, samples, *run(pre, batch, samples))  # single process, full batch
 
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     rows = slice(rank * B // world, (rank + 1) * B // world)
     local = {k: v[rows] for k, v in batch.items()}
-    terms, grads = run(pre, local, samples.rows(rows))
-
     failures = []
-    for k, ref in ref_terms.items():
-        v = terms[k].clone()
-        dist.all_reduce(v)
-        v /= world  # what the trainer reports as the global value: the mean over ranks
-        if not torch.allclose(v, ref, rtol=1e-5, atol=1e-6):
-            failures.append(f"term {k}: ddp {v.item():.6f} vs single {ref.item():.6f}")
-    if set(grads) != set(ref_grads):
-        failures.append(f"parameters with gradients differ: {sorted(set(grads) ^ set(ref_grads))}")
-    for n, g in grads.items():
-        g = g.clone()
-        dist.all_reduce(g)
-        g /= world  # DDP averages gradients over ranks
-        if n in ref_grads and not torch.allclose(g, ref_grads[n], rtol=1e-4, atol=1e-6):
-            err = (g - ref_grads[n]).abs().max().item()
-            failures.append(f"grad {n}: max abs error {err:.2e}")
+    for name, (pre, samples, ref_terms, ref_grads) in cases.items():
+        terms, grads = run(pre, local, samples.rows(rows))
+        for k, ref in ref_terms.items():
+            v = terms[k].clone()
+            dist.all_reduce(v)
+            v /= world  # what the trainer reports as the global value: the mean over ranks
+            if not torch.allclose(v, ref, rtol=1e-5, atol=1e-6):
+                failures.append(f"{name}: term {k}: ddp {v.item():.6f} vs single {ref.item():.6f}")
+        if set(grads) != set(ref_grads):
+            failures.append(f"{name}: parameters with gradients differ: {sorted(set(grads) ^ set(ref_grads))}")
+        for n, g in grads.items():
+            g = g.clone()
+            dist.all_reduce(g)
+            g /= world  # DDP averages gradients over ranks
+            if n in ref_grads and not torch.allclose(g, ref_grads[n], rtol=1e-4, atol=1e-6):
+                err = (g - ref_grads[n]).abs().max().item()
+                failures.append(f"{name}: grad {n}: max abs error {err:.2e}")
     for line in failures:
         print(f"rank {rank}: {line}", file=sys.stderr)
     ok = torch.tensor(0 if failures else 1)
     dist.all_reduce(ok, op=dist.ReduceOp.MIN)
     if rank == 0 and ok.item():
-        print(f"OK: {len(ref_terms)} terms and {len(ref_grads)} gradients match over {world} ranks")
+        counts = ", ".join(f"{name}: {len(c[2])} terms, {len(c[3])} gradients" for name, c in cases.items())
+        print(f"OK: {counts} match over {world} ranks")
     dist.destroy_process_group()
     return 0 if ok.item() else 1
 
