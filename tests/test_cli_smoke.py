@@ -201,9 +201,10 @@ def test_data_study_smoke(smoke_studies):
     assert curves["cls"] == {(f, a, t) for f in (0.5, 1.0) for a in arms for t in ("scene", "writer")}
     assert len(records) == 24 + 2 + 8 + 8  # one record per curve point, none repeated
     # One probe seed: a record holds one value per pretraining run of its arm (two for the arms pretrained
-    # or drawn per seed, one for the others), pooled; no verdict can be drawn from one probe seed.
-    per_run = {"pretrained", "random init", "per-shot"}
-    for r in (r for r in records if r["curve"] in ("label_fraction", "cls")):
+    # or drawn per seed, fine-tuned ones included; one for the others), pooled; no verdict can be drawn from
+    # one probe seed.
+    per_run = {"pretrained", "random init", "per-shot", "pretrained (fine-tuned)", "random init (fine-tuned)"}
+    for r in (r for r in records if r["curve"] in ("label_fraction", "cls", "finetune")):
         assert len(r["values"]) == (2 if r["arm"] in per_run else 1), r
         assert r["mean"] == pytest.approx(np.mean(r["values"])) and r["std"] == pytest.approx(np.std(r["values"]))
     # Two random inits are two different networks: their probes differ somewhere.
