@@ -56,7 +56,8 @@ class StudyConfig:
     label_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 1.0)
     """Fractions of the train labels used by the data-efficiency study."""
     finetune_fractions: tuple[float, ...] = (0.01, 0.1)
-    """Label fractions at which pretrained and random weights are also fine-tuned end to end (empty = none)."""
+    """Label fractions at which pretrained and random weights (every pretraining seed) are also fine-tuned end to
+    end (empty = none)."""
     finetune_tasks: tuple[str, ...] = ("relationship", "way_speaking", "director")
     """Tasks fine-tuned (one carried by each modality: text, audio, visual); fine-tuning costs ~100x a probe on CPU."""
     finetune_epochs: int = 5
