@@ -136,7 +136,13 @@ def test_studies_side_by_side_give_what_one_after_another_gives(smoke_studies):
         "pretrain-base-w16.log", "pretrain-per-shot.log", "pretrain-base-w16-seed1.log", "pretrain-per-shot-seed1.log",
         "pretrain-span-8.log", "pretrain-span-8-seed1.log", "pretrain-data-50pct.log", "pretrain-mod-visual.log",
         "pretrain-mod-visual-seed1.log", "pretrain-no-movie.log", "data.log", "span.log", "ablate.log",
+        "finetune-base-w16.log", "finetune-base-w16-random-init.log", "finetune-base-w16-seed1.log",
+        "finetune-base-w16-seed1-random-init.log",
     }  # fmt: skip
+    # The fine-tuning runs were jobs of their own; the data study found them cached.
+    assert "fine-tuning" in (out / "logs" / "finetune-base-w16-seed1-random-init.log").read_text()
+    assert "fine-tuning" not in (out / "logs" / "data.log").read_text()
+    assert len(list((out / "finetune").glob("*.json"))) == 4
     # Every study's arms were pretrained before the studies, side by side; they found them cached.
     assert "pretraining arm 'span-8-seed1'" in (out / "logs" / "pretrain-span-8-seed1.log").read_text()
     assert "pretraining arm 'data-50pct' on 4 movies" in (out / "logs" / "pretrain-data-50pct.log").read_text()
@@ -146,6 +152,34 @@ def test_studies_side_by_side_give_what_one_after_another_gives(smoke_studies):
     # In this process this time; every arm is cached, so only the probes run again.
     assert main(["study", "span", *SMOKE_STUDY, "--out", str(out), "--workers", "1"]) == 0
     assert json.loads((out / "span" / "results.json").read_text())["records"] == before
+
+
+@pytest.mark.slow
+def test_a_cached_fine_tuning_run_is_reused_only_with_the_same_settings(smoke_studies, monkeypatch):
+    from lmp.config import from_dict
+    from lmp.studies import runner
+    from lmp.studies.config import StudyConfig
+
+    overrides = {"preset": "smoke", "steps": 2, "tasks": ("scene", "writer"), "long_range_tasks": ("writer",),
+                 "spans": (8, 16), "pretrain_seeds": (0, 1), "out": str(smoke_studies)}  # = SMOKE_STUDY
+    cfg = from_dict(StudyConfig, overrides)
+    corpus = runner.load_corpus(cfg)
+    model_dir = smoke_studies / "pretrain" / "base-w16-seed1" / "model"
+    saved = json.loads((smoke_studies / "finetune" / "base-w16-seed1-random-init.json").read_text())
+    calls = []
+    monkeypatch.setattr(runner, "finetune_arm", lambda *a: calls.append(a) or {"scene": {0.5: {"values": [0.0]}}})
+    again = runner.finetune_run(corpus, cfg, model_dir, 1, (0.5,), random_init=True)
+    assert calls == [] and again == {"scene": {0.5: saved["result"]["scene"]["0.5"]}}
+    # The pretrained weights of the same run are another result; so is one more fine-tuning epoch.
+    runner.finetune_run(corpus, cfg, model_dir, 1, (0.5,), random_init=False)
+    assert len(calls) == 0  # cached by the study too
+    cached = smoke_studies / "finetune" / "base-w16-seed1.json"
+    kept = cached.read_bytes()
+    try:
+        runner.finetune_run(corpus, from_dict(StudyConfig, {**overrides, "finetune_epochs": 2}), model_dir, 1, (0.5,))
+        assert len(calls) == 1 and json.loads(cached.read_text())["key"]["settings"]["epochs"] == 2
+    finally:
+        cached.write_bytes(kept)
 
 
 @pytest.mark.slow

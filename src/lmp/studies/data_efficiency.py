@@ -39,7 +39,7 @@ from lmp.studies.runner import (
     amount_arm,
     base_arm,
     evaluate_arm,
-    finetune_arm,
+    finetune_run,
     load_arm_model,
     pool_runs,
     pretrain_arm,
@@ -130,8 +130,11 @@ def run_data(cfg: StudyConfig, corpus: Corpus) -> dict:
     if ft_fracs:
         # Every pretraining run (and its random init) is fine-tuned, as every one is probed: one run's
         # verdict read -0.014 and the next -0.021 on a bar of ~0.02, a draw of pretraining, not a method.
+        # `lmp study all` has usually fine-tuned them already, beside the other studies (finetune_run).
         ft = {
-            f"{arm} (fine-tuned)": pool_runs([finetune_arm(corpus, cfg, models[arm](s), ft_fracs) for s in seeds])
+            f"{arm} (fine-tuned)": pool_runs(
+                [finetune_run(corpus, cfg, base_dirs[s], s, ft_fracs, random_init=arm == RANDOM_INIT) for s in seeds]
+            )
             for arm in (PRETRAINED, RANDOM_INIT)
         }
         records += [

@@ -310,6 +310,47 @@ def finetune_arm(corpus: Corpus, cfg: StudyConfig, model, fractions) -> dict[str
     return out
 
 
+def finetune_run(
+    corpus: Corpus, cfg: StudyConfig, model_dir: Path, seed: int, fractions, random_init: bool = False
+) -> dict[str, dict[float, dict[str, Any]]]:
+    """finetune_arm of one pretraining run's model (random_init: of its architecture with the random weights of
+    `seed`), saved in OUT/finetune/<run>[-random-init].json and reused while what it was computed from is the
+    same: the run's weights and config, the store, the fine-tuned tasks' label files, the fine-tuning settings
+    and the code (git commit, else lmp's version). Fine-tuning is most of the data study's time (~6.5 min
+    per run on one thread, four runs on the defaults), so `lmp study all` gives each run to its worker pool
+    beside the span and ablation studies and the data study finds them here; an interrupted study resumes
+    here too instead of fine-tuning every run again."""
+    from lmp import __version__
+    from lmp.config import atomic_write_text
+    from lmp.provenance import git_sha
+    from lmp.store.writer import sha256_file
+
+    names = [t for t in cfg.finetune_tasks if t in corpus.tasks]
+    labels = sorted(p for t in names for p in (corpus.root / "labels" / t).iterdir() if p.is_file())
+    key = {
+        "weights": sha256_file(model_dir / "model.safetensors"),
+        "config": sha256_file(model_dir / "config.json"),
+        "random_init": random_init,
+        "seed": seed,
+        "store": corpus.store.fingerprint(),
+        "labels": {f"{p.parent.name}/{p.name}": sha256_file(p) for p in labels},
+        "settings": {"tasks": names, "fractions": [float(f) for f in fractions], "epochs": cfg.finetune_epochs,
+                     "probe_seeds": list(cfg.seeds), "representation": cfg.representation,
+                     "window": cfg.eval_window, "device": cfg.device},
+        "code": git_sha() or __version__,
+    }  # fmt: skip
+    path = cfg.out / "finetune" / f"{model_dir.parent.name}{'-random-init' if random_init else ''}.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key:  # JSON keys are strings: the label fractions back to floats
+            return {t: {float(f): stats for f, stats in per.items()} for t, per in saved["result"].items()}
+    model = load_arm_model(model_dir, corpus, cfg, random_init=random_init, seed=seed)
+    result = finetune_arm(corpus, cfg, model, fractions)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"key": key, "result": result}, indent=1))
+    return result
+
+
 def pool_runs(runs: list[dict[str, dict[float, dict[str, Any]]]]) -> dict[str, dict[float, dict[str, Any]]]:
     """task -> setting -> stats of several pretraining runs (probe_all outputs) as one result: every run's
     per-seed values together, their mean and std (so the spread includes the runs')."""
