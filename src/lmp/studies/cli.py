@@ -1,7 +1,8 @@
 """`lmp study data|span|ablate|all`: each writes OUT/<study>/results.{md,csv,json} and a plot.
 
 Several studies with `workers` > 1 (the default for `all`): every pretraining arm the studies use is
-trained first, side by side, then the studies run side by side,
+trained first, side by side, then the data study's fine-tuning runs (one job each, cached in OUT/finetune)
+and the studies run side by side,
 each in its own process with `threads` torch threads, their output in OUT/logs/<study>.log. The studies' small models
 run fastest on one thread, so one process per core is how a 2-core machine gets both cores working;
 the results are the same as one after another (every arm is seeded and cached under OUT/pretrain).
