@@ -170,9 +170,9 @@ def test_a_cached_fine_tuning_run_is_reused_only_with_the_same_settings(smoke_st
     monkeypatch.setattr(runner, "finetune_arm", lambda *a: calls.append(a) or {"scene": {0.5: {"values": [0.0]}}})
     again = runner.finetune_run(corpus, cfg, model_dir, 1, (0.5,), random_init=True)
     assert calls == [] and again == {"scene": {0.5: saved["result"]["scene"]["0.5"]}}
-    # The pretrained weights of the same run are another result; so is one more fine-tuning epoch.
+    # The same run's pretrained weights have their own cached result; one more fine-tuning epoch is another key.
     runner.finetune_run(corpus, cfg, model_dir, 1, (0.5,), random_init=False)
-    assert len(calls) == 0  # cached by the study too
+    assert len(calls) == 0
     cached = smoke_studies / "finetune" / "base-w16-seed1.json"
     kept = cached.read_bytes()
     try:

@@ -316,10 +316,10 @@ def finetune_run(
     """finetune_arm of one pretraining run's model (random_init: of its architecture with the random weights of
     `seed`), saved in OUT/finetune/<run>[-random-init].json and reused while what it was computed from is the
     same: the run's weights and config, the store, the fine-tuned tasks' label files, the fine-tuning settings
-    and the code (git commit, else lmp's version). Fine-tuning is most of the data study's time (~6.5 min
-    per run on one thread, four runs on the defaults), so `lmp study all` gives each run to its worker pool
-    beside the span and ablation studies and the data study finds them here; an interrupted study resumes
-    here too instead of fine-tuning every run again."""
+    and the code (git commit, uncommitted edits aside; else lmp's version). Fine-tuning is most of the data
+    study's time (~6.5 min per run on one thread, four runs on the defaults), so `lmp study all` gives each
+    run to its worker pool beside the span and ablation studies and the data study finds them here; an
+    interrupted study resumes here too instead of fine-tuning every run again."""
     from lmp import __version__
     from lmp.config import atomic_write_text
     from lmp.provenance import git_sha
@@ -337,7 +337,8 @@ def finetune_run(
         "settings": {"tasks": names, "fractions": [float(f) for f in fractions], "epochs": cfg.finetune_epochs,
                      "probe_seeds": list(cfg.seeds), "representation": cfg.representation,
                      "window": cfg.eval_window, "device": cfg.device},
-        "code": git_sha() or __version__,
+        # The commit, not its "-dirty" mark: editing docs beside a running study must not void its runs.
+        "code": (git_sha() or __version__).removesuffix("-dirty"),
     }  # fmt: skip
     path = cfg.out / "finetune" / f"{model_dir.parent.name}{'-random-init' if random_init else ''}.json"
     if path.is_file():
