@@ -73,10 +73,9 @@ def _finetune_runs(cfg: StudyConfig) -> list[tuple[str, int, bool]]:
 
     if not cfg.finetune_fractions:
         return []
-    runs = [arm_run_name(cfg, base_arm(cfg), s) for s in pretrain_seed_list(cfg)]
     return [
-        (f"{run}{'-random-init' if random_init else ''}", seed, random_init)
-        for run, seed in zip(runs, pretrain_seed_list(cfg)) for random_init in (False, True)
+        (f"{arm_run_name(cfg, base_arm(cfg), seed)}{'-random-init' if random_init else ''}", seed, random_init)
+        for seed in pretrain_seed_list(cfg) for random_init in (False, True)
     ]  # fmt: skip
 
 
